@@ -1,0 +1,203 @@
+"""The REST API under /api/v1: bearer token, JSON in and out, 4xx with a message for every refusal."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from aiohttp import web
+from pydantic import BaseModel, Field, field_validator
+
+from bot.jsonio import domain_error, error, ok, parse_body
+from bot.keys import BUS, DB, SETTINGS
+from bot.views import aftersale_json, order_json
+from domain import commands as c
+from domain.errors import DomainError, NotFound
+from domain.inventory import Stock
+from domain.order_lifecycle import ORDER_LIFECYCLE
+from integrations.db.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+API_ACTOR = "api"
+
+
+def fen(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_value())
+
+
+class CustomerIn(BaseModel):
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(default="", max_length=64)
+    phone: str = Field(default="", max_length=32)
+
+
+class LineIn(BaseModel):
+    sku: str = Field(min_length=1, max_length=64)
+    qty: int = Field(gt=0, le=10_000)
+    unit_price: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
+    name: str = Field(default="", max_length=128)
+
+
+class OrderIn(BaseModel):
+    channel: str = Field(min_length=1, max_length=32)
+    external_id: str = Field(min_length=1, max_length=64)
+    customer: CustomerIn
+    address: str = Field(min_length=4, max_length=500)
+    lines: list[LineIn] = Field(min_length=1, max_length=200)
+    paid: bool = True
+    store: str | None = Field(default=None, max_length=32)
+
+    @field_validator("channel", "external_id", "address")
+    @classmethod
+    def not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("不能为空")
+        return value.strip()
+
+
+class AddressIn(BaseModel):
+    address: str = Field(min_length=4, max_length=500)
+    by: str = Field(default="customer", max_length=64)
+
+
+class TriggerIn(BaseModel):
+    trigger: str
+    waybill: str | None = Field(default=None, max_length=64)
+    reason: str = Field(default="", max_length=500)
+    by: str = Field(default=API_ACTOR, max_length=64)
+
+    @field_validator("trigger")
+    @classmethod
+    def known_trigger(cls, value: str) -> str:
+        if not ORDER_LIFECYCLE.has_trigger(value):
+            raise ValueError("未知操作")
+        return value
+
+
+class AfterSaleIn(BaseModel):
+    order_no: str = Field(min_length=1, max_length=64)
+    kind: str = Field(pattern="^(refund|return|exchange)$")
+    reason: str = Field(default="", max_length=500)
+    amount: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
+    by: str = Field(default=API_ACTOR, max_length=64)
+
+
+class StockIn(BaseModel):
+    on_hand: int = Field(ge=0, le=10_000_000)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bearer auth for /api/, and every domain refusal turned into a JSON 4xx that names the reason."""
+    if request.path.startswith("/api/"):
+        expected = f"Bearer {request.app[SETTINGS].api.token}"
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            log.warning("api: bad token from %s for %s", request.remote, request.path)
+            return error(401, "unauthorized", "缺少或错误的 API 令牌（Authorization: Bearer <token>）。")
+    try:
+        return await handler(request)
+    except DomainError as err:
+        log.info("api: %s %s refused: %s", request.method, request.path, err.reason)
+        return domain_error(err)
+
+
+@routes.post("/api/v1/orders")
+async def create_order(request: web.Request) -> web.Response:
+    body = await parse_body(request, OrderIn)
+    cmd = c.CreateOrder(
+        channel=body.channel, external_id=body.external_id, customer_id=body.customer.id,
+        customer_name=body.customer.name, customer_phone=body.customer.phone, address=body.address,
+        lines=tuple(c.LineInput(x.sku, x.qty, fen(x.unit_price), x.name) for x in body.lines),
+        paid=body.paid, store=body.store, by=API_ACTOR, via="api",
+    )
+    order, created = await request.app[BUS].handle(cmd)
+    return await _order_response(request, order.order_no, 201 if created else 200)
+
+
+@routes.get("/api/v1/orders/{order_no}")
+async def get_order(request: web.Request) -> web.Response:
+    return await _order_response(request, request.match_info["order_no"])
+
+
+async def _order_response(request: web.Request, ref: str, status: int = 200) -> web.Response:
+    async with UnitOfWork(request.app[DB]) as uow:
+        order = await uow.orders.find(ref)
+        if order is None:
+            raise NotFound(f"找不到订单 {ref}。")
+        history = await uow.history("order", order.order_no)
+        children = await uow.orders.children(order.order_no)
+    return ok(order_json(order, history, children), status)
+
+
+@routes.post("/api/v1/orders/{order_no}/address")
+async def change_address(request: web.Request) -> web.Response:
+    body = await parse_body(request, AddressIn)
+    order_no = request.match_info["order_no"]
+    await request.app[BUS].handle(c.ChangeAddress(order_no, body.address, by=body.by, via="api"))
+    return await _order_response(request, order_no)
+
+
+@routes.post("/api/v1/orders/{order_no}/trigger")
+async def fire_trigger(request: web.Request) -> web.Response:
+    body = await parse_body(request, TriggerIn)
+    order_no = request.match_info["order_no"]
+    cmd = c.FireOrderTrigger(order_no, body.trigger, by=body.by, via="api", waybill=body.waybill, reason=body.reason)
+    await request.app[BUS].handle(cmd)
+    return await _order_response(request, order_no)
+
+
+@routes.post("/api/v1/aftersales")
+async def open_aftersale(request: web.Request) -> web.Response:
+    body = await parse_body(request, AfterSaleIn)
+    cmd = c.OpenAfterSale(body.order_no, body.kind, body.reason, fen(body.amount), by=body.by, via="api")
+    aftersale = await request.app[BUS].handle(cmd)
+    return await _aftersale_response(request, aftersale.aftersale_no, 201)
+
+
+@routes.get("/api/v1/aftersales/{aftersale_no}")
+async def get_aftersale(request: web.Request) -> web.Response:
+    return await _aftersale_response(request, request.match_info["aftersale_no"])
+
+
+async def _aftersale_response(request: web.Request, aftersale_no: str, status: int = 200) -> web.Response:
+    async with UnitOfWork(request.app[DB]) as uow:
+        aftersale = await uow.aftersales.get(aftersale_no.upper())
+        if aftersale is None:
+            raise NotFound(f"找不到售后单 {aftersale_no}。")
+        history = await uow.history("aftersale", aftersale.aftersale_no)
+    return ok(aftersale_json(aftersale, history), status)
+
+
+@routes.get("/api/v1/inventory/{store}/{sku}")
+async def get_stock(request: web.Request) -> web.Response:
+    store, sku = request.match_info["store"], request.match_info["sku"]
+    async with UnitOfWork(request.app[DB]) as uow:
+        stock = await uow.inventory.get(store, sku)
+    if stock is None:
+        raise NotFound(f"门店 {store} 没有 {sku} 的库存记录。")
+    return ok(_stock_json(stock))
+
+
+@routes.put("/api/v1/inventory/{store}/{sku}")
+async def put_stock(request: web.Request) -> web.Response:
+    body = await parse_body(request, StockIn)
+    store, sku = request.match_info["store"], request.match_info["sku"]
+    stock = await request.app[BUS].handle(c.SetStock(store, sku, body.on_hand, by=API_ACTOR, via="api"))
+    return ok(_stock_json(stock))
+
+
+def _stock_json(stock: Stock) -> dict[str, object]:
+    return {
+        "store": stock.store,
+        "sku": stock.sku,
+        "on_hand": stock.on_hand,
+        "reserved": stock.reserved,
+        "available": stock.available,
+    }

@@ -1,0 +1,132 @@
+"""The `orderbot` command: serve, demo, db upgrade, users add/list."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from config.settings import Settings, load_settings
+from domain.clock import utcnow
+from domain.users import ROLES, User, validate_roles
+from integrations.db import migrate
+from integrations.db.engine import Database
+from integrations.db.uow import UnitOfWork
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    try:
+        return int(args.run(settings, args) or 0)
+    except ValueError as err:
+        print(f"错误：{err}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orderbot", description="orderbot：企业微信 / 钉钉里的订单运营助手")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the service: HTTP routes, outbox dispatcher, scheduler")
+    serve.set_defaults(run=run_serve)
+
+    demo = sub.add_parser("demo", help="SQLite under ./var/, demo data, fake WeCom, chat console")
+    demo.add_argument("--port", type=int, default=None)
+    demo.set_defaults(run=run_demo)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(required=True, metavar="ACTION")
+    db.add_parser("upgrade", help="run Alembic migrations to head").set_defaults(run=run_db_upgrade)
+
+    users = sub.add_parser("users", help="people who may use the bot").add_subparsers(required=True, metavar="ACTION")
+    add = users.add_parser("add", help="add or update a user")
+    add.add_argument("userid", help="WeCom userid")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", action="append", required=True, choices=sorted(ROLES))
+    add.add_argument("--store", default=None, help="store code (warehouse staff)")
+    add.add_argument("--dingtalk-id", default=None, help="DingTalk staffId (default: the same as USERID)")
+    add.set_defaults(run=run_users_add)
+    users.add_parser("list", help="list users").set_defaults(run=run_users_list)
+    return parser
+
+
+def run_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import create_app
+
+    web.run_app(create_app(settings), host=settings.http.host, port=settings.http.port)
+    return 0
+
+
+def run_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.demo import run
+
+    return run(settings, port=args.port)
+
+
+def run_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    migrate.upgrade(settings.database_url)
+    print(f"数据库已升级到最新版本：{_safe_url(settings.database_url)}")
+    return 0
+
+
+def run_users_add(settings: Settings, args: argparse.Namespace) -> int:
+    roles = validate_roles(args.role)
+    if "warehouse" in roles and not args.store:
+        raise ValueError("仓管（warehouse）必须指定门店：--store 门店编码")
+    user = User(args.userid, args.name, roles, args.store, args.dingtalk_id or args.userid)
+    created = asyncio.run(_add_user(settings, user))
+    role_names = "、".join(ROLES[r] for r in sorted(roles))
+    print(f"{'已添加' if created else '已更新'}用户 {user.userid}（{user.name}，{role_names}）")
+    return 0
+
+
+async def _add_user(settings: Settings, user: User) -> bool:
+    db = Database(settings.database_url)
+    try:
+        async with UnitOfWork(db) as uow:
+            now = utcnow()
+            created = await uow.users.upsert(user, now)
+            await uow.audit(
+                actor="cli", via="cli", entity="user", entity_id=user.userid,
+                action="add_user" if created else "update_user", at=now,
+                detail={"roles": sorted(user.roles), "store": user.store},
+            )
+            await uow.commit()
+            return created
+    finally:
+        await db.dispose()
+
+
+def run_users_list(settings: Settings, args: argparse.Namespace) -> int:
+    users = asyncio.run(_list_users(settings))
+    if not users:
+        print("还没有用户。添加：orderbot users add USERID --name 姓名 --role 角色")
+    for u in users:
+        roles = ",".join(sorted(u.roles))
+        print(f"{u.userid}\t{u.name}\t{roles}\t{u.store or '-'}\t{u.dingtalk_id or '-'}")
+    return 0
+
+
+async def _list_users(settings: Settings) -> list[User]:
+    db = Database(settings.database_url)
+    try:
+        async with UnitOfWork(db) as uow:
+            return await uow.users.list()
+    finally:
+        await db.dispose()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""The AfterSale aggregate (退换货/退款): its lifecycle and who may approve how much."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain import events
+from domain.errors import Forbidden, GuardRefused, InvalidInput
+from domain.lifecycle import Lifecycle, StateSpec, TransitionSpec
+
+KINDS = {"refund": "仅退款", "return": "退货退款", "exchange": "换货"}
+
+STATES = (
+    StateSpec("requested", "已申请"),
+    StateSpec("pending_approval", "待审批"),
+    StateSpec("approved", "已同意"),
+    StateSpec("rejected", "已拒绝"),
+    StateSpec("return_in_transit", "退货在途"),
+    StateSpec("received", "退货已收"),
+    StateSpec("refunded", "已退款"),
+    StateSpec("replaced", "已换货"),
+    StateSpec("closed", "已关闭"),
+)
+
+TABLE = (
+    TransitionSpec("submit", ("requested",), "pending_approval", "提交审批"),
+    TransitionSpec("auto_approve", ("requested",), "approved", "自动同意"),
+    TransitionSpec("approve", ("pending_approval",), "approved", "同意"),
+    TransitionSpec("reject", ("pending_approval",), "rejected", "拒绝"),
+    TransitionSpec("return_shipped", ("approved",), "return_in_transit", "寄回退货"),
+    TransitionSpec("receive", ("return_in_transit",), "received", "收到退货"),
+    TransitionSpec("refund", ("approved", "received"), "refunded", "退款"),
+    TransitionSpec("replace", ("approved", "received"), "replaced", "换货发出"),
+    TransitionSpec("close", ("refunded", "replaced", "rejected"), "closed", "关闭"),
+)
+
+AFTERSALE_LIFECYCLE = Lifecycle("aftersale", STATES, TABLE)
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """Up to `auto_limit_fen` approves itself; above `dual_limit_fen` a supervisor and then a manager."""
+
+    auto_limit_fen: int = 20_000
+    dual_limit_fen: int = 200_000
+
+    def needs_approval(self, amount_fen: int) -> bool:
+        return amount_fen > self.auto_limit_fen
+
+    def needs_manager(self, amount_fen: int) -> bool:
+        return amount_fen > self.dual_limit_fen
+
+
+@dataclass(frozen=True)
+class Approval:
+    by: str
+    role: str
+    at: datetime
+
+
+@dataclass
+class AfterSale:
+    aftersale_no: str
+    order_no: str
+    kind: str
+    reason: str
+    amount_fen: int
+    requested_by: str
+    created_at: datetime
+    category: str = "其他"
+    state: str = "requested"
+    approvals: list[Approval] = field(default_factory=list)
+    rejected_by: str | None = None
+    decision_note: str = ""
+    updated_at: datetime | None = None
+    version: int = 0
+    events: list[events.Event] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def state_label(self) -> str:
+        return AFTERSALE_LIFECYCLE.label(self.state)
+
+    def fire(self, trigger: str, at: datetime, **ctx: Any) -> tuple[str, str]:
+        before, after = AFTERSALE_LIFECYCLE.fire(self, trigger, at=at, **ctx)
+        self.updated_at = at
+        self.events.append(events.AfterSaleStateChanged(self.aftersale_no, trigger, before, after))
+        return before, after
+
+    def approve(self, by: str, roles: frozenset[str], policy: ApprovalPolicy, at: datetime) -> bool:
+        """Record `by`'s approval. Returns True when the after-sale is now approved, False if a second approver is still needed."""
+        AFTERSALE_LIFECYCLE.check(self, "approve", {})
+        if not roles & {"supervisor", "manager"}:
+            raise Forbidden("只有主管或经理可以审批退款。")
+        if any(a.by == by for a in self.approvals):
+            raise GuardRefused(f"您已审批过售后单 {self.aftersale_no}，还需另一位经理审批。")
+        if policy.needs_manager(self.amount_fen):
+            if not self.approvals:
+                if "supervisor" not in roles:
+                    raise GuardRefused(f"超过 ¥{policy.dual_limit_fen / 100:,.0f} 的退款需主管先审批，再由经理复核。")
+                self.approvals.append(Approval(by, "supervisor", at))
+                self.updated_at = at
+                self.events.append(events.ApprovalRecorded(self.aftersale_no, by, "manager"))
+                return False
+            if "manager" not in roles:
+                raise GuardRefused(f"售后单 {self.aftersale_no} 已有主管审批，还需经理复核。")
+            self.approvals.append(Approval(by, "manager", at))
+        else:
+            self.approvals.append(Approval(by, "supervisor" if "supervisor" in roles else "manager", at))
+        self.fire("approve", at)
+        self.events.append(
+            events.RefundApproved(
+                self.aftersale_no, self.order_no, self.amount_fen, tuple(a.by for a in self.approvals)
+            )
+        )
+        return True
+
+    def reject(self, by: str, roles: frozenset[str], reason: str, at: datetime) -> None:
+        AFTERSALE_LIFECYCLE.check(self, "reject", {})
+        if not roles & {"supervisor", "manager"}:
+            raise Forbidden("只有主管或经理可以拒绝退款。")
+        self.fire("reject", at)
+        self.rejected_by = by
+        self.decision_note = reason
+        self.events.append(events.RefundRejected(self.aftersale_no, self.order_no, by, reason))
+
+
+def open_aftersale(
+    *,
+    aftersale_no: str,
+    order_no: str,
+    order_amount_fen: int,
+    kind: str,
+    reason: str,
+    amount_fen: int,
+    requested_by: str,
+    policy: ApprovalPolicy,
+    at: datetime,
+    category: str = "其他",
+) -> AfterSale:
+    if kind not in KINDS:
+        raise InvalidInput(f"售后类型只能是：{'、'.join(KINDS)}。")
+    if amount_fen < 0 or amount_fen > order_amount_fen:
+        raise InvalidInput(f"退款金额须在 0 到订单金额 ¥{order_amount_fen / 100:.2f} 之间。")
+    aftersale = AfterSale(
+        aftersale_no=aftersale_no,
+        order_no=order_no,
+        kind=kind,
+        reason=reason,
+        category=category,
+        amount_fen=amount_fen,
+        requested_by=requested_by,
+        created_at=at,
+        updated_at=at,
+    )
+    needs_approval = policy.needs_approval(amount_fen)
+    aftersale.fire("submit" if needs_approval else "auto_approve", at)
+    aftersale.events.append(events.AfterSaleOpened(aftersale_no, order_no, amount_fen, needs_approval))
+    if not needs_approval:
+        aftersale.events.append(events.RefundApproved(aftersale_no, order_no, amount_fen, ("system",)))
+    return aftersale

@@ -1,0 +1,40 @@
+"""Reactions that put a problem in front of the person who can fix it."""
+
+from __future__ import annotations
+
+from domain import events
+from handlers.bus import Deps, Router
+from handlers.chat import Button, Card, Reply
+from handlers.notify import notify_role
+from handlers.orders import load_order
+from integrations.db.uow import UnitOfWork
+
+router = Router()
+
+
+@router.event(events.OrderOutOfStock)
+async def out_of_stock(event: events.OrderOutOfStock, uow: UnitOfWork, deps: Deps) -> None:
+    text = (
+        f'<font color="warning">缺货</font> 订单 {event.order_no} 无门店能发：{"、".join(event.skus)}。'
+        "补货后发送：拣货前先在库存里更新数量，系统会重新分配。"
+    )
+    await notify_role(uow, deps, "supervisor", Reply(text, markdown=True), dedup_key=f"oos:{event.order_no}")
+
+
+@router.event(events.AddressChanged)
+async def relabel_needed(event: events.AddressChanged, uow: UnitOfWork, deps: Deps) -> None:
+    if not event.needs_relabel:
+        return
+    order = await load_order(uow, event.order_no)
+    card = Card(
+        title=f"改地址 · 需换面单 {order.order_no}",
+        description=f"新地址：{event.new_address}",
+        task_id=f"relabel-{order.order_no}-{order.version}",
+        fields=(("原地址", event.old_address), ("作废运单", event.voided_waybill or "无")),
+        buttons=(Button(f"status {order.order_no}", "查看订单", 2),),
+        highlight=True,
+    )
+    await notify_role(
+        uow, deps, "warehouse", card, store=order.store,
+        dedup_key=f"relabel:{order.order_no}:{order.version}",
+    )

@@ -1,0 +1,125 @@
+"""The message bus: a command has one handler, an event any number; all run in one unit of work."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+
+from domain.aftersale import ApprovalPolicy
+from domain.clock import utcnow
+from domain.commands import Command
+from domain.errors import Conflict, DomainError, IllegalTransition
+from domain.events import Event
+from handlers.metrics import COMMANDS_REFUSED, STATE_JUMP_ANOMALIES
+from integrations.db.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Deps:
+    """What handlers need besides the unit of work; built once at start-up."""
+
+    clock: Callable[[], datetime] = utcnow
+    policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+
+    @property
+    def now(self) -> datetime:
+        return self.clock()
+
+
+CommandHandler = Callable[[Any, UnitOfWork, Deps], Awaitable[Any]]
+EventHandler = Callable[[Any, UnitOfWork, Deps], Awaitable[None]]
+H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+
+
+class Router:
+    """Handlers registered by decorator; routers are composed explicitly into the bus."""
+
+    def __init__(self) -> None:
+        self.commands: dict[type[Command], CommandHandler] = {}
+        self.events: dict[type[Event], list[EventHandler]] = {}
+
+    def command(self, kind: type[Command]) -> Callable[[H], H]:
+        def register(handler: H) -> H:
+            if kind in self.commands:
+                raise ValueError(f"{kind.__name__} already has a handler")
+            self.commands[kind] = handler
+            return handler
+
+        return register
+
+    def event(self, kind: type[Event]) -> Callable[[H], H]:
+        def register(handler: H) -> H:
+            self.events.setdefault(kind, []).append(handler)
+            return handler
+
+        return register
+
+
+class MessageBus:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], deps: Deps, *routers: Router) -> None:
+        self.uow_factory = uow_factory
+        self.deps = deps
+        self.commands: dict[type[Command], CommandHandler] = {}
+        self.events: dict[type[Event], list[EventHandler]] = {}
+        for router in routers:
+            for kind, handler in router.commands.items():
+                if kind in self.commands:
+                    raise ValueError(f"{kind.__name__} has two handlers")
+                self.commands[kind] = handler
+            for event_kind, handlers in router.events.items():
+                self.events.setdefault(event_kind, []).extend(handlers)
+
+    async def handle(self, command: Command) -> Any:
+        """Run the command and the reactions to its events in one transaction, then commit."""
+        handler = self.commands[type(command)]
+        for attempt in (1, 2):
+            try:
+                async with self.uow_factory() as uow:
+                    result = await handler(command, uow, self.deps)
+                    for event in uow.collect_events():
+                        for reaction in self.events.get(type(event), ()):
+                            await reaction(event, uow, self.deps)
+                    await uow.commit()
+                    return result
+            except IntegrityError as err:
+                # a concurrent twin (same channel + external id, same message id) committed first
+                if attempt == 2:
+                    raise Conflict("同一单据正在被并发提交，请稍后再试。") from err
+            except DomainError as err:
+                await self._audit_refusal(command, err)
+                raise
+        raise AssertionError("unreachable")
+
+    async def _audit_refusal(self, command: Command, err: DomainError) -> None:
+        COMMANDS_REFUSED.labels(type(command).__name__, err.code).inc()
+        if isinstance(err, IllegalTransition):
+            STATE_JUMP_ANOMALIES.inc()
+        entity, entity_id = _entity_of(command)
+        log.info("refused %s by %s via %s: %s", type(command).__name__, command.by, command.via, err.reason)
+        try:
+            async with self.uow_factory() as uow:
+                await uow.audit(
+                    actor=command.by, via=command.via, entity=entity, entity_id=entity_id,
+                    action=getattr(command, "trigger", type(command).__name__), at=self.deps.now,
+                    outcome="refused", reason=err.reason, detail={"code": err.code},
+                )
+                await uow.commit()
+        except Exception:  # the refusal itself must still reach the caller
+            log.exception("could not audit a refusal")
+
+
+def _entity_of(command: Command) -> tuple[str, str]:
+    for attr, entity in (("order_no", "order"), ("aftersale_no", "aftersale"), ("external_id", "order")):
+        value = getattr(command, attr, None)
+        if value:
+            return entity, str(value)
+    if hasattr(command, "sku"):
+        return "inventory", f"{getattr(command, 'store', '')}/{command.sku}"
+    return "system", ""

@@ -1,0 +1,28 @@
+"""Pushing messages to people: one outbox row per recipient, committed with the change that caused it."""
+
+from __future__ import annotations
+
+from handlers.bus import Deps
+from handlers.chat import Card, Reply, to_payload
+from integrations.db.uow import UnitOfWork
+
+
+async def notify_user(
+    uow: UnitOfWork, deps: Deps, userid: str, message: Reply | Card, *, dedup_key: str | None = None
+) -> None:
+    await uow.enqueue(
+        channel="chat", kind="card" if isinstance(message, Card) else "message", recipient=userid,
+        payload=to_payload(message), at=deps.now, dedup_key=dedup_key,
+    )
+
+
+async def notify_role(
+    uow: UnitOfWork, deps: Deps, role: str, message: Reply | Card, *, store: str | None = None,
+    dedup_key: str | None = None,
+) -> list[str]:
+    """Push to everyone with `role` (in `store`, when given). Returns who was told."""
+    users = await uow.users.list(role=role, store=store)
+    for user in users:
+        key = f"{dedup_key}:{user.userid}" if dedup_key else None
+        await notify_user(uow, deps, user.userid, message, dedup_key=key)
+    return [u.userid for u in users]

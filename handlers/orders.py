@@ -1,0 +1,194 @@
+"""Order use cases: create (idempotent), allocate to stores, lifecycle triggers, address change."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select
+
+from domain import commands as c
+from domain import events
+from domain.errors import NotFound, OutOfStock
+from domain.inventory import plan_allocation
+from domain.order import Order, OrderLine, new_order
+from handlers.bus import Deps, Router
+from handlers.metrics import TRANSITIONS
+from integrations.db import tables as t
+from integrations.db.uow import UnitOfWork
+
+router = Router()
+
+
+async def load_order(uow: UnitOfWork, ref: str) -> Order:
+    order = await uow.orders.find(ref)
+    if order is None:
+        raise NotFound(f"找不到订单 {ref}，请核对单号（可用本系统单号、渠道单号或运单号）。")
+    return order
+
+
+@router.command(c.CreateOrder)
+async def create_order(cmd: c.CreateOrder, uow: UnitOfWork, deps: Deps) -> tuple[Order, bool]:
+    """Returns (order, created). The same channel + external_id always yields the same order."""
+    existing = await uow.orders.by_external_id(cmd.channel, cmd.external_id)
+    if existing is not None:
+        return existing, False
+    now = deps.now
+    order = new_order(
+        order_no="", channel=cmd.channel, external_id=cmd.external_id, customer_id=cmd.customer_id,
+        customer_name=cmd.customer_name, customer_phone=cmd.customer_phone, address=cmd.address,
+        lines=[OrderLine(x.sku, x.qty, x.unit_price_fen, x.name) for x in cmd.lines],
+        store=cmd.store, paid=cmd.paid, at=now,
+    )
+    await uow.orders.add(order)
+    await _remember_customer(uow, order, deps)
+    await uow.audit(
+        actor=cmd.by, via=cmd.via, entity="order", entity_id=order.order_no, action="create",
+        to_state=order.state, at=now, detail={"channel": cmd.channel, "external_id": cmd.external_id},
+    )
+    if order.state == "paid":
+        await allocate(order, uow, deps, by=cmd.by, via=cmd.via)
+    return order, True
+
+
+async def _remember_customer(uow: UnitOfWork, order: Order, deps: Deps) -> None:
+    found = (
+        await uow.session.execute(select(t.customers.c.customer_id).where(t.customers.c.customer_id == order.customer_id))
+    ).first()
+    if found is None:
+        await uow.session.execute(
+            insert(t.customers).values(
+                customer_id=order.customer_id, name=order.customer_name, phone=order.customer_phone,
+                settlement_hold=False, hold_reason="", updated_at=deps.now,
+            )
+        )
+
+
+async def allocate(order: Order, uow: UnitOfWork, deps: Deps, *, by: str, via: str) -> None:
+    """Reserve the lines in one store (or split into per-store child orders) and move to `split`."""
+    now = deps.now
+    available = await uow.inventory.availability([line.sku for line in order.lines])
+    try:
+        plan = plan_allocation(order.lines, available, order.store, sorted(available))
+    except OutOfStock as err:
+        await _out_of_stock(order, uow, deps, err.reason)
+        return
+    reserved: list[tuple[str, str, int]] = []
+    try:
+        for store, lines in plan.items():
+            for line in lines:
+                await uow.inventory.reserve(store, line.sku, line.qty, now)
+                reserved.append((store, line.sku, line.qty))
+    except OutOfStock as err:  # someone took the stock between the read and the reservation
+        for store, sku, qty in reserved:
+            await uow.inventory.release(store, sku, qty, now)
+        await _out_of_stock(order, uow, deps, err.reason)
+        return
+    if len(plan) == 1:
+        await _fire_and_save(order, "allocate", uow, deps, by=by, via=via, store=next(iter(plan)))
+        return
+    children = []
+    for i, (store, lines) in enumerate(plan.items(), start=1):
+        child = new_order(
+            order_no="", channel=order.channel, external_id=f"{order.external_id}#{i}",
+            customer_id=order.customer_id, customer_name=order.customer_name,
+            customer_phone=order.customer_phone, address=order.address, lines=lines, at=now, paid=True,
+        )
+        child.parent_no = order.order_no
+        await uow.orders.add(child)
+        await _fire_and_save(child, "allocate", uow, deps, by=by, via=via, store=store)
+        children.append(child.order_no)
+    await _fire_and_save(order, "allocate", uow, deps, by=by, via=via, children=children)
+
+
+async def _out_of_stock(order: Order, uow: UnitOfWork, deps: Deps, reason: str) -> None:
+    skus = tuple(sorted({line.sku for line in order.lines}))
+    await uow.open_exception(
+        kind="out_of_stock", order_no=order.order_no, store=order.store, severity="critical",
+        message=f"订单 {order.order_no} {reason}", at=deps.now,
+    )
+    order.events.append(events.OrderOutOfStock(order.order_no, skus))
+
+
+async def _fire_and_save(
+    order: Order, trigger: str, uow: UnitOfWork, deps: Deps, *, by: str, via: str, **ctx: object
+) -> None:
+    before, after = order.fire(trigger, deps.now, **ctx)
+    await uow.orders.save(order)
+    await uow.audit(
+        actor=by, via=via, entity="order", entity_id=order.order_no, action=trigger,
+        from_state=before, to_state=after, at=deps.now,
+        reason=str(ctx.get("reason") or ""),
+        detail={k: v for k, v in ctx.items() if v and k != "reason"} or None,
+    )
+    TRANSITIONS.labels("order", trigger).inc()
+
+
+@router.command(c.FireOrderTrigger)
+async def fire_order_trigger(cmd: c.FireOrderTrigger, uow: UnitOfWork, deps: Deps) -> Order:
+    order = await load_order(uow, cmd.order_no)
+    if cmd.trigger == "allocate":
+        await allocate(order, uow, deps, by=cmd.by, via=cmd.via)
+        return order
+    ctx: dict[str, object] = {}
+    if cmd.waybill:
+        ctx["waybill"] = cmd.waybill
+    if cmd.reason:
+        ctx["reason"] = cmd.reason
+    await _fire_and_save(order, cmd.trigger, uow, deps, by=cmd.by, via=cmd.via, **ctx)
+    return order
+
+
+@router.command(c.ChangeAddress)
+async def change_address(cmd: c.ChangeAddress, uow: UnitOfWork, deps: Deps) -> Order:
+    order = await load_order(uow, cmd.order_no)
+    old = order.address
+    order.change_address(cmd.new_address, deps.now)
+    await uow.orders.save(order)
+    await uow.audit(
+        actor=cmd.by, via=cmd.via, entity="order", entity_id=order.order_no, action="change_address",
+        from_state=order.state, to_state=order.state, at=deps.now,
+        detail={"old_address": old, "new_address": order.address},
+    )
+    return order
+
+
+@router.command(c.ConfirmRelabel)
+async def confirm_relabel(cmd: c.ConfirmRelabel, uow: UnitOfWork, deps: Deps) -> Order:
+    order = await load_order(uow, cmd.order_no)
+    order.confirm_relabel(cmd.waybill, deps.now)
+    await uow.orders.save(order)
+    await uow.audit(
+        actor=cmd.by, via=cmd.via, entity="order", entity_id=order.order_no, action="confirm_relabel",
+        from_state=order.state, to_state=order.state, at=deps.now, detail={"waybill": order.waybill},
+    )
+    return order
+
+
+@router.event(events.OrderShipped)
+async def deduct_stock(event: events.OrderShipped, uow: UnitOfWork, deps: Deps) -> None:
+    if event.store:
+        for sku, qty in event.items:
+            await uow.inventory.deduct(event.store, sku, qty, deps.now)
+
+
+@router.event(events.OrderShipped)
+async def create_receivable(event: events.OrderShipped, uow: UnitOfWork, deps: Deps) -> None:
+    await uow.create_receivable(
+        order_no=event.order_no, customer_id=event.customer_id, amount_fen=event.amount_fen, at=deps.now
+    )
+
+
+@router.event(events.OrderShipped)
+async def text_customer(event: events.OrderShipped, uow: UnitOfWork, deps: Deps) -> None:
+    if not event.customer_phone:
+        return
+    await uow.enqueue(
+        channel="sms", kind="order_shipped", recipient=event.customer_phone, at=deps.now,
+        payload={"text": f"您的订单 {event.order_no} 已发货，运单号 {event.waybill}，请留意查收。"},
+        dedup_key=f"sms:shipped:{event.order_no}",
+    )
+
+
+@router.event(events.OrderCancelled)
+async def release_stock(event: events.OrderCancelled, uow: UnitOfWork, deps: Deps) -> None:
+    if event.was_reserved and event.store:
+        for sku, qty in event.items:
+            await uow.inventory.release(event.store, sku, qty, deps.now)

@@ -1,0 +1,14 @@
+"""Compose the bus from the handler routers: the one place that lists them."""
+
+from __future__ import annotations
+
+from handlers import aftersales, alerts, inventory, orders
+from handlers.bus import Deps, MessageBus
+from integrations.db.engine import Database
+from integrations.db.uow import UnitOfWork
+
+
+def build_bus(db: Database, deps: Deps) -> MessageBus:
+    return MessageBus(
+        lambda: UnitOfWork(db), deps, orders.router, inventory.router, aftersales.router, alerts.router
+    )

@@ -1,0 +1,194 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations under migrations/ create exactly this."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+TS = DateTime(timezone=True)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_no", String(32), unique=True),
+    Column("channel", String(32), nullable=False),
+    Column("external_id", String(64), nullable=False),
+    Column("parent_no", String(32), index=True),
+    Column("store", String(32), index=True),
+    Column("customer_id", String(64), nullable=False, index=True),
+    Column("customer_name", String(64), nullable=False, default=""),
+    Column("customer_phone", String(32), nullable=False, default=""),
+    Column("address", Text, nullable=False),
+    Column("lines", JSON, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("state", String(32), nullable=False, index=True),
+    Column("waybill", String(64), index=True),
+    Column("address_change_pending", Boolean, nullable=False, default=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("shipped_at", TS),
+    Column("version", Integer, nullable=False, default=1),
+    UniqueConstraint("channel", "external_id", name="uq_orders_channel_external_id"),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_id", String(64), primary_key=True),
+    Column("name", String(64), nullable=False, default=""),
+    Column("phone", String(32), nullable=False, default=""),
+    Column("settlement_hold", Boolean, nullable=False, default=False),
+    Column("hold_reason", Text, nullable=False, default=""),
+    Column("updated_at", TS, nullable=False),
+)
+
+inventory = Table(
+    "inventory",
+    metadata,
+    Column("store", String(32), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Column("on_hand", Integer, nullable=False, default=0),
+    Column("reserved", Integer, nullable=False, default=0),
+    Column("version", Integer, nullable=False, default=1),
+    Column("updated_at", TS, nullable=False),
+    CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+    CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved_within_on_hand"),
+)
+
+aftersales = Table(
+    "aftersales",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("aftersale_no", String(32), unique=True),
+    Column("order_no", String(32), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("category", String(32), nullable=False, default="其他"),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("state", String(32), nullable=False, index=True),
+    Column("approvals", JSON, nullable=False),
+    Column("rejected_by", String(64)),
+    Column("decision_note", Text, nullable=False, default=""),
+    Column("requested_by", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("userid", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("store", String(32), index=True),
+    Column("dingtalk_id", String(64), unique=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", TS, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", TS, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("entity", String(16), nullable=False),
+    Column("entity_id", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_state", String(32)),
+    Column("to_state", String(32)),
+    Column("outcome", String(16), nullable=False),  # ok | refused
+    Column("reason", Text, nullable=False, default=""),
+    Column("detail", JSON),
+    Index("ix_audit_log_entity", "entity", "entity_id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("created_at", TS, nullable=False),
+    Column("channel", String(16), nullable=False),  # wecom | dingtalk | sms | erp
+    Column("kind", String(32), nullable=False),
+    Column("recipient", String(128), nullable=False, default=""),
+    Column("payload", JSON, nullable=False),
+    Column("dedup_key", String(128), unique=True),
+    Column("status", String(16), nullable=False, default="pending"),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("claimed_until", TS),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("delivered_at", TS),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("message_id", String(128), primary_key=True),
+    Column("received_at", TS, nullable=False),
+)
+
+exceptions = Table(
+    "exceptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("order_no", String(32), index=True),
+    Column("sku", String(64)),
+    Column("store", String(32)),
+    Column("severity", String(16), nullable=False, default="warning"),
+    Column("message", Text, nullable=False),
+    Column("opened_at", TS, nullable=False),
+    Column("acknowledged_by", String(64)),
+    Column("acknowledged_at", TS),
+    Column("resolved_by", String(64)),
+    Column("resolved_at", TS),
+    Column("resolution", Text, nullable=False, default=""),
+)
+
+receivables = Table(
+    "receivables",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_no", String(32), nullable=False, unique=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("token", Text, nullable=False),
+    Column("expires_at", TS, nullable=False),
+)
