@@ -1,0 +1,277 @@
+"""In-process fake of the WeCom server API, speaking its wire format, recording what it accepts.
+
+Routes: GET /cgi-bin/gettoken, POST /cgi-bin/message/send, POST /cgi-bin/message/update_template_card,
+POST /cgi-bin/webhook/send. Failures and stalls can be queued per route; see fail_next and stall_next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from integrations.fakes.wecom_signer import DEFAULT_AGENT_ID, DEFAULT_CORP_ID
+
+SEND_PATH = "/cgi-bin/message/send"
+UPDATE_CARD_PATH = "/cgi-bin/message/update_template_card"
+WEBHOOK_PATH = "/cgi-bin/webhook/send"
+GETTOKEN_PATH = "/cgi-bin/gettoken"
+
+TOKEN_TTL_S = 7200
+WEBHOOK_LIMIT_PER_MINUTE = 20
+# WeCom documents that a response_code can be used once but not the errcode for a second use;
+# 40180 is this fake's stand-in, not a confirmed WeCom value.
+RESPONSE_CODE_USED = 40180
+
+_ERRMSG = {
+    -1: "system busy",
+    40001: "invalid credential",
+    40008: "invalid message type",
+    40013: "invalid corpid",
+    40014: "invalid access_token",
+    40056: "invalid agentid",
+    41001: "access_token missing",
+    42001: "access_token expired",
+    45009: "api freq out of limit",
+    45033: "api concurrent out of limit",
+    47001: "data format error",
+    93000: "invalid webhook url",
+    RESPONSE_CODE_USED: "response_code has been used or is invalid",
+}
+
+JsonObject = dict[str, Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class _Failure:
+    errcode: int | None
+    status: int | None
+
+    def response(self) -> web.Response:
+        if self.status is not None:
+            return web.Response(status=self.status, text="fake WeCom failure")
+        assert self.errcode is not None
+        return _error(self.errcode)
+
+
+def _error(errcode: int) -> web.Response:
+    return web.json_response({"errcode": errcode, "errmsg": _ERRMSG.get(errcode, "fake WeCom error")})
+
+
+def _ok(**fields: Any) -> web.Response:
+    return web.json_response({"errcode": 0, "errmsg": "ok", **fields})
+
+
+class FakeWeCom:
+    def __init__(
+        self,
+        *,
+        corp_id: str = DEFAULT_CORP_ID,
+        secret: str = "fake-secret",
+        agent_id: int = DEFAULT_AGENT_ID,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.corp_id = corp_id
+        self.secret = secret
+        self.agent_id = agent_id
+        self.messages: list[JsonObject] = []
+        self.card_updates: list[JsonObject] = []
+        self.webhook_messages: list[JsonObject] = []
+        self.webhook_keys: list[str] = []  # the robot key of each webhook_messages entry
+        self.token_requests = 0
+        self._clock = clock
+        self._tokens: dict[str, float] = {}  # token -> expires at (fake clock)
+        self._response_codes: dict[str, bool] = {}  # code -> already used
+        self._recent_sends: dict[str, tuple[float, JsonObject]] = {}  # duplicate-check memory
+        self._webhook_times: dict[str, deque[float]] = {}
+        self._failures: dict[str, deque[_Failure]] = {}
+        self._stalls: dict[str, deque[float]] = {}
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self.app = self._build_app()
+
+    # -- test controls -------------------------------------------------------------------------
+
+    def fail_next(
+        self, errcode: int | None = None, status: int | None = None, times: int = 1, path: str = SEND_PATH
+    ) -> None:
+        """Queue `times` failures for `path`: an errcode answer (HTTP 200) or a bare HTTP status."""
+        if (errcode is None) == (status is None):
+            raise ValueError("give exactly one of errcode or status")
+        queue = self._failures.setdefault(path, deque())
+        queue.extend(_Failure(errcode, status) for _ in range(times))
+
+    def stall_next(self, seconds: float, times: int = 1, path: str = SEND_PATH) -> None:
+        """Sleep before answering; a request whose client gave up meanwhile is dropped unprocessed."""
+        self._stalls.setdefault(path, deque()).extend(seconds for _ in range(times))
+
+    def expire_tokens(self) -> None:
+        for token in self._tokens:
+            self._tokens[token] = float("-inf")
+
+    def issue_response_code(self) -> str:
+        """A one-use response_code, as WeCom puts in a template_card_event callback."""
+        code = "rc-" + secrets.token_hex(12)
+        self._response_codes[code] = False
+        return code
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("FakeWeCom is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, handler_cancellation=True, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._port = int(self._runner.addresses[0][1])
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._runner = None
+        self._port = None
+
+    async def __aenter__(self) -> FakeWeCom:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- wire ----------------------------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._injected_trouble])
+        app.router.add_get(GETTOKEN_PATH, self._gettoken)
+        app.router.add_post(SEND_PATH, self._send)
+        app.router.add_post(UPDATE_CARD_PATH, self._update_template_card)
+        app.router.add_post(WEBHOOK_PATH, self._webhook_send)
+        return app
+
+    @web.middleware
+    async def _injected_trouble(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        stall = self._pop(self._stalls, request.path)
+        if stall is not None:
+            await request.read()  # the request arrived whole; only the answer is late
+            await asyncio.sleep(stall)
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=499, text="client went away")
+        failure = self._pop(self._failures, request.path)
+        if failure is not None:
+            return failure.response()
+        return await handler(request)
+
+    @staticmethod
+    def _pop(queues: dict[str, deque[Any]], request_path: str) -> Any:
+        for path, queue in queues.items():
+            if queue and request_path.endswith(path):  # endswith: the app may be mounted under a prefix
+                return queue.popleft()
+        return None
+
+    async def _gettoken(self, request: web.Request) -> web.Response:
+        self.token_requests += 1
+        if request.query.get("corpid") != self.corp_id:
+            return _error(40013)
+        if request.query.get("corpsecret") != self.secret:
+            return _error(40001)
+        token = secrets.token_urlsafe(48)
+        self._tokens[token] = self._clock() + TOKEN_TTL_S
+        return _ok(access_token=token, expires_in=TOKEN_TTL_S)
+
+    async def _send(self, request: web.Request) -> web.Response:
+        refusal = self._token_refusal(request)
+        if refusal is not None:
+            return _error(refusal)
+        payload = await _json_body(request)
+        if payload is None:
+            return _error(47001)
+        if payload.get("agentid") != self.agent_id:
+            return _error(40056)
+        msgtype = payload.get("msgtype")
+        if not isinstance(msgtype, str) or msgtype not in payload:
+            return _error(40008)
+        return web.json_response(self._accept_message(payload))
+
+    def _accept_message(self, payload: JsonObject) -> JsonObject:
+        """Record a message unless duplicate check finds the same one inside its interval."""
+        fingerprint = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        now = self._clock()
+        if payload.get("enable_duplicate_check") == 1:
+            interval = float(payload.get("duplicate_check_interval", 1800))
+            earlier = self._recent_sends.get(fingerprint)
+            if earlier is not None and now - earlier[0] < interval:
+                return dict(earlier[1])
+        answer: JsonObject = {"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": secrets.token_hex(16)}
+        if payload["msgtype"] == "template_card":
+            answer["response_code"] = self.issue_response_code()
+        self.messages.append(payload)
+        self._recent_sends[fingerprint] = (now, answer)
+        return answer
+
+    async def _update_template_card(self, request: web.Request) -> web.Response:
+        refusal = self._token_refusal(request)
+        if refusal is not None:
+            return _error(refusal)
+        payload = await _json_body(request)
+        if payload is None:
+            return _error(47001)
+        if payload.get("agentid") != self.agent_id:
+            return _error(40056)
+        code = payload.get("response_code")
+        if not isinstance(code, str) or self._response_codes.get(code, True):
+            return _error(RESPONSE_CODE_USED)
+        self._response_codes[code] = True
+        self.card_updates.append(payload)
+        return _ok(invaliduser=[])
+
+    async def _webhook_send(self, request: web.Request) -> web.Response:
+        key = request.query.get("key", "")
+        if not key:
+            return _error(93000)
+        payload = await _json_body(request)
+        if payload is None:
+            return _error(47001)
+        sent = self._webhook_times.setdefault(key, deque())
+        now = self._clock()
+        while sent and now - sent[0] >= 60:
+            sent.popleft()
+        if len(sent) >= WEBHOOK_LIMIT_PER_MINUTE:
+            return _error(45009)
+        sent.append(now)
+        self.webhook_messages.append(payload)
+        self.webhook_keys.append(key)
+        return _ok()
+
+    def _token_refusal(self, request: web.Request) -> int | None:
+        token = request.query.get("access_token")
+        if not token:
+            return 41001
+        expires_at = self._tokens.get(token)
+        if expires_at is None:
+            return 40014
+        if expires_at <= self._clock():
+            return 42001
+        return None
+
+
+async def _json_body(request: web.Request) -> JsonObject | None:
+    try:
+        payload = json.loads(await request.read())
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
