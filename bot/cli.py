@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from config.settings import Settings, load_settings
 from domain.clock import utcnow
@@ -22,7 +23,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except (OSError, ValidationError) as err:
+        print(f"配置有误：{err}", file=sys.stderr)
+        return 2
     try:
         return int(args.run(settings, args) or 0)
     except ValueError as err:
@@ -91,6 +96,11 @@ async def _add_user(settings: Settings, user: User) -> bool:
     try:
         async with UnitOfWork(db) as uow:
             now = utcnow()
+            holder = await uow.users.by_dingtalk_id(user.dingtalk_id) if user.dingtalk_id else None
+            if holder is not None and holder.userid != user.userid:
+                raise ValueError(
+                    f"钉钉 ID {user.dingtalk_id} 已属于用户 {holder.userid}（{holder.name}），请用 --dingtalk-id 指定另一个。"
+                )
             created = await uow.users.upsert(user, now)
             await uow.audit(
                 actor="cli", via="cli", entity="user", entity_id=user.userid,

@@ -50,6 +50,13 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     """Parse and validate a JSON body; raises an HTTP 400 that names each bad field."""
     try:
         raw = await request.json(loads=json.loads)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.client_max_size
+        raise web.HTTPRequestEntityTooLarge(
+            limit,
+            text=dumps({"error": "body_too_large", "message": f"请求体太大，上限 {limit} 字节。"}),
+            content_type="application/json",
+        ) from None
     except (ValueError, UnicodeDecodeError):
         raise web.HTTPBadRequest(
             text=dumps({"error": "invalid_json", "message": "请求体不是合法的 JSON。"}),

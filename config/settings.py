@@ -74,6 +74,8 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         toml_file = os.environ.get("ORDERBOT_CONFIG")
         if toml_file:
+            if not Path(toml_file).is_file():
+                raise FileNotFoundError(f"ORDERBOT_CONFIG names {toml_file}, which does not exist")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
         return tuple(sources)
 

@@ -93,3 +93,17 @@ class RejectAfterSale(Command):
     by: str
     via: str
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class FireOrderTriggers(Command):
+    """One trigger for many orders in one unit of work: a scanned wave, a courier pickup, a tracking sweep.
+
+    Each order is checked on its own: refusals are reported per order and do not stop the others.
+    """
+
+    order_nos: tuple[str, ...]
+    trigger: str
+    by: str
+    via: str
+    waybills: tuple[tuple[str, str], ...] = ()  # (order_no, waybill) where the trigger fills one

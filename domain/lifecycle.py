@@ -70,10 +70,15 @@ class Lifecycle:
         """The triggers legal from `state`, in table order: what a person can do next."""
         return [t.trigger for t in self.table if state in t.sources]
 
-    def check(self, model: Stateful, trigger: str, ctx: Mapping[str, Any]) -> TransitionSpec:
+    def ensure_legal(self, model: Stateful, trigger: str) -> TransitionSpec:
+        """Only the source-state check, for use cases that must plan before the guards can run."""
         row = self._rows.get((trigger, model.state))
         if row is None:
             raise IllegalTransition(self._illegal_reason(model.state, trigger))
+        return row
+
+    def check(self, model: Stateful, trigger: str, ctx: Mapping[str, Any]) -> TransitionSpec:
+        row = self.ensure_legal(model, trigger)
         for guard in row.guards:
             reason = guard(model, ctx)
             if reason:

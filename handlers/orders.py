@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import insert, select
 
 from domain import commands as c
 from domain import events
-from domain.errors import NotFound, OutOfStock
+from domain.errors import DomainError, IllegalTransition, NotFound, OutOfStock
 from domain.inventory import plan_allocation
 from domain.order import Order, OrderLine, new_order
+from domain.order_lifecycle import ORDER_LIFECYCLE
 from handlers.bus import Deps, Router
-from handlers.metrics import TRANSITIONS
+from handlers.metrics import STATE_JUMP_ANOMALIES, TRANSITIONS
 from integrations.db import tables as t
 from integrations.db.uow import UnitOfWork
 
@@ -50,10 +54,10 @@ async def create_order(cmd: c.CreateOrder, uow: UnitOfWork, deps: Deps) -> tuple
 
 async def _remember_customer(uow: UnitOfWork, order: Order, deps: Deps) -> None:
     found = (
-        await uow.session.execute(select(t.customers.c.customer_id).where(t.customers.c.customer_id == order.customer_id))
+        await uow.conn.execute(select(t.customers.c.customer_id).where(t.customers.c.customer_id == order.customer_id))
     ).first()
     if found is None:
-        await uow.session.execute(
+        await uow.conn.execute(
             insert(t.customers).values(
                 customer_id=order.customer_id, name=order.customer_name, phone=order.customer_phone,
                 settlement_hold=False, hold_reason="", updated_at=deps.now,
@@ -63,6 +67,7 @@ async def _remember_customer(uow: UnitOfWork, order: Order, deps: Deps) -> None:
 
 async def allocate(order: Order, uow: UnitOfWork, deps: Deps, *, by: str, via: str) -> None:
     """Reserve the lines in one store (or split into per-store child orders) and move to `split`."""
+    ORDER_LIFECYCLE.ensure_legal(order, "allocate")
     now = deps.now
     available = await uow.inventory.availability([line.sku for line in order.lines])
     try:
@@ -133,7 +138,51 @@ async def fire_order_trigger(cmd: c.FireOrderTrigger, uow: UnitOfWork, deps: Dep
     if cmd.reason:
         ctx["reason"] = cmd.reason
     await _fire_and_save(order, cmd.trigger, uow, deps, by=cmd.by, via=cmd.via, **ctx)
+    if order.state == "paid":  # payment confirmed: allocate at once, as for an order created paid
+        await allocate(order, uow, deps, by=cmd.by, via=cmd.via)
     return order
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    done: tuple[str, ...]
+    refused: dict[str, str]  # order_no -> reason
+
+
+@router.command(c.FireOrderTriggers)
+async def fire_order_triggers(cmd: c.FireOrderTriggers, uow: UnitOfWork, deps: Deps) -> BatchOutcome:
+    now, waybills = deps.now, dict(cmd.waybills)
+    orders = await uow.orders.get_many(cmd.order_nos)
+    refused = {no: f"找不到订单 {no}。" for no in cmd.order_nos if no not in orders}
+    moved: list[Order] = []
+    audit: list[dict[str, object]] = []
+    for no, order in orders.items():
+        ctx = {"waybill": waybills[no]} if no in waybills else {}
+        try:
+            before, after = order.fire(cmd.trigger, now, **ctx)
+        except DomainError as err:
+            refused[no] = err.reason
+            if isinstance(err, IllegalTransition):
+                STATE_JUMP_ANOMALIES.inc()
+            audit.append(_audit_row(cmd, no, order.state, None, now, outcome="refused", reason=err.reason))
+            continue
+        moved.append(order)
+        audit.append(_audit_row(cmd, no, before, after, now))
+    await uow.orders.save_many(moved)
+    await uow.audit_many(audit)
+    TRANSITIONS.labels("order", cmd.trigger).inc(len(moved))
+    return BatchOutcome(tuple(o.order_no for o in moved), refused)
+
+
+def _audit_row(
+    cmd: c.FireOrderTriggers, order_no: str, before: str, after: str | None, at: datetime,
+    outcome: str = "ok", reason: str = "",
+) -> dict[str, object]:
+    return {
+        "at": at, "actor": cmd.by, "via": cmd.via, "entity": "order", "entity_id": order_no,
+        "action": cmd.trigger, "from_state": before, "to_state": after, "outcome": outcome,
+        "reason": reason, "detail": None,
+    }
 
 
 @router.command(c.ChangeAddress)

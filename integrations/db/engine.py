@@ -36,7 +36,8 @@ class Database:
         if self.is_sqlite:
             ensure_sqlite_dir(url)
         else:
-            kwargs = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+            # no pre-ping: it costs a round trip per unit of work; stale connections are recycled instead
+            kwargs = {"pool_size": pool_size, "max_overflow": pool_size, "pool_recycle": 1800}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.aftersale import AfterSale, Approval
 from domain.errors import Conflict, OutOfStock
@@ -24,21 +24,42 @@ def aware(at: datetime | None) -> datetime | None:
     return at
 
 
+_MUTABLE = ("store", "address", "state", "waybill", "address_change_pending", "updated_at", "shipped_at")
+
+
 class OrderRepository:
     _columns = (*t.orders.c, t.customers.c.settlement_hold)
     _select = select(*_columns).select_from(
         t.orders.outerjoin(t.customers, t.customers.c.customer_id == t.orders.c.customer_id)
     )
 
-    def __init__(self, session: AsyncSession, seen: list[Any]) -> None:
-        self.session = session
+    # the hot path's statements are built once: constructing them per call costs more than running them
+    _get = _select.where(t.orders.c.order_no == bindparam("b_order_no"))
+    _get_many = _select.where(t.orders.c.order_no.in_(bindparam("b_order_nos", expanding=True))).order_by(
+        t.orders.c.order_no
+    )
+    _save = (
+        update(t.orders)
+        .where(and_(t.orders.c.order_no == bindparam("b_order_no"), t.orders.c.version == bindparam("b_version")))
+        .values({**{name: bindparam(f"b_{name}") for name in _MUTABLE}, "version": t.orders.c.version + 1})
+    )
+
+    def __init__(self, conn: AsyncConnection, seen: list[Any]) -> None:
+        self.conn = conn
         self.seen = seen
 
     async def get(self, order_no: str, *, for_update: bool = False) -> Order | None:
-        stmt = self._select.where(t.orders.c.order_no == order_no)
-        if for_update:
-            stmt = stmt.with_for_update(of=t.orders)
-        return self._track(await self._one(stmt))
+        stmt = self._get.with_for_update(of=t.orders) if for_update else self._get
+        row = (await self.conn.execute(stmt, {"b_order_no": order_no})).first()
+        return self._track(_order_from_row(row) if row is not None else None)
+
+    async def get_many(self, order_nos: Sequence[str]) -> dict[str, Order]:
+        """Load and lock (on PostgreSQL) many orders at once, in order_no order so batches cannot deadlock."""
+        stmt = self._get_many if self.conn.dialect.name == "sqlite" else self._get_many.with_for_update(of=t.orders)
+        rows = await self.conn.execute(stmt, {"b_order_nos": list(order_nos)})
+        found = {o.order_no: o for o in map(_order_from_row, rows)}
+        self.seen.extend(found.values())
+        return found
 
     async def find(self, ref: str) -> Order | None:
         """An order named by our order_no, a channel's external id, or its waybill."""
@@ -57,7 +78,7 @@ class OrderRepository:
         return self._track(await self._one(stmt))
 
     async def children(self, parent_no: str) -> list[Order]:
-        rows = await self.session.execute(
+        rows = await self.conn.execute(
             self._select.where(t.orders.c.parent_no == parent_no).order_by(t.orders.c.id)
         )
         return [self._track(_order_from_row(r)) for r in rows]  # type: ignore[misc]
@@ -66,7 +87,7 @@ class OrderRepository:
         stmt = select(t.orders.c.state, func.count()).group_by(t.orders.c.state)
         if store:
             stmt = stmt.where(t.orders.c.store == store)
-        return {state: n for state, n in await self.session.execute(stmt)}
+        return {state: n for state, n in await self.conn.execute(stmt)}
 
     async def add(self, order: Order) -> Order:
         """Insert; an empty order_no becomes one derived from the row id (short enough to type)."""
@@ -82,10 +103,10 @@ class OrderRepository:
             amount_fen=order.amount_fen,
             parent_no=order.parent_no,
         )
-        row_id = (await self.session.execute(insert(t.orders).values(**values).returning(t.orders.c.id))).scalar_one()
+        row_id = (await self.conn.execute(insert(t.orders).values(**values).returning(t.orders.c.id))).scalar_one()
         if not order.order_no:
             order.order_no = f"OB{row_id:08d}"
-            await self.session.execute(
+            await self.conn.execute(
                 update(t.orders).where(t.orders.c.id == row_id).values(order_no=order.order_no)
             )
             for event in order.events:
@@ -96,17 +117,23 @@ class OrderRepository:
         return order
 
     async def save(self, order: Order) -> None:
-        result = await self.session.execute(
-            update(t.orders)
-            .where(and_(t.orders.c.order_no == order.order_no, t.orders.c.version == order.version))
-            .values(**_order_values(order), version=order.version + 1)
-        )
+        result = await self.conn.execute(self._save, _save_params(order))
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict(f"订单 {order.order_no} 刚被其他人修改过，请刷新后再试。")
         order.version += 1
 
+    async def save_many(self, orders: Sequence[Order]) -> None:
+        """One executemany. PostgreSQL rows are locked by get_many; SQLite reports the summed row count."""
+        if not orders:
+            return
+        result = await self.conn.execute(self._save, [_save_params(o) for o in orders])
+        if self.conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(orders):  # type: ignore[attr-defined]
+            raise Conflict("有订单刚被其他人修改过，本批未提交，请刷新后再试。")
+        for order in orders:
+            order.version += 1
+
     async def _one(self, stmt: Any) -> Order | None:
-        row = (await self.session.execute(stmt)).first()
+        row = (await self.conn.execute(stmt)).first()
         return _order_from_row(row) if row is not None else None
 
     def _track(self, order: Order | None) -> Order | None:
@@ -117,6 +144,12 @@ class OrderRepository:
 
 def _line_json(line: OrderLine) -> dict[str, Any]:
     return {"sku": line.sku, "name": line.name, "qty": line.qty, "unit_price_fen": line.unit_price_fen}
+
+
+def _save_params(order: Order) -> dict[str, Any]:
+    params = {f"b_{name}": value for name, value in _order_values(order).items()}
+    params.update(b_version=order.version, b_order_no=order.order_no)
+    return params
 
 
 def _order_values(order: Order) -> dict[str, Any]:
@@ -158,12 +191,12 @@ def _order_from_row(row: Any) -> Order:
 class InventoryRepository:
     """Reserve, deduct and release are single conditional UPDATEs: correct under concurrency, never negative."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
 
     async def get(self, store: str, sku: str) -> Stock | None:
         row = (
-            await self.session.execute(
+            await self.conn.execute(
                 select(t.inventory).where(and_(t.inventory.c.store == store, t.inventory.c.sku == sku))
             )
         ).first()
@@ -173,7 +206,7 @@ class InventoryRepository:
         return Stock(m["store"], m["sku"], m["on_hand"], m["reserved"], m["version"])
 
     async def availability(self, skus: Sequence[str]) -> dict[str, dict[str, int]]:
-        rows = await self.session.execute(
+        rows = await self.conn.execute(
             select(t.inventory.c.store, t.inventory.c.sku, t.inventory.c.on_hand - t.inventory.c.reserved)
             .where(t.inventory.c.sku.in_(set(skus)))
             .order_by(t.inventory.c.store)
@@ -184,12 +217,12 @@ class InventoryRepository:
         return out
 
     async def stores(self) -> list[str]:
-        rows = await self.session.execute(select(t.inventory.c.store).distinct().order_by(t.inventory.c.store))
+        rows = await self.conn.execute(select(t.inventory.c.store).distinct().order_by(t.inventory.c.store))
         return [r[0] for r in rows]
 
     async def save(self, stock: Stock, at: datetime) -> None:
         if stock.version == 0:
-            await self.session.execute(
+            await self.conn.execute(
                 insert(t.inventory).values(
                     store=stock.store, sku=stock.sku, on_hand=stock.on_hand, reserved=stock.reserved,
                     version=1, updated_at=at,
@@ -197,7 +230,7 @@ class InventoryRepository:
             )
             stock.version = 1
             return
-        result = await self.session.execute(
+        result = await self.conn.execute(
             update(t.inventory)
             .where(and_(t.inventory.c.store == stock.store, t.inventory.c.sku == stock.sku,
                         t.inventory.c.version == stock.version))
@@ -231,7 +264,7 @@ class InventoryRepository:
 
     async def _apply(self, store: str, sku: str, at: datetime, condition: Any, *, refusal: str, **values: Any) -> None:
         c = t.inventory.c
-        result = await self.session.execute(
+        result = await self.conn.execute(
             update(t.inventory)
             .where(and_(c.store == store, c.sku == sku, condition))
             .values(**values, version=c.version + 1, updated_at=at)
@@ -241,13 +274,13 @@ class InventoryRepository:
 
 
 class AfterSaleRepository:
-    def __init__(self, session: AsyncSession, seen: list[Any]) -> None:
-        self.session = session
+    def __init__(self, conn: AsyncConnection, seen: list[Any]) -> None:
+        self.conn = conn
         self.seen = seen
 
     async def get(self, aftersale_no: str) -> AfterSale | None:
         row = (
-            await self.session.execute(select(t.aftersales).where(t.aftersales.c.aftersale_no == aftersale_no))
+            await self.conn.execute(select(t.aftersales).where(t.aftersales.c.aftersale_no == aftersale_no))
         ).first()
         if row is None:
             return None
@@ -265,7 +298,7 @@ class AfterSaleRepository:
 
     async def add(self, aftersale: AfterSale) -> AfterSale:
         row_id = (
-            await self.session.execute(
+            await self.conn.execute(
                 insert(t.aftersales)
                 .values(
                     aftersale_no=aftersale.aftersale_no or None, order_no=aftersale.order_no,
@@ -278,7 +311,7 @@ class AfterSaleRepository:
         ).scalar_one()
         if not aftersale.aftersale_no:
             aftersale.aftersale_no = f"AS{row_id:06d}"
-            await self.session.execute(
+            await self.conn.execute(
                 update(t.aftersales).where(t.aftersales.c.id == row_id).values(aftersale_no=aftersale.aftersale_no)
             )
             for event in aftersale.events:
@@ -289,7 +322,7 @@ class AfterSaleRepository:
         return aftersale
 
     async def save(self, aftersale: AfterSale) -> None:
-        result = await self.session.execute(
+        result = await self.conn.execute(
             update(t.aftersales)
             .where(and_(t.aftersales.c.aftersale_no == aftersale.aftersale_no,
                         t.aftersales.c.version == aftersale.version))
@@ -312,22 +345,22 @@ def _aftersale_values(a: AfterSale) -> dict[str, Any]:
 
 
 class UserRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
 
     async def get(self, userid: str) -> User | None:
-        row = (await self.session.execute(select(t.users).where(t.users.c.userid == userid))).first()
+        row = (await self.conn.execute(select(t.users).where(t.users.c.userid == userid))).first()
         return _user(row) if row else None
 
     async def by_dingtalk_id(self, staff_id: str) -> User | None:
-        row = (await self.session.execute(select(t.users).where(t.users.c.dingtalk_id == staff_id))).first()
+        row = (await self.conn.execute(select(t.users).where(t.users.c.dingtalk_id == staff_id))).first()
         return _user(row) if row else None
 
     async def list(self, *, role: str | None = None, store: str | None = None) -> list[User]:
         stmt = select(t.users).where(t.users.c.active.is_(True)).order_by(t.users.c.userid)
         if store:
             stmt = stmt.where(t.users.c.store == store)
-        users = [_user(r) for r in await self.session.execute(stmt)]
+        users = [_user(r) for r in await self.conn.execute(stmt)]
         return [u for u in users if role is None or role in u.roles]
 
     async def upsert(self, user: User, at: datetime) -> bool:
@@ -336,10 +369,10 @@ class UserRepository:
             "name": user.name, "roles": sorted(user.roles), "store": user.store,
             "dingtalk_id": user.dingtalk_id, "active": True,
         }
-        result = await self.session.execute(update(t.users).where(t.users.c.userid == user.userid).values(**values))
+        result = await self.conn.execute(update(t.users).where(t.users.c.userid == user.userid).values(**values))
         if result.rowcount == 1:  # type: ignore[attr-defined]
             return False
-        await self.session.execute(insert(t.users).values(userid=user.userid, created_at=at, **values))
+        await self.conn.execute(insert(t.users).values(userid=user.userid, created_at=at, **values))
         return True
 
 

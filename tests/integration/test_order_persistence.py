@@ -189,3 +189,41 @@ async def test_address_change_mid_picking_voids_waybill_and_pushes_to_the_store(
     assert "改地址" in pushed[0]["payload"]["title"]
     with pytest.raises(GuardRefused):
         await drive(bus, order.order_no, "check", "pack", "ship", waybill="SF1")
+
+
+async def test_a_scanned_wave_moves_each_order_and_reports_refusals_one_by_one(
+    bus: MessageBus, db: Database
+) -> None:
+    await stock(bus, "SH01", "BP-001", 10)
+    a, _ = await bus.handle(create_cmd("DY1"))
+    b, _ = await bus.handle(create_cmd("DY2"))
+    await drive(bus, a.order_no, "pick")
+    outcome = await bus.handle(
+        c.FireOrderTriggers((a.order_no, b.order_no, "OB99999999"), "check", by="wh1", via="scanner")
+    )
+    assert outcome.done == (a.order_no,)
+    assert "不能质检" in outcome.refused[b.order_no] and "找不到" in outcome.refused["OB99999999"]
+    states = {r["order_no"]: (r["state"], r["version"]) for r in await rows(db, t.orders)}
+    assert states[a.order_no] == ("quality_check", a.version + 2)
+    assert states[b.order_no] == ("split", b.version)
+    audit = await rows(db, t.audit_log, t.audit_log.c.action == "check")
+    assert sorted((r["entity_id"], r["outcome"]) for r in audit) == [(a.order_no, "ok"), (b.order_no, "refused")]
+
+
+async def test_allocate_on_a_shipped_order_is_a_state_jump_not_an_out_of_stock(bus: MessageBus, db: Database) -> None:
+    await stock(bus, "SH01", "BP-001", 2)
+    order, _ = await bus.handle(create_cmd())
+    await drive(bus, order.order_no, "pick", "check", "pack")
+    await drive(bus, order.order_no, "ship", waybill="SF1")
+    with pytest.raises(IllegalTransition):
+        await drive(bus, order.order_no, "allocate")
+    assert await rows(db, t.exceptions) == []
+
+
+async def test_paying_an_unpaid_order_allocates_it(bus: MessageBus, db: Database) -> None:
+    await stock(bus, "SH01", "BP-001", 5)
+    order, _ = await bus.handle(create_cmd(paid=False))
+    assert order.state == "pending_payment"
+    await drive(bus, order.order_no, "pay", by="api")
+    [row] = await rows(db, t.orders)
+    assert row["state"] == "split" and await inventory(db, "SH01", "BP-001") == (5, 2)
