@@ -1,0 +1,248 @@
+"""Per-recipient send limits, counted from the outbox itself so every replica agrees, and the digest.
+
+WeCom silently drops app messages beyond 30 per member per minute and 1,000 per hour, and group
+robots beyond 20 per minute per key. A sender asks `RecipientLimiter.admit(row)` before it sends:
+
+1. Count what was sent to the recipient: outbox rows of the channel and recipient with status
+   delivered and delivered_at inside each sliding window (60 s, 3600 s). Rows merged into a digest
+   do not count; the digest's own row counts once, as the one message it was.
+2. No free slot in some window → the row is not sent: DeferDelivery puts it off until the oldest
+   counted send leaves that window (attempts unchanged, last_error "deferred: ...").
+3. A free slot. "Waiting" rows are the recipient's other pending rows that are due and not held by
+   another dispatcher. None waiting → the row goes out as it is. Some waiting → the row and the
+   waiting rows go out as ONE digest ("您有 N 条新通知（已合并）：" and one short line each; a card
+   becomes "title — description（回复：同意 AS000012）") when
+   - this is the last free slot: it is reserved for the digest, so nothing is left behind a full
+     window, or
+   - the row or a waiting row was deferred before: a freed window is spent on one digest, not a burst.
+   Otherwise the row goes out alone and the waiting rows take their own turns.
+4. Once the digest is accepted, every merged row is marked delivered with last_error
+   "merged into digest <id>", <id> being the row that carried it. A digest takes as many rows as fit
+   WeCom's 2,048-byte text limit; the rest wait for the next slot. Nothing is dropped.
+
+So 50 pushes to one person at once arrive as 29 messages and one digest of the other 21; if they
+trickle in over a minute, as 30 messages and, once the minute has passed, a digest of the rest.
+Counts come from committed rows: two replicas sending to one person in the same instant may overshoot
+by the rows in flight.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from domain.clock import utcnow
+from handlers.chat import Card, from_payload
+from integrations.db import tables as t
+from integrations.db.engine import Database
+from integrations.delivery.dispatcher import DeferDelivery, OutboxRow, as_utc
+
+APP_MESSAGE_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))  # (window s, messages)
+GROUP_ROBOT_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 20),)
+MERGED_PREFIX = "merged into digest "
+CARD_UPDATE = "card_update"  # edits an earlier card; not a new message, so never limited or merged
+DIGEST_MAX_BYTES = 2000  # WeCom text content holds at most 2,048 bytes
+LINE_MAX_CHARS = 60
+
+# The Chinese form of each command a card button may carry; mirrors bot.parser.VERBS, which this layer
+# cannot import (tests/integration/test_outbox_delivery.py checks that they agree).
+ZH_COMMANDS = {
+    "status": "查询",
+    "pick": "拣货",
+    "check": "质检",
+    "pack": "打包",
+    "ship": "发货",
+    "address": "改地址",
+    "relabel": "确认改签",
+    "approve": "同意",
+    "reject": "拒绝",
+    "ack": "确认",
+    "resolve": "解决",
+    "release": "解冻",
+    "tasks": "待办",
+    "exceptions": "异常",
+    "summary": "概况",
+}
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What may go out now: the row alone, or the row followed by the rows merged into its digest."""
+
+    rows: tuple[OutboxRow, ...]
+
+    @property
+    def merged(self) -> tuple[OutboxRow, ...]:
+        return self.rows[1:]
+
+    @property
+    def is_digest(self) -> bool:
+        return len(self.rows) > 1
+
+
+class RecipientLimiter:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        channel: str = "chat",
+        limits: Sequence[tuple[float, int]] = APP_MESSAGE_LIMITS,
+        line: Callable[[OutboxRow], str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        max_digest_bytes: int = DIGEST_MAX_BYTES,
+        max_merge: int = 200,
+    ) -> None:
+        self._db = db
+        self._channel = channel
+        self._limits = tuple(limits)
+        self._line = line or chat_line
+        self._clock = clock
+        self._max_digest_bytes = max_digest_bytes
+        self._max_merge = max_merge
+
+    async def admit(self, row: OutboxRow) -> Admission:
+        """Raises DeferDelivery when the recipient has no free slot; else holds any merged rows."""
+        now = self._clock()
+        async with self._db.engine.begin() as conn:
+            room, free_at = await self._room(conn, row.recipient, now)
+            if room <= 0:
+                raise DeferDelivery(
+                    free_at, f"rate limit for {row.recipient}, next slot {free_at.isoformat()}"
+                )
+            waiting = await self._waiting(conn, row, now)
+            if not waiting or not (room == 1 or row.deferred or any(w.deferred for w in waiting)):
+                return Admission((row,))
+            merged = self._fitting(row, waiting)
+            claim = row.claimed_until or now + timedelta(seconds=60)
+            ids = [m.id for m in merged]
+            await conn.execute(update(t.outbox).where(t.outbox.c.id.in_(ids)).values(claimed_until=claim))
+            return Admission((row, *merged))
+
+    def digest_text(self, admission: Admission) -> str:
+        lines = [_numbered(n, self._line(row)) for n, row in enumerate(admission.rows, start=1)]
+        return "\n".join([_digest_header(len(admission.rows)), *lines])
+
+    async def settle(self, admission: Admission) -> None:
+        """The digest was accepted: its merged rows are delivered too."""
+        if not admission.merged:
+            return
+        values = {
+            "status": "delivered",
+            "delivered_at": self._clock(),
+            "claimed_until": None,
+            "last_error": f"{MERGED_PREFIX}{admission.rows[0].id}",
+        }
+        await self._update_merged(admission, values)
+
+    async def release(self, admission: Admission) -> None:
+        """The digest was not sent: let the merged rows be claimed again."""
+        if admission.merged:
+            await self._update_merged(admission, {"claimed_until": None})
+
+    async def _update_merged(self, admission: Admission, values: dict[str, object]) -> None:
+        c = t.outbox.c
+        ids = [row.id for row in admission.merged]
+        stmt = update(t.outbox).where(c.id.in_(ids), c.status == "pending").values(**values)
+        async with self._db.engine.begin() as conn:
+            await conn.execute(stmt)
+
+    async def _room(self, conn: AsyncConnection, recipient: str, now: datetime) -> tuple[int, datetime]:
+        """Free slots in the fullest window, and when a slot frees up in every full window."""
+        room, free_at = min(limit for _, limit in self._limits), now
+        for window_s, limit in self._limits:
+            since = now - timedelta(seconds=window_s)
+            used = (
+                await conn.execute(select(func.count()).where(self._sent_to(recipient, since)))
+            ).scalar_one()
+            room = min(room, limit - used)
+            if used >= limit:  # the limit-th newest send leaving the window frees one slot
+                nth = select(t.outbox.c.delivered_at).where(self._sent_to(recipient, since))
+                nth = nth.order_by(t.outbox.c.delivered_at.desc()).offset(limit - 1).limit(1)
+                oldest = as_utc((await conn.execute(nth)).scalar_one())
+                free_at = max(free_at, oldest + timedelta(seconds=window_s))
+        return room, free_at
+
+    def _sent_to(self, recipient: str, since: datetime) -> ColumnElement[bool]:
+        c = t.outbox.c
+        return (
+            (c.channel == self._channel)
+            & (c.recipient == recipient)
+            & (c.status == "delivered")
+            & (c.kind != CARD_UPDATE)
+            & (c.delivered_at > since)
+            & ~c.last_error.startswith(MERGED_PREFIX)
+        )
+
+    async def _waiting(self, conn: AsyncConnection, row: OutboxRow, now: datetime) -> list[OutboxRow]:
+        c = t.outbox.c
+        held_by_us = c.claimed_until == row.claimed_until if row.claimed_until else c.claimed_until.is_(None)
+        stmt = (
+            select(t.outbox)
+            .where(
+                c.channel == self._channel,
+                c.recipient == row.recipient,
+                c.status == "pending",
+                c.kind != CARD_UPDATE,
+                c.id != row.id,
+                c.next_attempt_at <= now,
+                or_(c.claimed_until.is_(None), c.claimed_until < now, held_by_us),
+            )
+            .order_by(c.id)
+            .limit(self._max_merge)
+        )
+        if not self._db.is_sqlite:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return [OutboxRow.from_mapping(r._mapping) for r in await conn.execute(stmt)]
+
+    def _fitting(self, row: OutboxRow, waiting: list[OutboxRow]) -> list[OutboxRow]:
+        """The waiting rows, oldest first, that fit in one digest next to `row`."""
+        taken: list[OutboxRow] = []
+        size = len(_numbered(1, self._line(row)).encode())
+        for candidate in waiting:
+            size += 1 + len(_numbered(len(taken) + 2, self._line(candidate)).encode())
+            if len(_digest_header(len(taken) + 2).encode()) + 1 + size > self._max_digest_bytes:
+                break
+            taken.append(candidate)
+        return taken
+
+
+def _digest_header(count: int) -> str:
+    return f"您有 {count} 条新通知（已合并）："
+
+
+def _numbered(n: int, line: str) -> str:
+    return f"{n}. {line}"
+
+
+def chat_line(row: OutboxRow) -> str:
+    """One digest line for a platform-neutral chat payload (handlers.chat.to_payload)."""
+    item = from_payload(row.payload)
+    if not isinstance(item, Card):
+        return short(plain(item.text))
+    head = f"{item.title} — {item.description}" if item.description else item.title
+    commands = " / ".join(command_text(button.key) for button in item.buttons)
+    return f"{short(head)}（回复：{commands}）" if commands else short(head)
+
+
+def command_text(key: str) -> str:
+    """A button's command as a person would type it: "approve AS000012" → "同意 AS000012"."""
+    verb, _, rest = key.partition(" ")
+    return " ".join(part for part in (ZH_COMMANDS.get(verb, verb), rest) if part)
+
+
+_MARKUP = re.compile(r"\*\*|</?font[^>]*>|^>\s*", re.MULTILINE)
+
+
+def plain(text: str) -> str:
+    """Markdown as plain text, lines joined: the digest is a plain text message."""
+    return " ".join(line.strip() for line in _MARKUP.sub("", text).splitlines() if line.strip())
+
+
+def short(text: str, limit: int = LINE_MAX_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,95 @@
+"""Senders that deliver outbox rows through WeCom: app messages to people, and group-robot messages."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from handlers.chat import Reply, from_payload
+from integrations.delivery.dispatcher import OutboxRow, PermanentDelivery, RetryableDelivery
+from integrations.delivery.limiter import CARD_UPDATE, Admission, RecipientLimiter, plain, short
+from integrations.wecom.client import WeComClient, WeComRejected, WeComRetryable
+from integrations.wecom.render import render_card_update, render_message
+
+JsonObject = dict[str, Any]
+
+
+class WeComChatSender:
+    """Channel "chat": payload = handlers.chat.to_payload(...), recipient = our (WeCom) userid."""
+
+    def __init__(self, client: WeComClient, agent_id: int, limiter: RecipientLimiter) -> None:
+        self._client = client
+        self._agent_id = agent_id
+        self._limiter = limiter
+
+    async def deliver(self, row: OutboxRow) -> None:
+        if row.kind == CARD_UPDATE:
+            await _translated(self._client.update_template_card(self._card_update(row)))
+            return
+        admission = await self._limiter.admit(row)
+        try:
+            payload = self._message(row, admission)
+        except (KeyError, TypeError, ValueError) as exc:
+            await self._limiter.release(admission)
+            raise PermanentDelivery(f"cannot render outbox row {row.id}: {exc!r}") from exc
+        await _sent_admitted(self._client.send(payload), self._limiter, admission)
+
+    def _message(self, row: OutboxRow, admission: Admission) -> JsonObject:
+        item = (
+            Reply(self._limiter.digest_text(admission)) if admission.is_digest else from_payload(row.payload)
+        )
+        return render_message(row.recipient, self._agent_id, item)
+
+    def _card_update(self, row: OutboxRow) -> JsonObject:
+        try:
+            p = row.payload
+            return render_card_update(
+                list(p["userids"]), self._agent_id, str(p["response_code"]), str(p["replace_text"])
+            )
+        except (KeyError, TypeError) as exc:
+            raise PermanentDelivery(f"card_update row {row.id} lacks {exc}") from exc
+
+
+class WeComGroupSender:
+    """Channel "wecom_group": payload = the webhook JSON, recipient = the robot key."""
+
+    def __init__(self, client: WeComClient, limiter: RecipientLimiter) -> None:
+        self._client = client
+        self._limiter = limiter
+
+    async def deliver(self, row: OutboxRow) -> None:
+        admission = await self._limiter.admit(row)
+        payload = row.payload
+        if admission.is_digest:
+            payload = {"msgtype": "text", "text": {"content": self._limiter.digest_text(admission)}}
+        await _sent_admitted(self._client.webhook_send(row.recipient, payload), self._limiter, admission)
+
+
+def group_line(row: OutboxRow) -> str:
+    """One digest line for a group-robot webhook payload."""
+    msgtype = str(row.payload.get("msgtype", ""))
+    body = row.payload.get(msgtype)
+    if msgtype in ("text", "markdown") and isinstance(body, dict):
+        return short(plain(str(body.get("content", ""))))
+    return f"[{msgtype or '消息'}]"
+
+
+async def _sent_admitted(
+    call: Awaitable[JsonObject], limiter: RecipientLimiter, admission: Admission
+) -> None:
+    """Send; on success the merged rows are delivered too, on failure they are free to be claimed again."""
+    try:
+        await _translated(call)
+    except (RetryableDelivery, PermanentDelivery):
+        await limiter.release(admission)
+        raise
+    await limiter.settle(admission)
+
+
+async def _translated(call: Awaitable[JsonObject]) -> JsonObject:
+    try:
+        return await call
+    except WeComRetryable as exc:
+        raise RetryableDelivery(str(exc)) from exc
+    except WeComRejected as exc:
+        raise PermanentDelivery(str(exc)) from exc

@@ -1,0 +1,421 @@
+"""Outbox delivery end to end: committed rows → dispatcher → WeCom senders → a real fake WeCom server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.parser import VERBS
+from domain.users import User
+from handlers.chat import Button, Card, Reply, to_payload
+from integrations.db import tables as t
+from integrations.db.engine import Database
+from integrations.db.tokens import DbTokenCache
+from integrations.db.uow import UnitOfWork
+from integrations.delivery import OutboxDispatcher, OutboxRow, Sender, tell_admins_about_dead_row
+from integrations.delivery.limiter import GROUP_ROBOT_LIMITS, ZH_COMMANDS, RecipientLimiter
+from integrations.delivery.wecom_sender import WeComChatSender, WeComGroupSender, group_line
+from integrations.fakes.wecom import FakeWeCom
+from integrations.wecom.client import WeComClient
+from tests.integration.helpers import rows
+
+CORP_ID = "ww-outbox-corp"
+SECRET = "outbox-secret"
+AGENT_ID = 1000009
+DIGEST_HEADER = "您有"
+
+
+class Clock:
+    """The dispatcher's and limiter's time, moved by the test so back-offs and windows pass at once."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Counting:
+    """Wraps a sender and records which rows it was asked to deliver."""
+
+    def __init__(self, inner: Sender) -> None:
+        self.inner = inner
+        self.delivered: list[int] = []
+
+    async def deliver(self, row: OutboxRow) -> None:
+        self.delivered.append(row.id)
+        await self.inner.deliver(row)
+
+
+class DiesAfterSending:
+    """WeCom accepts the message, then the process dies before the row is marked delivered."""
+
+    def __init__(self, inner: Sender) -> None:
+        self.inner = inner
+
+    async def deliver(self, row: OutboxRow) -> None:
+        await self.inner.deliver(row)
+        raise asyncio.CancelledError
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeWeCom]:
+    async with FakeWeCom(corp_id=CORP_ID, secret=SECRET, agent_id=AGENT_ID) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(fake: FakeWeCom, db: Database) -> AsyncIterator[WeComClient]:
+    async with httpx.AsyncClient(timeout=5) as http:
+        yield WeComClient(
+            http,
+            api_base=fake.base_url,
+            corp_id=CORP_ID,
+            secret=SECRET,
+            agent_id=AGENT_ID,
+            token_cache=DbTokenCache(db),
+        )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def chat_sender(db: Database, client: WeComClient, clock: Clock) -> WeComChatSender:
+    return WeComChatSender(client, AGENT_ID, RecipientLimiter(db, clock=clock))
+
+
+def dispatcher(db: Database, sender: Sender, clock: Clock, **options: Any) -> OutboxDispatcher:
+    return OutboxDispatcher(db, {"chat": sender}, clock=clock, **options)
+
+
+async def push(
+    db: Database, at: datetime, *items: tuple[str, Reply | Card], channel: str = "chat"
+) -> list[int]:
+    async with UnitOfWork(db) as uow:
+        for recipient, item in items:
+            kind = "card" if isinstance(item, Card) else "message"
+            await uow.enqueue(
+                channel=channel, kind=kind, recipient=recipient, payload=to_payload(item), at=at
+            )
+        await uow.commit()
+    return [r["id"] for r in await rows(db, t.outbox)][-len(items) :]
+
+
+async def add_users(db: Database, *users: User) -> None:
+    async with UnitOfWork(db) as uow:
+        for user in users:
+            await uow.users.upsert(user, datetime.now(UTC))
+        await uow.commit()
+
+
+async def outbox(db: Database, *where: Any) -> list[dict[str, Any]]:
+    return await rows(db, t.outbox, *where)
+
+
+def texts_to(fake: FakeWeCom, userid: str) -> list[str]:
+    return [m["text"]["content"] for m in fake.messages if m["touser"] == userid and m["msgtype"] == "text"]
+
+
+async def test_committed_row_is_delivered_once(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    [row_id] = await push(db, clock(), ("wh1", Reply("OB00000012 待拣货")))
+    d = dispatcher(db, chat_sender, clock)
+
+    assert await d.run_once() == 1
+    assert await d.run_once() == 0
+
+    assert texts_to(fake, "wh1") == ["OB00000012 待拣货"]
+    [row] = await outbox(db)
+    assert (row["id"], row["status"], row["attempts"]) == (row_id, "delivered", 0)
+    assert row["delivered_at"] is not None and row["claimed_until"] is None
+    assert await d.backlog() == {}
+
+
+async def test_transient_failures_are_retried_until_the_message_arrives_once(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    fake.fail_next(errcode=42001)
+    fake.fail_next(errcode=-1, times=3)
+    fake.fail_next(status=500)
+    await push(db, clock(), ("wh1", Reply("请拣货 OB00000013")))
+    d = dispatcher(db, chat_sender, clock)
+
+    for attempt in range(1, 5):
+        assert await d.run_once() == 1
+        [row] = await outbox(db)
+        assert (row["status"], row["attempts"]) == ("pending", attempt)
+        assert await d.run_once() == 0  # backing off: not due yet
+        clock.advance(400)
+    assert "HTTP 500" in row["last_error"]
+    assert await d.run_once() == 1
+
+    assert texts_to(fake, "wh1") == ["请拣货 OB00000013"]
+    [row] = await outbox(db)
+    assert (row["status"], row["attempts"]) == ("delivered", 4)
+
+
+async def test_crash_after_send_redelivers_and_wecom_shows_it_once(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    await push(db, clock(), ("wh1", Reply("OB00000014 已发货")))
+    with pytest.raises(asyncio.CancelledError):
+        await dispatcher(db, DiesAfterSending(chat_sender), clock, claim_s=60).run_once()
+    [row] = await outbox(db)
+    assert row["status"] == "pending" and row["claimed_until"] is not None
+
+    survivor = Counting(chat_sender)
+    fresh = dispatcher(db, survivor, clock, claim_s=60)
+    assert await fresh.run_once() == 0  # still claimed by the dead process
+    clock.advance(62)
+    assert await fresh.run_once() == 1
+
+    assert len(survivor.delivered) == 1  # really sent a second time...
+    assert texts_to(fake, "wh1") == ["OB00000014 已发货"]  # ...and WeCom's duplicate check showed it once
+    [row] = await outbox(db)
+    assert row["status"] == "delivered"
+
+
+async def test_two_dispatchers_send_each_row_once(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("concurrent dispatchers need PostgreSQL's FOR UPDATE SKIP LOCKED")
+    ids = await push(db, clock(), *((f"u{i % 20:02d}", Reply(f"任务 {i:03d}")) for i in range(200)))
+    first, second = Counting(chat_sender), Counting(chat_sender)
+    d1, d2 = dispatcher(db, first, clock), dispatcher(db, second, clock)
+
+    rounds = [await asyncio.gather(d1.run_once(), d2.run_once())]
+    while sum(rounds[-1]):
+        rounds.append(await asyncio.gather(d1.run_once(), d2.run_once()))
+
+    assert all(rounds[0])  # both worked at the same time
+    assert sorted(first.delivered + second.delivered) == ids
+    assert sorted(m["text"]["content"] for m in fake.messages) == [f"任务 {i:03d}" for i in range(200)]
+    assert {r["status"] for r in await outbox(db)} == {"delivered"}
+
+
+async def test_permanent_failure_kills_the_row_and_tells_the_managers(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    await add_users(
+        db,
+        User("m1", "周经理", frozenset({"manager"})),
+        User("m2", "吴经理", frozenset({"manager", "finance"})),
+        User("wh1", "王强", frozenset({"warehouse"}), "SH01"),
+    )
+    fake.fail_next(errcode=40008)
+    [row_id] = await push(db, clock(), ("wh1", Reply("OB00000015 待打包")))
+    d = dispatcher(
+        db, chat_sender, clock, on_dead=lambda row: tell_admins_about_dead_row(db, row, at=clock())
+    )
+
+    await d.run_once()
+
+    [dead] = await outbox(db, t.outbox.c.id == row_id)
+    assert dead["status"] == "dead" and "40008" in dead["last_error"]
+    warnings = await outbox(db, t.outbox.c.dedup_key.like(f"dead:{row_id}:%"))
+    assert sorted((w["recipient"], w["dedup_key"]) for w in warnings) == [
+        ("m1", f"dead:{row_id}:m1"),
+        ("m2", f"dead:{row_id}:m2"),
+    ]
+    await tell_admins_about_dead_row(db, OutboxRow.from_mapping(dead), at=clock())  # told once only
+    assert len(await outbox(db, t.outbox.c.dedup_key.like(f"dead:{row_id}:%"))) == 2
+
+    assert await d.run_once() == 2
+    for manager in ("m1", "m2"):
+        [text] = texts_to(fake, manager)
+        assert f"#{row_id}" in text and "wh1" in text
+    assert texts_to(fake, "wh1") == []
+
+
+async def test_retries_stop_at_max_attempts(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    fake.fail_next(errcode=-1, times=5)
+    dead: list[OutboxRow] = []
+
+    async def remember(row: OutboxRow) -> None:
+        dead.append(row)
+
+    await push(db, clock(), ("wh1", Reply("OB00000016")))
+    d = dispatcher(db, chat_sender, clock, max_attempts=3, on_dead=remember)
+    for _ in range(4):
+        await d.run_once()
+        clock.advance(400)
+
+    [row] = await outbox(db)
+    assert (row["status"], row["attempts"]) == ("dead", 3)
+    assert [(r.id, r.attempts) for r in dead] == [(row["id"], 3)]
+    assert fake.messages == []
+
+
+async def test_fifty_pushes_in_a_minute_respect_the_limit_and_lose_nothing(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    start = clock()
+    d = dispatcher(db, chat_sender, clock)
+    sent_at: list[datetime] = []
+    for i in range(1, 51):  # one push a second, each followed by a dispatcher pass
+        await push(db, clock(), ("wh1", Reply(f"推送#{i:02d}")))
+        await _pass(d, fake, sent_at, clock)
+        clock.advance(1)
+    while clock() < start + timedelta(seconds=130):
+        await _pass(d, fake, sent_at, clock)
+        clock.advance(1)
+
+    texts = texts_to(fake, "wh1")
+    assert all(sum(s <= t < s + timedelta(seconds=60) for t in sent_at) <= 30 for s in sent_at)
+    assert texts[:30] == [f"推送#{i:02d}" for i in range(1, 31)]
+    [digest] = texts[30:]
+    assert digest.startswith("您有 20 条新通知（已合并）：")
+    assert all(f"推送#{i:02d}" in digest for i in range(31, 51))
+    carrier = await outbox(db, t.outbox.c.payload["text"].as_string() == "推送#31")
+    merged = await outbox(db, t.outbox.c.last_error == f"merged into digest {carrier[0]['id']}")
+    assert len(merged) == 19
+    assert {r["status"] for r in await outbox(db)} == {"delivered"}
+
+
+async def _pass(d: OutboxDispatcher, fake: FakeWeCom, sent_at: list[datetime], clock: Clock) -> None:
+    before = len(fake.messages)
+    await d.run_once()
+    sent_at.extend(clock() for _ in range(len(fake.messages) - before))
+
+
+async def test_burst_spends_the_last_slot_on_one_digest(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    card = Card(
+        "退款审批",
+        "订单 OB00000017 退款 ¥199.00",
+        "AS000012",
+        buttons=(Button("approve AS000012", "同意"), Button("reject AS000012", "拒绝", 2)),
+    )
+    items: list[tuple[str, Reply | Card]] = [("sv1", Reply(f"提醒#{i:02d}")) for i in range(1, 50)]
+    items.insert(39, ("sv1", card))
+    await push(db, clock(), *items)
+
+    await dispatcher(db, chat_sender, clock).run_once()
+
+    texts = texts_to(fake, "sv1")
+    assert len(texts) == 30
+    assert texts[:29] == [f"提醒#{i:02d}" for i in range(1, 30)]
+    assert texts[29].startswith("您有 21 条新通知（已合并）：")
+    assert "退款审批 — 订单 OB00000017 退款 ¥199.00（回复：同意 AS000012 / 拒绝 AS000012）" in texts[29]
+    assert all(f"提醒#{i:02d}" in texts[29] for i in range(30, 50))
+    assert {r["status"] for r in await outbox(db)} == {"delivered"}
+
+
+async def test_group_robot_is_held_to_twenty_a_minute(
+    db: Database, fake: FakeWeCom, client: WeComClient, clock: Clock
+) -> None:
+    limiter = RecipientLimiter(
+        db, channel="wecom_group", limits=GROUP_ROBOT_LIMITS, line=group_line, clock=clock
+    )
+    d = OutboxDispatcher(db, {"wecom_group": WeComGroupSender(client, limiter)}, clock=clock)
+    async with UnitOfWork(db) as uow:
+        for i in range(25):
+            payload = {"msgtype": "text", "text": {"content": f"群通知#{i:02d}"}}
+            await uow.enqueue(
+                channel="wecom_group", kind="alert", recipient="robot-1", payload=payload, at=clock()
+            )
+        await uow.commit()
+
+    await d.run_once()
+
+    sent = [m["text"]["content"] for m in fake.webhook_messages]
+    assert fake.webhook_keys == ["robot-1"] * 20
+    assert sent[:19] == [f"群通知#{i:02d}" for i in range(19)]
+    assert sent[19].startswith("您有 6 条新通知（已合并）：")
+    assert {r["status"] for r in await outbox(db)} == {"delivered"}
+
+
+async def test_card_update_goes_to_update_template_card(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    code = fake.issue_response_code()
+    async with UnitOfWork(db) as uow:
+        payload = {"userids": ["sv1"], "response_code": code, "replace_text": "已同意 · 李敏 10:42"}
+        await uow.enqueue(channel="chat", kind="card_update", recipient="sv1", payload=payload, at=clock())
+        await uow.commit()
+
+    await dispatcher(db, chat_sender, clock).run_once()
+
+    assert [(u["response_code"], u["button"]["replace_name"]) for u in fake.card_updates] == [
+        (code, "已同意 · 李敏 10:42")
+    ]
+    assert fake.messages == []
+
+
+async def test_channel_without_sender_stays_pending_in_backlog(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    await push(db, clock(), ("13800000000", Reply("您的订单已发货")), channel="sms")
+    await push(db, clock(), ("wh1", Reply("OB00000018 待质检")))
+    d = dispatcher(db, chat_sender, clock)
+
+    assert await d.run_once() == 1
+    assert await d.run_once() == 0
+
+    [sms] = await outbox(db, t.outbox.c.channel == "sms")
+    assert (sms["status"], sms["claimed_until"], sms["attempts"]) == ("pending", None, 0)
+    assert await d.backlog() == {"sms": 1}
+    assert texts_to(fake, "wh1") == ["OB00000018 待质检"]
+
+
+async def test_replicas_share_one_access_token(db: Database, fake: FakeWeCom, client: WeComClient) -> None:
+    async with httpx.AsyncClient(timeout=5) as http:
+        other = WeComClient(
+            http,
+            api_base=fake.base_url,
+            corp_id=CORP_ID,
+            secret=SECRET,
+            agent_id=AGENT_ID,
+            token_cache=DbTokenCache(db),
+        )
+        await client.send({"touser": "a", "agentid": AGENT_ID, "msgtype": "text", "text": {"content": "1"}})
+        await other.send({"touser": "b", "agentid": AGENT_ID, "msgtype": "text", "text": {"content": "2"}})
+    assert fake.token_requests == 1
+    assert [m["touser"] for m in fake.messages] == ["a", "b"]
+    [token] = await rows(db, t.api_tokens)
+    assert token["key"] == f"{CORP_ID}:{AGENT_ID}"
+
+
+def test_digest_commands_match_the_parser() -> None:
+    zh_of = {verb.name: verb.zh for verb in VERBS}
+    assert {name: zh_of[name] for name in ZH_COMMANDS} == ZH_COMMANDS
+
+
+async def test_notify_wakes_the_running_dispatcher_before_its_poll(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    stop, sent = asyncio.Event(), asyncio.Event()
+
+    class Signalling:
+        async def deliver(self, row: OutboxRow) -> None:
+            await chat_sender.deliver(row)
+            sent.set()
+
+    d = dispatcher(db, Signalling(), clock)
+    running = asyncio.create_task(d.run_forever(stop, idle_s=60))
+    await asyncio.sleep(0.2)  # the first pass found nothing; it now waits up to a minute
+
+    await push(db, clock(), ("wh1", Reply("OB00000019 待拣货")))
+    d.notify()
+    async with asyncio.timeout(5):
+        await sent.wait()
+        stop.set()
+        await running
+
+    assert texts_to(fake, "wh1") == ["OB00000019 待拣货"]
