@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
+import httpx
 from aiohttp import web
 
-from bot import api, health
-from bot.keys import BUS, DB, SETTINGS
+from bot import api, health, wecom
+from bot.conversations import Conversations
+from bot.keys import BUS, CONVERSATIONS, DB, DISPATCHER, SETTINGS, WECOM_CLIENT
 from config.settings import Settings
 from domain.aftersale import ApprovalPolicy
 from handlers.bus import Deps
 from handlers.wiring import build_bus
 from integrations.db.engine import Database
+from integrations.db.tokens import DbTokenCache
+from integrations.delivery.dispatcher import OutboxDispatcher, Sender, tell_admins_about_dead_row
+from integrations.delivery.limiter import GROUP_ROBOT_LIMITS, RecipientLimiter
+from integrations.delivery.wecom_sender import WeComChatSender, WeComGroupSender
+from integrations.wecom.client import WeComClient
 
 
 def deps_from(settings: Settings) -> Deps:
@@ -33,10 +42,67 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     await db.dispose()
 
 
-def create_app(settings: Settings) -> web.Application:
+async def wecom_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS].wecom
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as http:
+        app[WECOM_CLIENT] = WeComClient(
+            http, api_base=settings.api_base, corp_id=settings.corp_id, secret=settings.secret,
+            agent_id=settings.agent_id, token_cache=DbTokenCache(app[DB]),
+        )
+        yield
+
+
+def senders(app: web.Application) -> dict[str, Sender]:
+    """Channels with somewhere to go. Rows of other channels wait in the outbox (see /metrics)."""
+    wecom_settings = app[SETTINGS].wecom
+    if not (wecom_settings.corp_id and wecom_settings.secret):
+        return {}
+    db, client = app[DB], app[WECOM_CLIENT]
+    return {
+        "chat": WeComChatSender(client, wecom_settings.agent_id, RecipientLimiter(db)),
+        "wecom_group": WeComGroupSender(client, RecipientLimiter(db, channel="wecom_group", limits=GROUP_ROBOT_LIMITS)),
+    }
+
+
+async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
+    db = app[DB]
+
+    async def on_dead(row: object) -> None:
+        await tell_admins_about_dead_row(db, row)  # type: ignore[arg-type]
+
+    dispatcher = OutboxDispatcher(db, senders(app), on_dead=on_dead)
+    app[DISPATCHER] = dispatcher
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run_forever(stop))
+    yield
+    stop.set()
+    dispatcher.notify()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=10)
+
+
+async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[DISPATCHER] = OutboxDispatcher(app[DB], senders(app))
+    yield
+
+
+async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
+    conversations = Conversations(app[DB], app[BUS], delivered=app[DISPATCHER].notify)
+    app[CONVERSATIONS] = conversations
+    await conversations.replay_stale()
+    yield
+    await conversations.drain()
+
+
+def create_app(settings: Settings, *, deliver: bool = True) -> web.Application:
+    """`deliver=False` leaves the outbox to another process (tests that drive delivery themselves)."""
     app = web.Application(client_max_size=settings.http.max_body_bytes, middlewares=[api.api_errors])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(wecom_ctx)
+    app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
+    app.cleanup_ctx.append(conversations_ctx)
     app.add_routes(health.routes)
     app.add_routes(api.routes)
+    app.add_routes(wecom.routes)
     return app

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.conversations import Conversations
 from config.settings import Settings
 from handlers.bus import MessageBus
 from integrations.db.engine import Database
+from integrations.delivery.dispatcher import OutboxDispatcher
+from integrations.wecom.client import WeComClient
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 BUS = web.AppKey("bus", MessageBus)
+CONVERSATIONS = web.AppKey("conversations", Conversations)
+DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
+WECOM_CLIENT = web.AppKey("wecom_client", WeComClient)

@@ -110,6 +110,9 @@ class MessageBus:
                     action=getattr(command, "trigger", type(command).__name__), at=self.deps.now,
                     outcome="refused", reason=err.reason, detail={"code": err.code},
                 )
+                on_refused = getattr(command, "on_refused", None)
+                if on_refused is not None:  # e.g. a chat command answers the refusal in its conversation
+                    await on_refused(uow, err, self.deps)
                 await uow.commit()
         except Exception:  # the refusal itself must still reach the caller
             log.exception("could not audit a refusal")

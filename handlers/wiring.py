@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import aftersales, alerts, inventory, orders
+from handlers import aftersales, alerts, chat_commands, inventory, orders
 from handlers.bus import Deps, MessageBus
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
@@ -10,5 +10,6 @@ from integrations.db.uow import UnitOfWork
 
 def build_bus(db: Database, deps: Deps) -> MessageBus:
     return MessageBus(
-        lambda: UnitOfWork(db), deps, orders.router, inventory.router, aftersales.router, alerts.router
+        lambda: UnitOfWork(db), deps, orders.router, inventory.router, aftersales.router, alerts.router,
+        chat_commands.router,
     )

@@ -155,6 +155,9 @@ inbound_messages = Table(
     Column("platform", String(16), primary_key=True),
     Column("message_id", String(128), primary_key=True),
     Column("received_at", TS, nullable=False),
+    Column("payload", JSON),  # the normalised InboundMessage, so an unprocessed one can be replayed
+    Column("processed_at", TS),
+    Index("ix_inbound_messages_unprocessed", "processed_at", "received_at"),
 )
 
 exceptions = Table(

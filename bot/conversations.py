@@ -1,0 +1,84 @@
+"""From a platform-neutral inbound message to a chat use case: store it, acknowledge, work after.
+
+The edge calls `accept` before answering the platform; processing runs in a task kept referenced until
+done. A message stored but never processed (the process died) is replayed by `replay_stale`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+
+from bot.parser import ParseError, help_text, parse
+from domain.clock import utcnow
+from domain.errors import DomainError
+from handlers.bus import MessageBus
+from handlers.chat import InboundMessage
+from handlers.chat_commands import ChatRequest
+from integrations.db import inbox
+from integrations.db.engine import Database
+
+log = logging.getLogger(__name__)
+
+WELCOME = "您好，我是订单助手。发送“帮助”查看命令，或直接扫快递单/订单条码。"
+
+
+def to_request(msg: InboundMessage) -> ChatRequest:
+    base = ChatRequest(by=msg.sender, via=msg.platform, message_id=msg.message_id,
+                       response_code=msg.card_response_code, task_id=msg.card_task_id)
+    if msg.kind == "enter":
+        return dataclasses.replace(base, answer=WELCOME)
+    if msg.kind == "scan":
+        code = msg.scan_result.split(",")[-1].strip().upper()  # barcodes arrive as "CODE_128,SF123..."
+        return dataclasses.replace(base, verb="scan", args=(code,))
+    parsed = parse(msg.text)
+    if isinstance(parsed, ParseError):
+        return dataclasses.replace(base, answer=help_text() if parsed.kind == "empty" else parsed.message)
+    if parsed.verb == "help":
+        return dataclasses.replace(base, answer=help_text())
+    return dataclasses.replace(base, verb=parsed.verb, args=parsed.args)
+
+
+class Conversations:
+    def __init__(self, db: Database, bus: MessageBus, *, delivered: Callable[[], None] = lambda: None) -> None:
+        self.db = db
+        self.bus = bus
+        self.delivered = delivered  # wakes the outbox dispatcher so replies leave at once
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def accept(self, msg: InboundMessage) -> bool:
+        """Store the message (False if seen before) and start processing it in the background."""
+        stored = await inbox.record(self.db, msg.platform, msg.message_id, dataclasses.asdict(msg), utcnow())
+        if stored:
+            self._spawn(msg)
+        else:
+            log.info("duplicate %s message %s ignored", msg.platform, msg.message_id)
+        return stored
+
+    def _spawn(self, msg: InboundMessage) -> None:
+        task = asyncio.create_task(self.process(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def process(self, msg: InboundMessage) -> None:
+        try:
+            await self.bus.handle(to_request(msg))
+        except DomainError:
+            pass  # refused: the bus has answered the reason in the conversation and audited it
+        except Exception:
+            log.exception("processing %s message %s failed; it stays in the inbox for replay",
+                          msg.platform, msg.message_id)
+        finally:
+            self.delivered()
+
+    async def replay_stale(self, older_than_s: float = 30) -> int:
+        rows = await inbox.stale(self.db, utcnow(), older_than_s)
+        for row in rows:
+            self._spawn(InboundMessage(**row["payload"]))
+        return len(rows)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
