@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from domain.commands import Command
 from domain.errors import DomainError, Forbidden
 from domain.users import ROLES, User
 from handlers.bus import Deps, Router
@@ -21,7 +22,7 @@ UNKNOWN_USER = "您好，您还没有开通订单助手。请联系运营经理�
 
 
 @dataclass(frozen=True)
-class ChatRequest:
+class ChatRequest(Command):
     """What someone asked in chat, already parsed by the edge. `by` is the platform's user id."""
 
     by: str
@@ -77,7 +78,7 @@ async def resolve_user(uow: UnitOfWork, platform: str, platform_id: str) -> User
     return await uow.users.get(platform_id)
 
 
-@router.command(ChatRequest)  # type: ignore[arg-type]
+@router.command(ChatRequest)
 async def handle_chat(req: ChatRequest, uow: UnitOfWork, deps: Deps) -> list[Reply | Card] | None:
     """Returns what was answered, or None when this message was already handled (a retry)."""
     if not await inbox.claim(uow.conn, req.via, req.message_id, deps.now):
