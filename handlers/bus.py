@@ -35,6 +35,7 @@ class Deps:
 
 CommandHandler = Callable[[Any, UnitOfWork, Deps], Awaitable[Any]]
 EventHandler = Callable[[Any, UnitOfWork, Deps], Awaitable[None]]
+BatchEventHandler = Callable[[list[Any], UnitOfWork, Deps], Awaitable[None]]
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 
 
@@ -44,6 +45,7 @@ class Router:
     def __init__(self) -> None:
         self.commands: dict[type[Command], CommandHandler] = {}
         self.events: dict[type[Event], list[EventHandler]] = {}
+        self.batch_events: dict[type[Event], list[BatchEventHandler]] = {}
 
     def command(self, kind: type[Command]) -> Callable[[H], H]:
         def register(handler: H) -> H:
@@ -61,6 +63,16 @@ class Router:
 
         return register
 
+    def events_of(self, kind: type[Event]) -> Callable[[H], H]:
+        """A reaction that takes every event of `kind` from one unit of work at once (a wave of 100
+        shipments is one executemany, not 100 statements)."""
+
+        def register(handler: H) -> H:
+            self.batch_events.setdefault(kind, []).append(handler)
+            return handler
+
+        return register
+
 
 class MessageBus:
     def __init__(self, uow_factory: Callable[[], UnitOfWork], deps: Deps, *routers: Router) -> None:
@@ -68,6 +80,7 @@ class MessageBus:
         self.deps = deps
         self.commands: dict[type[Command], CommandHandler] = {}
         self.events: dict[type[Event], list[EventHandler]] = {}
+        self.batch_events: dict[type[Event], list[BatchEventHandler]] = {}
         for router in routers:
             for kind, handler in router.commands.items():
                 if kind in self.commands:
@@ -75,6 +88,8 @@ class MessageBus:
                 self.commands[kind] = handler
             for event_kind, handlers in router.events.items():
                 self.events.setdefault(event_kind, []).extend(handlers)
+            for event_kind, batch_handlers in router.batch_events.items():
+                self.batch_events.setdefault(event_kind, []).extend(batch_handlers)
 
     async def handle(self, command: Command) -> Any:
         """Run the command and the reactions to its events in one transaction, then commit."""
@@ -83,9 +98,7 @@ class MessageBus:
             try:
                 async with self.uow_factory() as uow:
                     result = await handler(command, uow, self.deps)
-                    for event in uow.collect_events():
-                        for reaction in self.events.get(type(event), ()):
-                            await reaction(event, uow, self.deps)
+                    await self._react(uow)
                     await uow.commit()
                     return result
             except IntegrityError as err:
@@ -96,6 +109,19 @@ class MessageBus:
                 await self._audit_refusal(command, err)
                 raise
         raise AssertionError("unreachable")
+
+    async def _react(self, uow: UnitOfWork) -> None:
+        """Run the reactions to every event the aggregates raised, round after round, until none is left."""
+        while events := uow.pop_events():
+            by_kind: dict[type[Event], list[Event]] = {}
+            for event in events:
+                by_kind.setdefault(type(event), []).append(event)
+            for kind, same in by_kind.items():
+                for batch_reaction in self.batch_events.get(kind, ()):
+                    await batch_reaction(same, uow, self.deps)
+                for reaction in self.events.get(kind, ()):
+                    for event in same:
+                        await reaction(event, uow, self.deps)
 
     async def _audit_refusal(self, command: Command, err: DomainError) -> None:
         COMMANDS_REFUSED.labels(type(command).__name__, err.code).inc()

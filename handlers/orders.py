@@ -211,29 +211,37 @@ async def confirm_relabel(cmd: c.ConfirmRelabel, uow: UnitOfWork, deps: Deps) ->
     return order
 
 
-@router.event(events.OrderShipped)
-async def deduct_stock(event: events.OrderShipped, uow: UnitOfWork, deps: Deps) -> None:
-    if event.store:
-        for sku, qty in event.items:
-            await uow.inventory.deduct(event.store, sku, qty, deps.now)
+@router.events_of(events.OrderShipped)
+async def deduct_stock(shipped: list[events.OrderShipped], uow: UnitOfWork, deps: Deps) -> None:
+    """One conditional UPDATE per store and SKU of the whole wave (never below zero)."""
+    totals: dict[tuple[str, str], int] = {}
+    for event in shipped:
+        if event.store:
+            for sku, qty in event.items:
+                totals[event.store, sku] = totals.get((event.store, sku), 0) + qty
+    for (store, sku), qty in sorted(totals.items()):
+        await uow.inventory.deduct(store, sku, qty, deps.now)
 
 
-@router.event(events.OrderShipped)
-async def create_receivable(event: events.OrderShipped, uow: UnitOfWork, deps: Deps) -> None:
-    await uow.create_receivable(
-        order_no=event.order_no, customer_id=event.customer_id, amount_fen=event.amount_fen, at=deps.now
+@router.events_of(events.OrderShipped)
+async def create_receivables(shipped: list[events.OrderShipped], uow: UnitOfWork, deps: Deps) -> None:
+    await uow.create_receivables(
+        [{"order_no": e.order_no, "customer_id": e.customer_id, "amount_fen": e.amount_fen} for e in shipped],
+        at=deps.now,
     )
 
 
-@router.event(events.OrderShipped)
-async def text_customer(event: events.OrderShipped, uow: UnitOfWork, deps: Deps) -> None:
-    if not event.customer_phone:
-        return
-    await uow.enqueue(
-        channel="sms", kind="order_shipped", recipient=event.customer_phone, at=deps.now,
-        payload={"text": f"您的订单 {event.order_no} 已发货，运单号 {event.waybill}，请留意查收。"},
-        dedup_key=f"sms:shipped:{event.order_no}",
-    )
+@router.events_of(events.OrderShipped)
+async def text_customers(shipped: list[events.OrderShipped], uow: UnitOfWork, deps: Deps) -> None:
+    await uow.enqueue_many([
+        {
+            "channel": "sms", "kind": "order_shipped", "recipient": e.customer_phone,
+            "payload": {"text": f"您的订单 {e.order_no} 已发货，运单号 {e.waybill}，请留意查收。"},
+            "dedup_key": f"sms:shipped:{e.order_no}",
+        }
+        for e in shipped
+        if e.customer_phone
+    ], at=deps.now)
 
 
 @router.event(events.OrderCancelled)

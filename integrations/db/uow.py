@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -53,12 +52,14 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.session.rollback()
 
-    def collect_events(self) -> Iterator[Event]:
-        """Pop events from every aggregate this unit of work has touched, until none are left."""
-        while any(agg.events for agg in self._seen):
-            for agg in self._seen:
-                while agg.events:
-                    yield agg.events.pop(0)
+    def pop_events(self) -> list[Event]:
+        """Take the events raised so far by every aggregate this unit of work has touched."""
+        events: list[Event] = []
+        for agg in self._seen:
+            if agg.events:
+                events.extend(agg.events)
+                agg.events.clear()
+        return events
 
     _audit = insert(t.audit_log)
 
@@ -91,6 +92,8 @@ class UnitOfWork:
         if rows:
             await self.conn.execute(self._audit, rows)
 
+    _outbox = insert(t.outbox)
+
     async def enqueue(
         self,
         *,
@@ -102,12 +105,19 @@ class UnitOfWork:
         dedup_key: str | None = None,
     ) -> None:
         """Add an outbound effect to the outbox; it is delivered only after this transaction commits."""
-        await self.conn.execute(
-            insert(t.outbox).values(
-                created_at=at, channel=channel, kind=kind, recipient=recipient, payload=payload,
-                dedup_key=dedup_key, status="pending", attempts=0, next_attempt_at=at, last_error="",
-            )
+        await self.enqueue_many(
+            [{"channel": channel, "kind": kind, "recipient": recipient, "payload": payload, "dedup_key": dedup_key}],
+            at=at,
         )
+
+    async def enqueue_many(self, rows: list[dict[str, Any]], *, at: datetime) -> None:
+        """Outbox rows with the keys of `enqueue`, in one executemany."""
+        if rows:
+            await self.conn.execute(self._outbox, [
+                {"dedup_key": None, **row, "created_at": at, "status": "pending", "attempts": 0,
+                 "next_attempt_at": at, "last_error": ""}
+                for row in rows
+            ])
 
     async def open_exception(
         self, *, kind: str, message: str, at: datetime, order_no: str | None = None,
@@ -120,12 +130,10 @@ class UnitOfWork:
             )
         )
 
-    async def create_receivable(self, *, order_no: str, customer_id: str, amount_fen: int, at: datetime) -> None:
-        await self.conn.execute(
-            insert(t.receivables).values(
-                order_no=order_no, customer_id=customer_id, amount_fen=amount_fen, created_at=at
-            )
-        )
+    async def create_receivables(self, rows: list[dict[str, Any]], *, at: datetime) -> None:
+        """Receivables (order_no, customer_id, amount_fen) created when orders ship."""
+        if rows:
+            await self.conn.execute(insert(t.receivables), [{**row, "created_at": at} for row in rows])
 
     async def history(self, entity: str, entity_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The audit trail of one record, oldest first: who, when, through what, from → to."""
