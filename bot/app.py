@@ -9,18 +9,21 @@ from collections.abc import AsyncIterator
 import httpx
 from aiohttp import web
 
-from bot import api, health, wecom
+from bot import api, dingtalk, health, wecom
 from bot.conversations import Conversations
-from bot.keys import BUS, CONVERSATIONS, DB, DISPATCHER, SETTINGS, WECOM_CLIENT
+from bot.keys import BUS, CONVERSATIONS, DB, DINGTALK_CLIENT, DISPATCHER, SETTINGS, WECOM_CLIENT
 from config.settings import Settings
 from domain.aftersale import ApprovalPolicy
 from handlers.bus import Deps
 from handlers.wiring import build_bus
 from integrations.db.engine import Database
 from integrations.db.tokens import DbTokenCache
+from integrations.delivery.dingtalk_sender import DingTalkChatSender
 from integrations.delivery.dispatcher import OutboxDispatcher, Sender, tell_admins_about_dead_row
+from integrations.delivery.fanout import DINGTALK_CHAT, WECOM_CHAT, ChatFanout
 from integrations.delivery.limiter import GROUP_ROBOT_LIMITS, RecipientLimiter
 from integrations.delivery.wecom_sender import WeComChatSender, WeComGroupSender
+from integrations.dingtalk.client import DingTalkClient
 from integrations.wecom.client import WeComClient
 
 
@@ -52,16 +55,41 @@ async def wecom_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def dingtalk_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS].dingtalk
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as http:
+        app[DINGTALK_CLIENT] = DingTalkClient(
+            http, api_base=settings.api_base, app_key=settings.app_key, app_secret=settings.app_secret,
+            token_cache=DbTokenCache(app[DB]),
+        )
+        yield
+
+
 def senders(app: web.Application) -> dict[str, Sender]:
     """Channels with somewhere to go. Rows of other channels wait in the outbox (see /metrics)."""
     wecom_settings = app[SETTINGS].wecom
     if not (wecom_settings.corp_id and wecom_settings.secret):
-        return {}
+        return with_dingtalk(app, {})
     db, client = app[DB], app[WECOM_CLIENT]
-    return {
+    return with_dingtalk(app, {
         "chat": WeComChatSender(client, wecom_settings.agent_id, RecipientLimiter(db)),
         "wecom_group": WeComGroupSender(client, RecipientLimiter(db, channel="wecom_group", limits=GROUP_ROBOT_LIMITS)),
-    }
+    })
+
+
+def with_dingtalk(app: web.Application, wecom_senders: dict[str, Sender]) -> dict[str, Sender]:
+    """DingTalk configured: "chat" rows fan out to "wecom_chat" and "dingtalk_chat", one row per platform."""
+    settings = app[SETTINGS]
+    if not (settings.dingtalk.app_key and settings.dingtalk.app_secret):
+        return wecom_senders
+    db, wecom_on = app[DB], "chat" in wecom_senders
+    result = {channel: sender for channel, sender in wecom_senders.items() if channel != "chat"}
+    if wecom_on:
+        limiter = RecipientLimiter(db, channel=WECOM_CHAT)
+        result[WECOM_CHAT] = WeComChatSender(app[WECOM_CLIENT], settings.wecom.agent_id, limiter)
+    result[DINGTALK_CHAT] = DingTalkChatSender(app[DINGTALK_CLIENT])
+    result["chat"] = ChatFanout(db, wecom=wecom_on, dingtalk=True, wake=lambda: app[DISPATCHER].notify())
+    return result
 
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -100,9 +128,11 @@ def create_app(settings: Settings, *, deliver: bool = True) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(wecom_ctx)
+    app.cleanup_ctx.append(dingtalk_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
     app.cleanup_ctx.append(conversations_ctx)
     app.add_routes(health.routes)
     app.add_routes(api.routes)
     app.add_routes(wecom.routes)
+    app.add_routes(dingtalk.routes)
     return app

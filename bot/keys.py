@@ -9,6 +9,7 @@ from config.settings import Settings
 from handlers.bus import MessageBus
 from integrations.db.engine import Database
 from integrations.delivery.dispatcher import OutboxDispatcher
+from integrations.dingtalk.client import DingTalkClient
 from integrations.wecom.client import WeComClient
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,3 +18,4 @@ BUS = web.AppKey("bus", MessageBus)
 CONVERSATIONS = web.AppKey("conversations", Conversations)
 DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
 WECOM_CLIENT = web.AppKey("wecom_client", WeComClient)
+DINGTALK_CLIENT = web.AppKey("dingtalk_client", DingTalkClient)

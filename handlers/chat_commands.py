@@ -73,9 +73,7 @@ verb = VerbTable()
 
 
 async def resolve_user(uow: UnitOfWork, platform: str, platform_id: str) -> User | None:
-    if platform == "dingtalk":
-        return await uow.users.by_dingtalk_id(platform_id)
-    return await uow.users.get(platform_id)
+    return await uow.users.by_platform_id(platform, platform_id)
 
 
 @router.command(ChatRequest)

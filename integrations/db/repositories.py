@@ -352,6 +352,12 @@ class UserRepository:
         row = (await self.conn.execute(select(t.users).where(t.users.c.userid == userid))).first()
         return _user(row) if row else None
 
+    async def by_platform_id(self, platform: str, platform_id: str) -> User | None:
+        """The user behind a platform's sender id: a DingTalk staffId, else our (WeCom) userid."""
+        if platform == "dingtalk":
+            return await self.by_dingtalk_id(platform_id)
+        return await self.get(platform_id)
+
     async def by_dingtalk_id(self, staff_id: str) -> User | None:
         row = (await self.conn.execute(select(t.users).where(t.users.c.dingtalk_id == staff_id))).first()
         return _user(row) if row else None

@@ -122,3 +122,10 @@ def e2e_settings(db_url: str, fake_wecom: FakeWeCom) -> Settings:
 async def chat(aiohttp_client: Any, e2e_settings: Settings, fake_wecom: FakeWeCom) -> Chat:
     client = await aiohttp_client(create_app(e2e_settings, deliver=False))
     return Chat(client, fake_wecom, e2e_settings)
+
+
+from tests.e2e.dingtalk_harness import (  # noqa: E402,F401  (fixtures for every e2e module)
+    ding_alone_fixture,
+    ding_fixture,
+    fake_dingtalk_fixture,
+)

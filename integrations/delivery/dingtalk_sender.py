@@ -1,0 +1,59 @@
+"""Sender that delivers chat rows through the DingTalk robot: the sessionWebhook while valid, else batchSend."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from handlers.chat import Card, Reply, from_payload
+from integrations.delivery.dispatcher import OutboxRow, PermanentDelivery, RetryableDelivery
+from integrations.dingtalk.client import DingTalkClient, DingTalkRejected, DingTalkRetryable, SessionWebhook
+from integrations.dingtalk.render import render_batch, render_webhook
+
+log = logging.getLogger(__name__)
+
+SESSION_WEBHOOK = "session_webhook"  # payload key: the reply hint of the message this row answers
+
+JsonObject = dict[str, Any]
+
+
+class DingTalkChatSender:
+    """Channel "dingtalk_chat": payload = handlers.chat.to_payload(...), optionally with SESSION_WEBHOOK;
+    recipient = the person's DingTalk staff id."""
+
+    def __init__(self, client: DingTalkClient, *, clock_ms: Callable[[], int] | None = None) -> None:
+        self._client = client
+        self._clock_ms = clock_ms or _now_ms
+
+    async def deliver(self, row: OutboxRow) -> None:
+        try:
+            item = from_payload(row.payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PermanentDelivery(f"cannot render outbox row {row.id}: {exc!r}") from exc
+        webhook = SessionWebhook.parse(row.payload.get(SESSION_WEBHOOK))
+        if webhook is not None and webhook.valid_at(self._clock_ms()):
+            try:
+                await _translated(self._client.session_reply(webhook.url, render_webhook(item)))
+                return
+            except PermanentDelivery as refused:  # the webhook is no good after all: push instead
+                log.info("outbox row %s: session webhook refused (%s); using batchSend", row.id, refused)
+        await self._push(row.recipient, item)
+
+    async def _push(self, staff_id: str, item: Reply | Card) -> None:
+        msg_key, msg_param = render_batch(item)
+        await _translated(self._client.batch_send([staff_id], msg_key, msg_param))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def _translated(call: Awaitable[JsonObject]) -> JsonObject:
+    try:
+        return await call
+    except DingTalkRetryable as exc:
+        raise RetryableDelivery(str(exc)) from exc
+    except DingTalkRejected as exc:
+        raise PermanentDelivery(str(exc)) from exc

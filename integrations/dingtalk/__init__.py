@@ -1,0 +1,1 @@
+"""DingTalk: the robot's send APIs (batchSend to people, sessionWebhook replies) and their rendering."""

@@ -1,0 +1,97 @@
+"""Turn handler replies and cards into DingTalk robot messages: sessionWebhook bodies and batchSend params.
+
+A card becomes an actionCard whose buttons are `dtmd://dingtalkclient/sendMessage?content=...` links: a tap
+sends the command to the robot as if typed, so the same chat command handles it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from handlers.chat import Button, Card, Reply
+from integrations.delivery.limiter import command_text, plain
+
+MAX_CARD_BUTTONS = 5  # sampleActionCard .. sampleActionCard5; further buttons become links in the text
+HIGHLIGHT_COLOR = "#FF0000"
+TITLE_MAX_CHARS = 30
+SEND_MESSAGE_URL = "dtmd://dingtalkclient/sendMessage?content="
+
+# WeCom markdown colours that handlers use, as DingTalk markdown colours.
+_WECOM_COLORS = {"warning": HIGHLIGHT_COLOR, "info": "#008000", "comment": "#888888"}
+_FONT_COLOR = re.compile(r"""<font\s+color=["']?(\w+)["']?\s*>""")
+
+JsonObject = dict[str, Any]
+
+
+def send_command_url(command: str) -> str:
+    """The link that makes DingTalk send `command` to the robot as the person's own message."""
+    return SEND_MESSAGE_URL + quote(command, safe="")
+
+
+def render_webhook(item: Reply | Card) -> JsonObject:
+    """A sessionWebhook body (the custom-robot message format)."""
+    if isinstance(item, Reply):
+        if item.markdown:
+            return {"msgtype": "markdown", "markdown": {"title": _title(item.text), "text": _markdown(item.text)}}
+        return {"msgtype": "text", "text": {"content": item.text}}
+    text, buttons = _card_text(item), _buttons(item)
+    if not buttons:
+        return {"msgtype": "markdown", "markdown": {"title": item.title, "text": text}}
+    action_card: JsonObject = {"title": item.title, "text": text, "btnOrientation": "0"}
+    if len(buttons) == 1:
+        action_card.update(singleTitle=buttons[0].text, singleURL=_url(buttons[0]))
+    else:
+        action_card["btns"] = [{"title": b.text, "actionURL": _url(b)} for b in buttons]
+    return {"msgtype": "actionCard", "actionCard": action_card}
+
+
+def render_batch(item: Reply | Card) -> tuple[str, JsonObject]:
+    """(msgKey, msgParam) for robot/oToMessages/batchSend."""
+    if isinstance(item, Reply):
+        if item.markdown:
+            return "sampleMarkdown", {"title": _title(item.text), "text": _markdown(item.text)}
+        return "sampleText", {"content": item.text}
+    text, buttons = _card_text(item), _buttons(item)
+    if not buttons:
+        return "sampleMarkdown", {"title": item.title, "text": text}
+    if len(buttons) == 1:
+        return "sampleActionCard", {
+            "title": item.title, "text": text, "singleTitle": buttons[0].text, "singleURL": _url(buttons[0]),
+        }
+    param: JsonObject = {"title": item.title, "text": text}
+    for n, button in enumerate(buttons, start=1):
+        param[f"actionTitle{n}"] = button.text
+        param[f"actionURL{n}"] = _url(button)
+    return f"sampleActionCard{len(buttons)}", param
+
+
+def _card_text(card: Card) -> str:
+    title = f"<font color={HIGHLIGHT_COLOR}>{card.title}</font>" if card.highlight else card.title
+    lines = [f"**{title}**"]
+    if card.description:
+        lines.append(_markdown(card.description))
+    lines.extend(f"- {name}：{value}" for name, value in card.fields)
+    extra = card.buttons[MAX_CARD_BUTTONS:]
+    if extra:
+        lines.append(" ".join(f"[{b.text}]({_url(b)})" for b in extra))
+    return "\n\n".join(lines)
+
+
+def _buttons(card: Card) -> tuple[Button, ...]:
+    return card.buttons[:MAX_CARD_BUTTONS]
+
+
+def _url(button: Button) -> str:
+    return send_command_url(command_text(button.key))
+
+
+def _markdown(text: str) -> str:
+    return _FONT_COLOR.sub(lambda m: f"<font color={_WECOM_COLORS.get(m.group(1), m.group(1))}>", text)
+
+
+def _title(text: str) -> str:
+    """The line shown in the conversation list: the message's first words, without markup."""
+    first = plain(text.split("\n", 1)[0]).lstrip("#").strip() or "消息"
+    return first if len(first) <= TITLE_MAX_CHARS else first[: TITLE_MAX_CHARS - 1] + "…"

@@ -1,0 +1,126 @@
+"""The whole app over HTTP from the DingTalk side: signed robot callbacks in, a fake DingTalk out.
+
+`Ding` mirrors the WeCom `Chat` of tests/e2e/conftest.py (say, click, settle, received, last, add_user,
+handle, order), so a command test can run on either platform. A person's DingTalk staff id is derived from
+their userid (`staff_id`), never equal to it, so a lookup by the wrong id fails loudly.
+
+The fixtures are named "fake_dingtalk", "ding" and "ding_alone"; a test module (or tests/e2e/conftest.py)
+makes them available with `from tests.e2e.dingtalk_harness import ding_fixture, ...  # noqa: F401`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.app import create_app
+from bot.keys import BUS, CONVERSATIONS, DB, DISPATCHER
+from config.settings import DingtalkSettings, Settings
+from domain import commands as c
+from domain.clock import utcnow
+from domain.users import User
+from integrations.db.uow import UnitOfWork
+from integrations.delivery.limiter import command_text
+from integrations.fakes.dingtalk import FakeDingTalk, visible_text
+
+APP_KEY = "dinge2eappkey"
+APP_SECRET = "e2e-dingtalk-secret-0123456789abcdef"
+
+
+def staff_id(userid: str) -> str:
+    return f"staff-{userid}"
+
+
+@dataclass
+class Ding:
+    client: TestClient
+    fake: FakeDingTalk
+    settings: Settings
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
+
+    @property
+    def app(self) -> Any:
+        return self.client.server.app
+
+    async def post(self, headers: dict[str, str], body: Any) -> int:
+        response = await self.client.post("/dingtalk/callback", headers=headers, json=body)
+        return response.status
+
+    async def say(self, user: str, text: str, *, msg_id: str | None = None, group: bool = False,
+                  session_ttl_s: float = 5400) -> int:
+        """`user` writes `text` to the robot: in a single chat, or @-mentioning it in a group."""
+        msg_id = msg_id or f"msg{next(self._ids)}"
+        conversation = "cid-store-group" if group else f"cid-{user}"
+        text = f"@订单助手 {text}" if group else text
+        headers, body = self.fake.robot_message(staff_id(user), text, msg_id, conversation, "2" if group else "1",
+                                                session_ttl_s=session_ttl_s)
+        return await self.post(headers, body)
+
+    async def click(self, user: str, key: str, task_id: str = "", response_code: str = "") -> int:
+        """Tapping a card button: DingTalk sends the button's command as the person's message."""
+        return await self.say(user, command_text(key))
+
+    async def settle(self) -> None:
+        """Let background processing finish and deliver everything due."""
+        await self.app[CONVERSATIONS].drain()
+        while await self.app[DISPATCHER].run_once():
+            pass
+
+    def received(self, user: str) -> list[str]:
+        return [visible_text(m) for m in self.fake.messages_to(staff_id(user))]
+
+    def last(self, user: str) -> str:
+        got = self.received(user)
+        assert got, f"{user} received nothing on DingTalk; fake got {self.fake.received}"
+        return got[-1]
+
+    async def add_user(self, userid: str, name: str, *roles: str, store: str | None = None) -> None:
+        async with UnitOfWork(self.app[DB]) as uow:
+            await uow.users.upsert(User(userid, name, frozenset(roles), store, staff_id(userid)), utcnow())
+            await uow.commit()
+
+    async def handle(self, command: Any) -> Any:
+        return await self.app[BUS].handle(command)
+
+    async def order(self, external_id: str = "DY1001", *, store: str = "SH01", qty: int = 2,
+                    amount_fen: int = 19_900, on_hand: int = 10) -> str:
+        await self.handle(c.SetStock(store, "BP-001", on_hand, by="api", via="api"))
+        order, _ = await self.handle(c.CreateOrder(
+            channel="douyin", external_id=external_id, customer_id="C-4S-01", customer_name="浦东4S店",
+            customer_phone="13800000000", address="上海市浦东新区张杨路500号", store=store, paid=True,
+            lines=(c.LineInput("BP-001", qty, amount_fen, "刹车片"),), by="api", via="api",
+        ))
+        return str(order.order_no)
+
+
+def with_dingtalk(settings: Settings, fake: FakeDingTalk) -> Settings:
+    return settings.model_copy(update={
+        "dingtalk": DingtalkSettings(app_key=fake.app_key, app_secret=fake.app_secret, api_base=fake.base_url),
+    })
+
+
+@pytest.fixture(name="fake_dingtalk")
+async def fake_dingtalk_fixture() -> AsyncIterator[FakeDingTalk]:
+    async with FakeDingTalk(app_key=APP_KEY, app_secret=APP_SECRET) as fake:
+        yield fake
+
+
+@pytest.fixture(name="ding")
+async def ding_fixture(aiohttp_client: Any, e2e_settings: Settings, fake_dingtalk: FakeDingTalk) -> Ding:
+    """DingTalk and WeCom both configured (e2e_settings and fake_wecom come from tests/e2e/conftest.py)."""
+    settings = with_dingtalk(e2e_settings, fake_dingtalk)
+    client = await aiohttp_client(create_app(settings, deliver=False))
+    return Ding(client, fake_dingtalk, settings)
+
+
+@pytest.fixture(name="ding_alone")
+async def ding_alone_fixture(aiohttp_client: Any, db_url: str, fake_dingtalk: FakeDingTalk) -> Ding:
+    """DingTalk configured, WeCom not."""
+    settings = with_dingtalk(Settings(database_url=db_url), fake_dingtalk)
+    client = await aiohttp_client(create_app(settings, deliver=False))
+    return Ding(client, fake_dingtalk, settings)
