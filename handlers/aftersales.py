@@ -1,16 +1,20 @@
-"""After-sale use cases: open, approve (one or two approvers by amount), reject, and their reactions."""
+"""After-sale use cases: open (with the reason's category), approve (one or two approvers by amount), reject,
+and what an approval sets going: a refund voucher from finance, a replacement order, or a purchase request."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from domain import commands as c
 from domain import events
 from domain.aftersale import AfterSale, open_aftersale
+from domain.aftersale_reasons import classify
 from domain.errors import Forbidden, NotFound
 from handlers.bus import Deps, Router
 from handlers.chat import Button, Card, Reply
 from handlers.metrics import TRANSITIONS
 from handlers.notify import notify_role, notify_user
-from handlers.orders import load_order
+from handlers.orders import create_order, load_order
 from integrations.db.uow import UnitOfWork
 
 router = Router()
@@ -33,12 +37,14 @@ async def open_case(cmd: c.OpenAfterSale, uow: UnitOfWork, deps: Deps) -> AfterS
     aftersale = open_aftersale(
         aftersale_no="", order_no=order.order_no, order_amount_fen=order.amount_fen, kind=cmd.kind,
         reason=cmd.reason, amount_fen=cmd.amount_fen, requested_by=cmd.by, policy=deps.policy, at=deps.now,
+        category=classify(cmd.reason),
     )
     await uow.aftersales.add(aftersale)
     await uow.audit(
         actor=cmd.by, via=cmd.via, entity="aftersale", entity_id=aftersale.aftersale_no, action="open",
         to_state=aftersale.state, at=deps.now,
-        detail={"order_no": order.order_no, "kind": cmd.kind, "amount_fen": cmd.amount_fen},
+        detail={"order_no": order.order_no, "kind": cmd.kind, "amount_fen": cmd.amount_fen,
+                "category": aftersale.category},
     )
     return aftersale
 
@@ -81,24 +87,41 @@ async def reject(cmd: c.RejectAfterSale, uow: UnitOfWork, deps: Deps) -> AfterSa
     return aftersale
 
 
-def approval_card(aftersale_no: str, order_no: str, amount_fen: int, note: str) -> Card:
+def approval_card(aftersale: AfterSale, note: str, stage: str = "supervisor") -> Card:
+    """The 同意/拒绝 card; each approval stage has its own task id (WeCom refuses a task id used twice)."""
     return Card(
-        title=f"退款待审批 {yuan(amount_fen)}",
+        title=f"{KIND_TITLES.get(aftersale.kind, '售后')}待审批 {yuan(aftersale.amount_fen)}",
         description=note,
-        task_id=f"approve-{aftersale_no}",
-        fields=(("售后单", aftersale_no), ("订单", order_no), ("金额", yuan(amount_fen))),
-        buttons=(Button(f"approve {aftersale_no}", "同意", 1), Button(f"reject {aftersale_no}", "拒绝", 2)),
+        task_id=f"approve-{aftersale.aftersale_no}" + ("" if stage == "supervisor" else f"-{stage}"),
+        fields=(("售后单", aftersale.aftersale_no), ("订单", aftersale.order_no), ("金额", yuan(aftersale.amount_fen)),
+                ("原因", _clip(f"{aftersale.category}：{aftersale.reason}" if aftersale.reason else aftersale.category))),
+        buttons=(Button(f"approve {aftersale.aftersale_no}", "同意", 1),
+                 Button(f"reject {aftersale.aftersale_no}", "拒绝", 2)),
         highlight=True,
     )
+
+
+KIND_TITLES = {"refund": "退款", "return": "退货退款", "exchange": "换货"}
+
+
+def _clip(text: str, limit: int = 20) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def name_of(uow: UnitOfWork, userid: str) -> str:
+    """What people call `userid`: the user's name, else the id itself (e.g. "system")."""
+    user = await uow.users.get(userid)
+    return user.name if user is not None and user.name else userid
 
 
 @router.event(events.AfterSaleOpened)
 async def ask_supervisors(event: events.AfterSaleOpened, uow: UnitOfWork, deps: Deps) -> None:
     if not event.needs_approval:
         return
+    aftersale = await load_aftersale(uow, event.aftersale_no)
     note = "超过复核线，主管同意后还需经理复核。" if deps.policy.needs_manager(event.amount_fen) else "请审批。"
     await notify_role(
-        uow, deps, "supervisor", approval_card(event.aftersale_no, event.order_no, event.amount_fen, note),
+        uow, deps, "supervisor", approval_card(aftersale, note),
         dedup_key=f"approve:{event.aftersale_no}:supervisor",
     )
 
@@ -106,29 +129,115 @@ async def ask_supervisors(event: events.AfterSaleOpened, uow: UnitOfWork, deps: 
 @router.event(events.ApprovalRecorded)
 async def ask_manager(event: events.ApprovalRecorded, uow: UnitOfWork, deps: Deps) -> None:
     aftersale = await load_aftersale(uow, event.aftersale_no)
-    card = approval_card(
-        aftersale.aftersale_no, aftersale.order_no, aftersale.amount_fen, f"主管 {event.by} 已同意，请经理复核。"
-    )
+    card = approval_card(aftersale, f"主管 {await name_of(uow, event.by)} 已同意，请经理复核。", stage="manager")
     await notify_role(uow, deps, "manager", card, dedup_key=f"approve:{event.aftersale_no}:manager")
 
 
+@dataclass(frozen=True)
+class Strategy:
+    """What an approved after-sale sets going. kind: "refund" (refund and return), "replacement" (an exchange
+    whose goods the order's store has), "purchase_request" (an exchange it cannot fill yet)."""
+
+    kind: str
+    store: str | None = None
+    short: tuple[tuple[str, int, int], ...] = ()  # (sku, needed, available) the store cannot fill
+
+
+async def choose_strategy(aftersale: AfterSale, uow: UnitOfWork) -> Strategy:
+    """Decided from the current stock; the chat reply and the reaction ask in the same transaction and agree."""
+    if aftersale.kind != "exchange":
+        return Strategy("refund")
+    order = await load_order(uow, aftersale.order_no)
+    needed: dict[str, int] = {}
+    for line in order.lines:
+        needed[line.sku] = needed.get(line.sku, 0) + line.qty
+    available = await uow.inventory.availability(list(needed))
+    if order.store is not None:
+        have = dict(available.get(order.store, {}))
+    else:  # a split parent names no store: any store's stock will do
+        have = {sku: sum(stock.get(sku, 0) for stock in available.values()) for sku in needed}
+    short = tuple((sku, qty, max(have.get(sku, 0), 0)) for sku, qty in needed.items() if have.get(sku, 0) < qty)
+    return Strategy("purchase_request" if short else "replacement", order.store, short)
+
+
 @router.event(events.RefundApproved)
+async def carry_out(event: events.RefundApproved, uow: UnitOfWork, deps: Deps) -> None:
+    """The one reaction to an approval (RefundApproved is raised once per case), so nothing is sent twice."""
+    aftersale = await load_aftersale(uow, event.aftersale_no)
+    strategy = await choose_strategy(aftersale, uow)
+    if strategy.kind == "refund":
+        await instruct_finance(event, uow, deps)
+    elif strategy.kind == "replacement":
+        await send_replacement(aftersale, strategy, event, uow, deps)
+    else:
+        await request_purchase(aftersale, strategy, uow, deps)
+
+
 async def instruct_finance(event: events.RefundApproved, uow: UnitOfWork, deps: Deps) -> None:
+    approvers = "、".join([await name_of(uow, by) for by in event.approvers])
     text = (
         f"售后单 {event.aftersale_no}（订单 {event.order_no}）已同意退款 {yuan(event.amount_fen)}，"
-        f"请开具退款凭证。审批人：{'、'.join(event.approvers)}"
+        f"请开具退款凭证。审批人：{approvers}"
     )
     await notify_role(uow, deps, "finance", Reply(text), dedup_key=f"refund:{event.aftersale_no}")
+
+
+async def send_replacement(
+    aftersale: AfterSale, strategy: Strategy, event: events.RefundApproved, uow: UnitOfWork, deps: Deps
+) -> None:
+    """A new paid order (channel "aftersale", external id = the after-sale number) for the same goods, to the
+    same customer and address; it is allocated to the store at once. Its lines carry no price: a replacement
+    is not charged again, so shipping it creates no second receivable."""
+    order = await load_order(uow, aftersale.order_no)
+    replacement, _ = await create_order(
+        c.CreateOrder(
+            channel="aftersale", external_id=aftersale.aftersale_no, customer_id=order.customer_id,
+            customer_name=order.customer_name, customer_phone=order.customer_phone, address=order.address,
+            lines=tuple(c.LineInput(x.sku, x.qty, 0, x.name) for x in order.lines), paid=True,
+            store=strategy.store, by=event.approvers[-1], via="aftersale",
+        ),
+        uow, deps,
+    )
+    await _tell_requester(
+        uow, deps, aftersale,
+        f"售后单 {aftersale.aftersale_no} 已同意换货，换货订单 {replacement.order_no} 已安排"
+        f"{f'门店 {replacement.store} ' if replacement.store else ''}发货。",
+        dedup_key=f"exchange:{aftersale.aftersale_no}",
+    )
+
+
+async def request_purchase(aftersale: AfterSale, strategy: Strategy, uow: UnitOfWork, deps: Deps) -> None:
+    """An exchange the store cannot fill: purchasing is asked to restock, and the request stays open as an exception."""
+    where = f"门店 {strategy.store} " if strategy.store else ""
+    items = "、".join(f"{sku} × {qty}" for sku, qty, _ in strategy.short)
+    stock = "、".join(f"{sku} 现有 {have}" for sku, _, have in strategy.short)
+    text = f"补货申请：{items}，用于换货 {aftersale.aftersale_no}（订单 {aftersale.order_no}，{where}{stock}）。"
+    await notify_role(uow, deps, "purchasing", Reply(text), dedup_key=f"purchase:{aftersale.aftersale_no}")
+    for sku, qty, have in strategy.short:
+        await uow.open_exception(
+            kind="purchase_request", order_no=aftersale.order_no, sku=sku, store=strategy.store,
+            message=f"换货 {aftersale.aftersale_no} 需要 {sku} × {qty}，{where}现有 {have}。", at=deps.now,
+        )
+    await _tell_requester(
+        uow, deps, aftersale,
+        f"售后单 {aftersale.aftersale_no} 已同意换货，{items} 暂时缺货，已申请补货，到货后安排发出。",
+        dedup_key=f"exchange:{aftersale.aftersale_no}",
+    )
 
 
 @router.event(events.RefundRejected)
 async def tell_requester(event: events.RefundRejected, uow: UnitOfWork, deps: Deps) -> None:
     aftersale = await load_aftersale(uow, event.aftersale_no)
-    if await uow.users.get(aftersale.requested_by) is None:
-        return
     reason = f"，原因：{event.reason}" if event.reason else ""
-    await notify_user(
-        uow, deps, aftersale.requested_by,
-        Reply(f"售后单 {event.aftersale_no} 被 {event.by} 拒绝{reason}。"),
+    await _tell_requester(
+        uow, deps, aftersale, f"售后单 {event.aftersale_no} 被 {await name_of(uow, event.by)} 拒绝{reason}。",
         dedup_key=f"rejected:{event.aftersale_no}",
     )
+
+
+async def _tell_requester(uow: UnitOfWork, deps: Deps, aftersale: AfterSale, text: str, *, dedup_key: str) -> bool:
+    """Only a requester who is a user of the bot can be told (an API or channel request has no chat)."""
+    if await uow.users.get(aftersale.requested_by) is None:
+        return False
+    await notify_user(uow, deps, aftersale.requested_by, Reply(text), dedup_key=dedup_key)
+    return True

@@ -184,7 +184,7 @@ async def test_address_change_mid_picking_voids_waybill_and_pushes_to_the_store(
     order, _ = await bus.handle(create_cmd())
     await drive(bus, order.order_no, "pick")
     await bus.handle(c.ChangeAddress(order.order_no, "上海市徐汇区漕溪北路1号", by="customer", via="api"))
-    pushed = await rows(db, t.outbox, t.outbox.c.channel == "chat")
+    pushed = await rows(db, t.outbox, t.outbox.c.channel == "chat", t.outbox.c.dedup_key.like("relabel:%"))
     assert [p["recipient"] for p in pushed] == ["wh1"]
     assert "改地址" in pushed[0]["payload"]["title"]
     with pytest.raises(GuardRefused):
