@@ -122,8 +122,9 @@ async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
     await conversations.drain()
 
 
-def create_app(settings: Settings, *, deliver: bool = True) -> web.Application:
-    """`deliver=False` leaves the outbox to another process (tests that drive delivery themselves)."""
+def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = False) -> web.Application:
+    """`deliver=False` leaves the outbox to another process (tests that drive delivery themselves);
+    `schedule=True` (only `orderbot serve`) runs the scheduled jobs on whichever replica holds the lease."""
     app = web.Application(client_max_size=settings.http.max_body_bytes, middlewares=[api.api_errors])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
@@ -131,6 +132,10 @@ def create_app(settings: Settings, *, deliver: bool = True) -> web.Application:
     app.cleanup_ctx.append(dingtalk_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
     app.cleanup_ctx.append(conversations_ctx)
+    if schedule:
+        from bot.scheduler import scheduler_ctx
+
+        app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes(health.routes)
     app.add_routes(api.routes)
     app.add_routes(wecom.routes)

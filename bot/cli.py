@@ -1,4 +1,4 @@
-"""The `orderbot` command: serve, demo, db upgrade, users add/list."""
+"""The `orderbot` command: serve, demo, db upgrade, users add/list, jobs list/run."""
 
 from __future__ import annotations
 
@@ -58,13 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--dingtalk-id", default=None, help="DingTalk staffId (default: the same as USERID)")
     add.set_defaults(run=run_users_add)
     users.add_parser("list", help="list users").set_defaults(run=run_users_list)
+
+    jobs = sub.add_parser("jobs", help="scheduled jobs").add_subparsers(required=True, metavar="ACTION")
+    jobs.add_parser("list", help="list the scheduled jobs").set_defaults(run=run_jobs_list)
+    run_job = jobs.add_parser("run", help="run one job now, once")
+    run_job.add_argument("name", help="job id, see `orderbot jobs list`")
+    run_job.set_defaults(run=run_jobs_run)
     return parser
 
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import create_app
 
-    web.run_app(create_app(settings), host=settings.http.host, port=settings.http.port)
+    web.run_app(create_app(settings, schedule=True), host=settings.http.host, port=settings.http.port)
     return 0
 
 
@@ -128,6 +134,41 @@ async def _list_users(settings: Settings) -> list[User]:
     try:
         async with UnitOfWork(db) as uow:
             return await uow.users.list()
+    finally:
+        await db.dispose()
+
+
+def run_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.scheduler import job_specs
+
+    for spec in job_specs(settings):
+        print(f"{spec.id}\t{spec.schedule}\t{spec.description}")
+    return 0
+
+
+def run_jobs_run(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.scheduler import job_specs
+
+    specs = {spec.id: spec for spec in job_specs(settings)}
+    if args.name not in specs:
+        raise ValueError(f"没有任务 {args.name}（可选：{'、'.join(specs)}）")
+    summary = asyncio.run(_run_job(settings, args.name))
+    print(f"{args.name}：{summary}")
+    return 0
+
+
+async def _run_job(settings: Settings, name: str) -> str:
+    """One run now, outside the lease: the jobs are idempotent (each alert is marked once in the database)."""
+    from bot.app import deps_from
+    from bot.scheduler import job_env, job_specs
+    from handlers.wiring import build_bus
+
+    db = Database(settings.database_url)
+    try:
+        deps = deps_from(settings)
+        async with job_env(settings, db, build_bus(db, deps), deps) as env:
+            spec = next(s for s in job_specs(settings) if s.id == name)
+            return await spec.run(env)
     finally:
         await db.dispose()
 

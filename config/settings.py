@@ -48,6 +48,42 @@ class RefundSettings(BaseModel):
     dual_approval_limit: float = 2000.0
 
 
+class JobsSettings(BaseModel):
+    """Scheduled jobs: the lease that lets one replica run them, and how often each runs."""
+
+    holder: str = ""  # this replica's lease holder id; empty = hostname:pid
+    lease_ttl_s: int = 90
+    logistics_sweep_minutes: int = 10
+    stuck_orders_minutes: int = 5
+    escalate_exceptions_minutes: int = 5
+
+
+class LogisticsSettings(BaseModel):
+    """Courier tracking (Kuaidi100-style query API)."""
+
+    api_base: str = "https://poll.kuaidi100.com"
+    customer: str = ""
+    key: str = ""
+    default_carrier: str = "shunfeng"
+    concurrency: int = 200
+    batch_size: int = 1000
+    timeout_s: float = 5.0
+
+
+def _default_sla() -> dict[str, int]:
+    return {"split": 30, "picking": 60, "quality_check": 30, "packed": 120, "delivery_exception": 240}
+
+
+class SlaSettings(BaseModel):
+    """Minutes an order may stay in a state before the responsible person is told it is stuck."""
+
+    minutes: dict[str, int] = Field(default_factory=_default_sla)
+
+
+class EscalationSettings(BaseModel):
+    ack_minutes: int = 30  # an exception nobody acknowledged for this long goes to the managers
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ORDERBOT_",
@@ -61,6 +97,10 @@ class Settings(BaseSettings):
     wecom: WecomSettings = Field(default_factory=WecomSettings)
     dingtalk: DingtalkSettings = Field(default_factory=DingtalkSettings)
     refund: RefundSettings = Field(default_factory=RefundSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
+    logistics: LogisticsSettings = Field(default_factory=LogisticsSettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
 
     @classmethod
     def settings_customise_sources(

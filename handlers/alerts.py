@@ -38,3 +38,19 @@ async def relabel_needed(event: events.AddressChanged, uow: UnitOfWork, deps: De
         uow, deps, "warehouse", card, store=order.store,
         dedup_key=f"relabel:{order.order_no}:{order.version}",
     )
+
+
+@router.event(events.AddressChanged)
+async def recalculate_credit_terms(event: events.AddressChanged, uow: UnitOfWork, deps: Deps) -> None:
+    """The case's third step of an address change: finance recalculates the credit terms (账期重算).
+
+    Same unit of work as the change itself: if this push cannot be queued, the address is not changed either.
+    """
+    order = await load_order(uow, event.order_no)
+    text = (
+        f"**账期重算** 订单 {order.order_no}（客户 {order.customer_name or order.customer_id}）收货地址已改，"
+        f"请按新地址重算账期与运费。\n原地址：{event.old_address}\n新地址：{event.new_address}"
+    )
+    await notify_role(
+        uow, deps, "finance", Reply(text, markdown=True), dedup_key=f"credit_terms:{order.order_no}:{order.version}"
+    )

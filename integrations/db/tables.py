@@ -195,3 +195,18 @@ api_tokens = Table(
     Column("token", Text, nullable=False),
     Column("expires_at", TS, nullable=False),
 )
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", TS, nullable=False),
+)
+
+alert_marks = Table(
+    "alert_marks",
+    metadata,
+    Column("key", String(160), primary_key=True),  # e.g. stuck:OB00000012:picking, escalated:42
+    Column("created_at", TS, nullable=False),
+)

@@ -1,0 +1,178 @@
+"""Scheduled jobs: APScheduler 3 on the event loop, explicit job ids, and a lease so one replica runs them.
+
+Every replica schedules every job; each tick first takes or renews the database lease and does nothing
+unless this replica holds it. So with N replicas each job runs once per tick, and when the holder dies
+another replica takes over once the lease expires (JOBS__LEASE_TTL_S).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import aiohttp
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.keys import BUS, DB, SETTINGS
+from config.settings import Settings
+from domain.order_lifecycle import ORDER_LIFECYCLE
+from handlers import escalation, logistics
+from handlers.bus import Deps, MessageBus
+from integrations.db.engine import Database
+from integrations.db.lease import Lease
+from integrations.logistics.kuaidi100 import Kuaidi100Client
+
+log = logging.getLogger(__name__)
+LEASE_NAME = "scheduler"
+STATE_LABELS = {state: spec.label for state, spec in ORDER_LIFECYCLE.states.items()}
+
+
+@dataclass(frozen=True)
+class JobEnv:
+    """What a job needs; built once per process (or once per `orderbot jobs run`)."""
+
+    db: Database
+    bus: MessageBus
+    deps: Deps
+    settings: Settings
+    courier: Kuaidi100Client
+
+
+JobRun = Callable[[JobEnv], Awaitable[str]]  # returns a one-line summary for the log and the CLI
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    schedule: str  # how often, as people read it
+    description: str  # what it does, in Chinese
+    trigger: BaseTrigger
+    run: JobRun
+
+
+async def _logistics_sweep(env: JobEnv) -> str:
+    report = await logistics.logistics_sweep(
+        env.db, env.bus, env.courier, env.deps, batch_size=env.settings.logistics.batch_size,
+        concurrency=env.settings.logistics.concurrency,
+    )
+    return report.summary()
+
+
+async def _stuck_orders(env: JobEnv) -> str:
+    told = await escalation.stuck_orders(env.db, env.deps, env.settings.sla.minutes)
+    return f"{told} 个卡单已提醒"
+
+
+async def _escalate_exceptions(env: JobEnv) -> str:
+    told = await escalation.escalate_exceptions(env.db, env.deps, env.settings.escalation.ack_minutes)
+    return f"{told} 条异常已升级给运营经理"
+
+
+def job_specs(settings: Settings) -> list[JobSpec]:
+    jobs = settings.jobs
+
+    def every(minutes: int) -> dict[str, object]:
+        return {"schedule": f"每 {minutes} 分钟", "trigger": IntervalTrigger(minutes=minutes)}
+
+    sla = "/".join(f"{STATE_LABELS.get(state, state)}{m}分" for state, m in settings.sla.minutes.items())
+    return [
+        JobSpec(
+            id="logistics_sweep", run=_logistics_sweep, **every(jobs.logistics_sweep_minutes),  # type: ignore[arg-type]
+            description="物流仲裁：查询待出库/已发货/运输中订单的快递轨迹，推进揽收与签收；"
+            "签收早于出库等冲突记为严重异常、高亮推送主管并冻结该客户结算",
+        ),
+        JobSpec(
+            id="stuck_orders", run=_stuck_orders, **every(jobs.stuck_orders_minutes),  # type: ignore[arg-type]
+            description=f"卡单提醒：订单在某状态停留超时（{sla}）时提醒负责人，每单每状态只提醒一次",
+        ),
+        JobSpec(
+            id="escalate_exceptions", run=_escalate_exceptions,
+            **every(jobs.escalate_exceptions_minutes),  # type: ignore[arg-type]
+            description=f"异常升级：超过 {settings.escalation.ack_minutes} 分钟无人确认的异常推送给运营经理",
+        ),
+    ]
+
+
+def default_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobScheduler:
+    def __init__(self, env: JobEnv, lease: Lease, specs: Sequence[JobSpec]) -> None:
+        self.env = env
+        self.lease = lease
+        self.specs = {spec.id: spec for spec in specs}
+        self.scheduler = AsyncIOScheduler()
+        self.runs: dict[str, int] = dict.fromkeys(self.specs, 0)  # ticks this replica ran, per job
+
+    def start(self) -> None:
+        for spec in self.specs.values():
+            self.scheduler.add_job(
+                self.tick, spec.trigger, args=[spec.id], id=spec.id, name=spec.description,
+                max_instances=1, coalesce=True, misfire_grace_time=60, replace_existing=True,
+            )
+        self.scheduler.start()
+
+    async def tick(self, job_id: str) -> bool:
+        """One scheduled run: only on the lease holder. Returns whether this replica ran the job."""
+        if not await self.lease.acquire():
+            log.debug("job %s: lease held by another replica, skipped", job_id)
+            return False
+        spec = self.specs[job_id]
+        started = time.perf_counter()
+        try:
+            summary = await spec.run(self.env)
+        except Exception:
+            log.exception("job %s failed", job_id)
+            return True
+        finally:
+            self.runs[job_id] += 1
+        log.info("job %s done in %.1f s: %s", job_id, time.perf_counter() - started, summary)
+        return True
+
+    async def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.lease.release()
+
+
+@asynccontextmanager
+async def job_env(settings: Settings, db: Database, bus: MessageBus, deps: Deps) -> AsyncIterator[JobEnv]:
+    """The courier client's connection pool lives as long as the env."""
+    cfg = settings.logistics
+    connector = aiohttp.TCPConnector(limit=cfg.concurrency)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=cfg.timeout_s)
+    ) as http:
+        courier = Kuaidi100Client(
+            http, api_base=cfg.api_base, customer=cfg.customer, key=cfg.key, default_carrier=cfg.default_carrier
+        )
+        yield JobEnv(db, bus, deps, settings, courier)
+
+
+def lease_for(settings: Settings, db: Database) -> Lease:
+    holder = settings.jobs.holder or default_holder()
+    return Lease(db, LEASE_NAME, holder, ttl=timedelta(seconds=settings.jobs.lease_ttl_s))
+
+
+SCHEDULER = web.AppKey("scheduler", JobScheduler)
+
+
+async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The service's scheduler (`orderbot serve` only): started with the app, lease released at shutdown."""
+    settings, db, bus = app[SETTINGS], app[DB], app[BUS]
+    async with job_env(settings, db, bus, bus.deps) as env:
+        scheduler = JobScheduler(env, lease_for(settings, db), job_specs(settings))
+        app[SCHEDULER] = scheduler
+        scheduler.start()
+        yield
+        await scheduler.shutdown()

@@ -1,0 +1,209 @@
+"""Logistics arbitration: the tracking sweep, and what a conflict sets off (exception, push, settlement hold)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, select, update
+
+from domain import commands as c
+from domain.arbitration import (
+    FlagLogisticsConflicts,
+    LogisticsConflict,
+    WarehouseView,
+    arbitrate,
+)
+from domain.errors import Conflict, DomainError
+from handlers.bus import Deps, MessageBus, Router
+from handlers.chat import Button, Card
+from handlers.notify import notify_role
+from integrations.db import tables as t
+from integrations.db.engine import Database
+from integrations.db.repositories import aware
+from integrations.db.uow import UnitOfWork
+from integrations.logistics.kuaidi100 import CourierTracking
+
+log = logging.getLogger(__name__)
+router = Router()
+ACTOR, VIA = "logistics_sweep", "job"
+SWEEP_STATES = ("packed", "shipped", "in_transit")  # packed: a parcel signed before it left is the case's conflict
+
+
+@dataclass
+class SweepReport:
+    polled: int = 0
+    answered: int = 0
+    moved: dict[str, int] = field(default_factory=dict)
+    refused: int = 0
+    conflicts: int = 0
+    failed_batches: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        moved = "，".join(f"{k} {v}" for k, v in sorted(self.moved.items())) or "无"
+        return (
+            f"查询 {self.polled} 单，有轨迹 {self.answered} 单，推进：{moved}，新冲突 {self.conflicts} 单，"
+            f"失败批次 {self.failed_batches}，用时 {self.seconds:.1f} 秒"
+        )
+
+
+_page = (
+    select(t.orders.c.order_no, t.orders.c.state, t.orders.c.waybill, t.orders.c.shipped_at,
+           t.orders.c.customer_id, t.orders.c.store)
+    .where(and_(t.orders.c.state.in_(SWEEP_STATES), t.orders.c.waybill.is_not(None),
+                t.orders.c.order_no > bindparam("after")))
+    .order_by(t.orders.c.order_no)
+    .limit(bindparam("size"))
+)
+
+
+async def logistics_sweep(
+    db: Database, bus: MessageBus, courier: CourierTracking, deps: Deps, *, batch_size: int = 1000,
+    concurrency: int = 200, batches_in_flight: int = 4,
+) -> SweepReport:
+    """Page through trackable orders by order_no; track each page concurrently; apply each page in batches.
+
+    Reading the next page overlaps with tracking and writing the previous ones (`batches_in_flight`).
+    """
+    started = time.perf_counter()
+    report = SweepReport()
+    gate, pages = asyncio.Semaphore(concurrency), asyncio.Semaphore(batches_in_flight)
+    tasks: list[asyncio.Task[None]] = []
+    after = ""
+    while True:
+        async with db.engine.connect() as conn:
+            rows = (await conn.execute(_page, {"after": after, "size": batch_size})).all()
+        if not rows:
+            break
+        after = rows[-1].order_no
+        report.polled += len(rows)
+        await pages.acquire()
+        task = asyncio.create_task(_sweep_page(rows, bus, courier, gate, report))
+        task.add_done_callback(lambda _: pages.release())
+        tasks.append(task)
+    await asyncio.gather(*tasks)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+async def _sweep_page(
+    rows: Sequence[Any], bus: MessageBus, courier: CourierTracking, gate: asyncio.Semaphore, report: SweepReport
+) -> None:
+    try:
+        tracks = await courier.track_many([r.waybill for r in rows], gate=gate)
+        report.answered += len(tracks)
+        moves: dict[str, list[str]] = {}
+        conflicts: list[LogisticsConflict] = []
+        for r in rows:
+            track = tracks.get(r.waybill)
+            if track is None:
+                continue
+            verdict = arbitrate(WarehouseView(r.order_no, r.state, aware(r.shipped_at)), track)
+            if verdict.conflict:
+                conflicts.append(LogisticsConflict(r.order_no, r.customer_id, r.store, r.waybill, verdict.conflict))
+            elif verdict.trigger:
+                moves.setdefault(verdict.trigger, []).append(r.order_no)
+        for trigger, order_nos in moves.items():
+            outcome = await _with_retry(bus, c.FireOrderTriggers(tuple(order_nos), trigger, by=ACTOR, via=VIA))
+            report.moved[trigger] = report.moved.get(trigger, 0) + len(outcome.done)
+            report.refused += len(outcome.refused)
+        if conflicts:
+            flagged = await _with_retry(bus, FlagLogisticsConflicts(tuple(conflicts), by=ACTOR, via=VIA))
+            report.conflicts += flagged  # not `+= await`: that would read the count before the await
+    except Exception:  # one bad page must not stop the sweep; the next sweep sees these orders again
+        report.failed_batches += 1
+        log.exception("logistics sweep: a batch of %d orders failed", len(rows))
+
+
+async def _with_retry(bus: MessageBus, command: c.Command) -> Any:
+    """A batch loses its version check if someone scanned one of its orders meanwhile: reload once and retry."""
+    try:
+        return await bus.handle(command)
+    except Conflict:
+        return await bus.handle(command)
+
+
+@router.command(FlagLogisticsConflicts)
+async def flag_logistics_conflicts(cmd: FlagLogisticsConflicts, uow: UnitOfWork, deps: Deps) -> int:
+    """New conflicts only (an order with an open logistics_conflict is not flagged again). Returns how many."""
+    now = deps.now
+    order_nos = [x.order_no for x in cmd.conflicts]
+    open_already = set(
+        (await uow.conn.execute(
+            select(t.exceptions.c.order_no).where(
+                t.exceptions.c.kind == "logistics_conflict", t.exceptions.c.resolved_at.is_(None),
+                t.exceptions.c.order_no.in_(order_nos),
+            )
+        )).scalars()
+    )
+    fresh = [x for x in cmd.conflicts if x.order_no not in open_already]
+    if not fresh:
+        return 0
+    await uow.conn.execute(insert(t.exceptions), [
+        {"kind": "logistics_conflict", "order_no": x.order_no, "sku": None, "store": x.store, "severity": "critical",
+         "message": f"物流冲突 订单 {x.order_no} 运单 {x.waybill}：{x.reason}", "opened_at": now, "resolution": ""}
+        for x in fresh
+    ])
+    await _hold_settlement(uow, fresh, now)
+    await _report_exceptions(uow, [x.order_no for x in fresh], now, by=cmd.by, via=cmd.via)
+    for x in fresh:
+        card = Card(
+            title=f"物流冲突 · {x.order_no}",
+            description=f"{x.reason}。客户 {x.customer_id} 的结算已暂停，核实后可解冻。",
+            task_id=f"logistics-conflict-{x.order_no}",
+            fields=(("运单", x.waybill), ("客户", x.customer_id), ("门店", x.store or "-")),
+            buttons=(Button(f"status {x.order_no}", "查看订单", 2), Button(f"release {x.customer_id}", "核实后解冻", 1)),
+            highlight=True,
+        )
+        await notify_role(uow, deps, "supervisor", card, dedup_key=f"logistics_conflict:{x.order_no}")
+    return len(fresh)
+
+
+async def _hold_settlement(uow: UnitOfWork, conflicts: Sequence[LogisticsConflict], now: datetime) -> None:
+    reasons: dict[str, str] = {}
+    for x in conflicts:
+        reasons.setdefault(x.customer_id, f"物流冲突：订单 {x.order_no}（{x.reason}）")
+    known = set((await uow.conn.execute(
+        select(t.customers.c.customer_id).where(t.customers.c.customer_id.in_(list(reasons)))
+    )).scalars())
+    missing = [cid for cid in reasons if cid not in known]
+    if missing:
+        await uow.conn.execute(insert(t.customers), [
+            {"customer_id": cid, "name": "", "phone": "", "settlement_hold": False, "hold_reason": "", "updated_at": now}
+            for cid in missing
+        ])
+    await uow.conn.execute(
+        update(t.customers).where(t.customers.c.customer_id == bindparam("b_customer_id"))
+        .values(settlement_hold=True, hold_reason=bindparam("b_reason"), updated_at=now),
+        [{"b_customer_id": cid, "b_reason": reason} for cid, reason in reasons.items()],
+    )
+    await uow.audit_many([
+        {"at": now, "actor": ACTOR, "via": VIA, "entity": "customer", "entity_id": cid, "action": "settlement_hold",
+         "from_state": None, "to_state": None, "outcome": "ok", "reason": reason, "detail": None}
+        for cid, reason in reasons.items()
+    ])
+
+
+async def _report_exceptions(uow: UnitOfWork, order_nos: list[str], now: datetime, *, by: str, via: str) -> None:
+    """Orders already out of the warehouse move to 签收异常; a packed one stays put (it never left)."""
+    orders = await uow.orders.get_many(order_nos)
+    moved, audit = [], []
+    for order in orders.values():
+        if order.state not in ("shipped", "in_transit"):
+            continue
+        try:
+            before, after = order.fire("report_exception", now, reason="物流冲突")
+        except DomainError:
+            continue
+        moved.append(order)
+        audit.append({"at": now, "actor": by, "via": via, "entity": "order", "entity_id": order.order_no,
+                      "action": "report_exception", "from_state": before, "to_state": after, "outcome": "ok",
+                      "reason": "物流冲突", "detail": None})
+    await uow.orders.save_many(moved)
+    await uow.audit_many(audit)

@@ -1,0 +1,115 @@
+"""The tracking sweep against the fake courier, on SQLite and PostgreSQL: moves, conflicts, holds, pushes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import aiohttp
+import pytest
+
+from domain import commands as c
+from domain.errors import GuardRefused
+from domain.users import User
+from handlers.bus import Deps, MessageBus
+from handlers.logistics import logistics_sweep
+from integrations.db import tables as t
+from integrations.db.engine import Database
+from integrations.db.uow import UnitOfWork
+from integrations.fakes.courier import FakeCourier
+from integrations.logistics.kuaidi100 import Kuaidi100Client
+from tests.integration.helpers import create_cmd, drive, rows, stock
+
+
+@pytest.fixture
+async def courier() -> AsyncIterator[tuple[FakeCourier, Kuaidi100Client]]:
+    async with FakeCourier() as fake, aiohttp.ClientSession() as http:
+        yield fake, Kuaidi100Client(http, api_base=fake.base_url, customer=fake.customer, key=fake.key)
+
+
+async def add_users(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        now = Deps().now
+        await uow.users.upsert(User("sup1", "王主管", frozenset({"supervisor"})), now)
+        await uow.users.upsert(User("wh1", "仓管一", frozenset({"warehouse"}), store="SH01"), now)
+        await uow.commit()
+
+
+async def order_at(bus: MessageBus, external_id: str, *triggers: str, waybill: str) -> str:
+    order, _ = await bus.handle(create_cmd(external_id))
+    if triggers:
+        await drive(bus, order.order_no, *triggers, waybill=waybill)
+    return str(order.order_no)
+
+
+async def sweep(db: Database, bus: MessageBus, client: Kuaidi100Client) -> str:
+    report = await logistics_sweep(db, bus, client, bus.deps, batch_size=2, concurrency=4)
+    return report.summary()
+
+
+async def test_sweep_moves_agreeing_orders_and_flags_conflicts(
+    db: Database, bus: MessageBus, courier: tuple[FakeCourier, Kuaidi100Client]
+) -> None:
+    fake, client = courier
+    await add_users(db)
+    await stock(bus, "SH01", "BP-001", 100)
+    moving = await order_at(bus, "DY1", "pick", "check", "pack", "ship", waybill="SF001")
+    arrived = await order_at(bus, "DY2", "pick", "check", "pack", "ship", "pick_up", waybill="SF002")
+    early = await order_at(bus, "DY3", "pick", "check", "pack", "ship", waybill="SF003")
+    not_out = await order_at(bus, "DY4", "pick", "check", "pack", waybill="SF004")
+    unknown = await order_at(bus, "DY5", "pick", "check", "pack", "ship", waybill="SF005")
+    now = bus.deps.now
+    fake.script("SF001", "0", (now, "已揽收"), (now + timedelta(hours=2), "到达上海转运中心"))
+    fake.script("SF002", "3", (now + timedelta(hours=5), "已签收，签收人：前台"))
+    fake.script("SF003", "3", (now - timedelta(days=1), "已签收"))  # signed a day before we scanned it out
+    fake.script("SF004", "3", (now, "已签收"))  # signed while the warehouse still has it packed
+
+    summary = await sweep(db, bus, client)
+
+    assert "新冲突 2 单" in summary
+    states = {r["order_no"]: r["state"] for r in await rows(db, t.orders)}
+    assert states[moving] == "in_transit"
+    assert states[arrived] == "delivered"
+    assert states[early] == "delivery_exception"
+    assert states[not_out] == "packed"
+    assert states[unknown] == "shipped"
+    assert {q.num for q in fake.queries} == {"SF001", "SF002", "SF003", "SF004", "SF005"}
+    conflicts = await rows(db, t.exceptions, t.exceptions.c.kind == "logistics_conflict")
+    assert {(x["order_no"], x["severity"]) for x in conflicts} == {(early, "critical"), (not_out, "critical")}
+    assert any("早于出库时间" in x["message"] for x in conflicts)
+    pushed = await rows(db, t.outbox, t.outbox.c.recipient == "sup1")
+    assert {p["payload"]["title"] for p in pushed} == {f"物流冲突 · {early}", f"物流冲突 · {not_out}"}
+    assert all(p["payload"]["highlight"] for p in pushed)
+    customer = (await rows(db, t.customers))[0]
+    assert customer["settlement_hold"] is True and "物流冲突" in customer["hold_reason"]
+    with pytest.raises(GuardRefused, match="结算已冻结"):  # the domain refuses to complete a held customer's order
+        await bus.handle(c.FireOrderTrigger(arrived, "complete", by="fin1", via="wecom"))
+
+    await sweep(db, bus, client)  # nothing new: no second exception, no second push
+    assert len(await rows(db, t.exceptions, t.exceptions.c.kind == "logistics_conflict")) == 2
+    assert len(await rows(db, t.outbox, t.outbox.c.recipient == "sup1")) == 2
+
+
+async def test_courier_failures_leave_orders_for_the_next_sweep(
+    db: Database, bus: MessageBus, courier: tuple[FakeCourier, Kuaidi100Client]
+) -> None:
+    fake, client = courier
+    await stock(bus, "SH01", "BP-001", 100)
+    nos = [await order_at(bus, f"DY{i}", "pick", "check", "pack", "ship", waybill=f"SF10{i}") for i in range(3)]
+    for i in range(3):
+        fake.script(f"SF10{i}", "0", (bus.deps.now, "运输中"))
+    fake.fail_next(503, times=2)
+    await sweep(db, bus, client)
+    states = [r["state"] for r in await rows(db, t.orders)]
+    assert states.count("in_transit") == 1 and states.count("shipped") == 2
+    await sweep(db, bus, client)
+    assert {r["state"] for r in await rows(db, t.orders, t.orders.c.order_no.in_(nos))} == {"in_transit"}
+
+
+async def test_bad_signature_is_refused_by_the_fake(courier: tuple[FakeCourier, Kuaidi100Client]) -> None:
+    fake, client = courier
+    fake.script("SF9", "3", (Deps().now, "已签收"))
+    client.key = "wrong"
+    report = (await client.track_many(["SF9"], gate=asyncio.Semaphore(1)))["SF9"]
+    assert report.status == "none" and fake.queries == []
