@@ -7,7 +7,10 @@ from typing import Any
 
 from handlers.chat import Button, Card, Reply
 
-DUPLICATE_CHECK_INTERVAL_S = 1800
+# Long enough to swallow our own re-send after a crash (the outbox claim lasts 60 s, plus backoff), short
+# enough that a person who asks the same thing again a few minutes later still gets an answer: WeCom
+# compares content, not our row id, so with its 1,800 s default a repeated refusal would vanish.
+DUPLICATE_CHECK_INTERVAL_S = 180
 MAX_CARD_BUTTONS = 6
 MAX_CARD_FIELDS = 6
 HIGHLIGHT_SOURCE = {"desc": "待处理", "desc_color": 2}  # desc_color 2 = red

@@ -26,7 +26,7 @@ def test_plain_reply_renders_as_text_with_duplicate_check() -> None:
         "msgtype": "text",
         "text": {"content": "订单 SO20240001：已发货"},
         "enable_duplicate_check": 1,
-        "duplicate_check_interval": 1800,
+        "duplicate_check_interval": 180,
     }
 
 
@@ -35,7 +35,7 @@ def test_markdown_reply_keeps_the_callers_highlight_markup() -> None:
     payload = render_message("lisi", AGENT_ID, Reply(content, markdown=True))
     assert payload["msgtype"] == "markdown"
     assert payload["markdown"] == {"content": content}
-    assert (payload["enable_duplicate_check"], payload["duplicate_check_interval"]) == (1, 1800)
+    assert (payload["enable_duplicate_check"], payload["duplicate_check_interval"]) == (1, 180)
 
 
 def test_card_renders_as_a_button_interaction_template_card() -> None:
