@@ -133,7 +133,8 @@ class MessageBus:
             async with self.uow_factory() as uow:
                 await uow.audit(
                     actor=command.by, via=command.via, entity=entity, entity_id=entity_id,
-                    action=getattr(command, "trigger", type(command).__name__), at=self.deps.now,
+                    action=getattr(command, "trigger", None) or getattr(command, "verb", None) or type(command).__name__,
+                    at=self.deps.now,
                     outcome="refused", reason=err.reason, detail={"code": err.code},
                 )
                 on_refused = getattr(command, "on_refused", None)
@@ -145,6 +146,10 @@ class MessageBus:
 
 
 def _entity_of(command: Command) -> tuple[str, str]:
+    args = getattr(command, "args", ())
+    if args:  # a chat command: its first argument names the order or after-sale it was about
+        first = str(args[0])
+        return ("aftersale" if first.startswith("AS") else "order"), first
     for attr, entity in (("order_no", "order"), ("aftersale_no", "aftersale"), ("external_id", "order")):
         value = getattr(command, attr, None)
         if value:
