@@ -26,7 +26,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from domain.arbitration import CourierReport  # noqa: E402
@@ -39,7 +38,7 @@ from integrations.db import tables as t  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402
 from integrations.db.uow import UnitOfWork  # noqa: E402
 from integrations.fakes.courier import FakeCourier  # noqa: E402
-from integrations.logistics.kuaidi100 import CourierTracking, Kuaidi100Client, parse_track  # noqa: E402
+from integrations.logistics.kuaidi100 import CourierTracking, Kuaidi100Client, courier_http, parse_track  # noqa: E402
 
 PG_ADMIN = os.environ.get("ORDERBOT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CONFLICT_EVERY = 1000  # one waybill in a thousand was signed a day before it left the warehouse
@@ -115,8 +114,7 @@ async def bench(url: str, n: int, concurrency: int, batch: int, courier_process:
         await fake.start()
         script(fake, n, shipped_at)
         base = fake.base_url
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as http:
+    async with courier_http(concurrency, 10.0) as http:
         client: CourierTracking = Kuaidi100Client(http, api_base=base, customer=fake.customer, key=fake.key)
         if memory:
             client = InMemoryTracking(fake)

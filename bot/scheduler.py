@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -29,7 +28,7 @@ from handlers import escalation, logistics
 from handlers.bus import Deps, MessageBus
 from integrations.db.engine import Database
 from integrations.db.lease import Lease
-from integrations.logistics.kuaidi100 import Kuaidi100Client
+from integrations.logistics.kuaidi100 import Kuaidi100Client, courier_http
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "scheduler"
@@ -149,10 +148,7 @@ class JobScheduler:
 async def job_env(settings: Settings, db: Database, bus: MessageBus, deps: Deps) -> AsyncIterator[JobEnv]:
     """The courier client's connection pool lives as long as the env."""
     cfg = settings.logistics
-    connector = aiohttp.TCPConnector(limit=cfg.concurrency)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=cfg.timeout_s)
-    ) as http:
+    async with courier_http(cfg.concurrency, cfg.timeout_s) as http:
         courier = Kuaidi100Client(
             http, api_base=cfg.api_base, customer=cfg.customer, key=cfg.key, default_carrier=cfg.default_carrier
         )

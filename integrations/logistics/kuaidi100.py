@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-import aiohttp
+import httpx
 
 from domain.arbitration import IN_TRANSIT, NO_TRACK, PICKED_UP, PROBLEM, SIGNED, CourierReport
 from domain.clock import CST
@@ -68,10 +68,10 @@ def _cst(text: object) -> datetime | None:
 
 
 class Kuaidi100Client:
-    """One shared aiohttp session; its connector's limit and our semaphore bound the requests in flight."""
+    """One shared httpx client; its connection limit and our semaphore bound the requests in flight."""
 
     def __init__(
-        self, http: aiohttp.ClientSession, *, api_base: str, customer: str, key: str, default_carrier: str = "shunfeng"
+        self, http: httpx.AsyncClient, *, api_base: str, customer: str, key: str, default_carrier: str = "shunfeng"
     ) -> None:
         self.http = http
         self.url = api_base.rstrip("/") + QUERY_PATH
@@ -82,10 +82,9 @@ class Kuaidi100Client:
     async def track(self, waybill: str) -> CourierReport:
         param = json.dumps({"com": carrier_for(waybill, self.default_carrier), "num": waybill}, separators=(",", ":"))
         form = {"customer": self.customer, "sign": sign(param, self.key, self.customer), "param": param}
-        async with self.http.post(self.url, data=form) as resp:
-            resp.raise_for_status()
-            body = await resp.json(content_type=None)
-        return parse_track(waybill, body)
+        resp = await self.http.post(self.url, data=form)
+        resp.raise_for_status()
+        return parse_track(waybill, resp.json())
 
     async def track_many(self, waybills: Sequence[str], *, gate: asyncio.Semaphore) -> dict[str, CourierReport]:
         """Reports for the waybills that answered; a failed query is left out (the next sweep asks again).
@@ -97,9 +96,15 @@ class Kuaidi100Client:
             async with gate:
                 try:
                     return await self.track(waybill)
-                except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+                except (httpx.HTTPError, ValueError) as err:
                     log.warning("tracking %s failed: %s", waybill, err)
                     return None
 
         reports = await asyncio.gather(*(one(w) for w in waybills))
         return {r.waybill: r for r in reports if r is not None}
+
+
+def courier_http(concurrency: int, timeout_s: float) -> httpx.AsyncClient:
+    """The HTTP client a sweep shares: as many pooled connections as queries in flight."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout_s))

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import aiohttp
+import httpx
 import pytest
 
 from domain import commands as c
@@ -24,7 +24,7 @@ from tests.integration.helpers import create_cmd, drive, rows, stock
 
 @pytest.fixture
 async def courier() -> AsyncIterator[tuple[FakeCourier, Kuaidi100Client]]:
-    async with FakeCourier() as fake, aiohttp.ClientSession() as http:
+    async with FakeCourier() as fake, httpx.AsyncClient() as http:
         yield fake, Kuaidi100Client(http, api_base=fake.base_url, customer=fake.customer, key=fake.key)
 
 
