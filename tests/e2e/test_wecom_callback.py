@@ -14,7 +14,7 @@ from integrations.db import tables as t
 from integrations.fakes.wecom_signer import sign_url_verification, text_xml
 from tests.e2e.conftest import AES_KEY, CORP_ID, TOKEN, Chat
 
-VECTOR = Path(__file__).parents[2].parent / "shared" / "vectors" / "wecom_callback_official.json"
+VECTOR = Path(__file__).parents[1] / "vectors" / "wecom_callback_official.json"
 
 
 async def inbox_rows(chat: Chat) -> int:

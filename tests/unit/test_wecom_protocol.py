@@ -17,7 +17,8 @@ from integrations.fakes.wecom_signer import (
     text_xml,
 )
 
-VECTOR_FILE = Path(__file__).parents[2].parent / "shared" / "vectors" / "wecom_callback_official.json"
+# Tencent's official sample (a copy of ../shared/vectors/, kept with the tests so they always run)
+VECTOR_FILE = Path(__file__).parents[1] / "vectors" / "wecom_callback_official.json"
 
 TOKEN = "orderbot-test-token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

@@ -1,0 +1,450 @@
+"""Encrypted WeCom text callbacks against the whole app, and against a bare decrypt-and-answer endpoint.
+
+One run measures:
+  (a) closed loop: N concurrent senders POST signed, encrypted text callbacks ("查询 OB0000000k" and
+      "帮助" from known users, every one with its own MsgId) to the FULL app — create_app() on a
+      migrated database (SQLite in a temp dir, or `--db postgres`: a fresh database created and dropped
+      here), delivering replies to a FakeWeCom — and reports acknowledged requests/s, plus how long the
+      background processing (inbox → bus → outbox → FakeWeCom) took to catch up;
+  (b) the same load against a bare aiohttp endpoint that only verifies and decrypts with wechatpy
+      (WeChatCrypto.decrypt_message) and answers 200: the ceiling of the protocol alone. Ratio a / b;
+  (c) open loop against the full app: one message every 1/rate s for `--duration` s (sent on schedule
+      whether or not earlier ones were answered), p50/p99/max acknowledgement latency.
+
+Processes: each server (full app, bare endpoint) runs in a SUBPROCESS of this script on 127.0.0.1,
+port 0, under aiohttp's web.AppRunner, so the load generator does not steal the server's event loop.
+The client (one aiohttp ClientSession over real sockets) and the FakeWeCom that receives the replies
+run in this parent process. Requests are signed before the clock starts. Server CPU is read from
+/proc for each phase.
+
+    .venv/bin/python benchmarks/wecom_callback.py                 # SQLite
+    .venv/bin/python benchmarks/wecom_callback.py --db postgres --senders 32 --requests 4000
+    .venv/bin/python benchmarks/wecom_callback.py --profile var/profile   # pyinstrument, full app
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import os
+import shlex
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+from sqlalchemy import delete, func, select  # noqa: E402
+from wechatpy.enterprise.crypto import WeChatCrypto  # noqa: E402
+from wechatpy.enterprise.exceptions import InvalidCorpIdException  # noqa: E402
+from wechatpy.exceptions import InvalidSignatureException  # noqa: E402
+from yarl import URL  # noqa: E402
+
+from domain import commands as c  # noqa: E402
+from domain.clock import utcnow  # noqa: E402
+from domain.users import User  # noqa: E402
+from handlers.bus import Deps  # noqa: E402
+from handlers.wiring import build_bus  # noqa: E402
+from integrations.db import migrate  # noqa: E402
+from integrations.db import tables as t  # noqa: E402
+from integrations.db.engine import Database  # noqa: E402
+from integrations.db.uow import UnitOfWork  # noqa: E402
+from integrations.fakes.wecom import FakeWeCom  # noqa: E402
+from integrations.fakes.wecom_signer import sign_callback, text_xml  # noqa: E402
+
+PG_ADMIN = os.environ.get("ORDERBOT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
+AES_KEY = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
+CORP_ID = "ww1436e0e65a779aee"
+SECRET = "bench-secret"
+PATH = "/wecom/callback"
+READY = "READY "
+
+Prepared = tuple[URL, bytes]
+
+
+# -- the servers (run in the subprocess) ----------------------------------------------------------
+
+
+def bare_app() -> web.Application:
+    """Verify and decrypt with wechatpy, answer 200: what any callback endpoint has to do at least."""
+    crypto = WeChatCrypto(TOKEN, AES_KEY, CORP_ID)
+
+    async def callback(request: web.Request) -> web.Response:
+        q = request.query
+        body = await request.read()
+        try:
+            crypto.decrypt_message(body.decode("utf-8"), q["msg_signature"], q["timestamp"], q["nonce"])
+        except (InvalidSignatureException, InvalidCorpIdException):
+            return web.Response(status=403)
+        return web.Response(text="")
+
+    app = web.Application()
+    app.router.add_post(PATH, callback)
+    return app
+
+
+def full_app(db_url: str, fake_base: str) -> web.Application:
+    from bot.app import create_app
+    from config.settings import Settings, WecomSettings
+
+    settings = Settings(
+        database_url=db_url,
+        wecom=WecomSettings(corp_id=CORP_ID, agent_id=FakeWeCom().agent_id, secret=SECRET, token=TOKEN,
+                            aes_key=AES_KEY, api_base=fake_base),
+    )
+    return create_app(settings)  # deliver=True: the outbox dispatcher runs, as under `orderbot serve`
+
+
+async def serve(kind: str, db_url: str, fake_base: str, profile_out: str) -> None:
+    app = full_app(db_url, fake_base) if kind == "full" else bare_app()
+    runner = web.AppRunner(app, handle_signals=False)  # access log as `orderbot serve` (off unless configured)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    profiler = None
+    if profile_out:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005, async_mode="disabled")
+        profiler.start()
+    print(f"{READY}{runner.addresses[0][1]}", flush=True)
+    await stop.wait()
+    if profiler is not None:
+        profiler.stop()
+        _write_profile(profiler, Path(profile_out))
+    await runner.cleanup()
+
+
+def _write_profile(profiler: Any, out: Path) -> None:
+    out.write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
+    out.with_suffix(".html").write_text(profiler.output_html(), encoding="utf-8")
+
+
+# -- the client (this process) --------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    proc: asyncio.subprocess.Process
+    base: str
+
+    @classmethod
+    async def start(cls, kind: str, db_url: str = "", fake_base: str = "", profile_out: str = "") -> Server:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--serve", kind, "--db-url", db_url, "--fake-base", fake_base,
+            "--profile-out", profile_out, stdout=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), timeout=60)).decode()
+        if not line.startswith(READY):
+            raise RuntimeError(f"{kind} server did not start: {line!r}")
+        return cls(proc, f"http://127.0.0.1:{int(line[len(READY):])}")
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the server process has used (Linux /proc; NaN elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout=60)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+@dataclass
+class Messages:
+    """Signed callbacks, each with its own MsgId; 3 of 4 ask for an order's status, 1 of 4 for help."""
+
+    users: list[str]
+    orders: list[str]
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(7_000_000_000_000_000_001))
+
+    def prepare(self, base: str, count: int) -> list[Prepared]:
+        crypto_now = int(time.time())
+        url = f"{base}{PATH}"
+        out: list[Prepared] = []
+        for i in range(count):
+            msg_id = next(self._ids)
+            user = self.users[i % len(self.users)]
+            text = "帮助" if i % 4 == 3 else f"查询 {self.orders[i % len(self.orders)]}"
+            xml = text_xml(user, text, str(msg_id), crypto_now, corp_id=CORP_ID)
+            query, body = sign_callback(TOKEN, AES_KEY, CORP_ID, xml, crypto_now, f"n{msg_id % 10**9}")
+            out.append((URL(f"{url}?{urlencode(query)}", encoded=True), body))
+        return out
+
+
+HEADERS = {"Content-Type": "text/xml"}
+
+
+async def post(session: aiohttp.ClientSession, req: Prepared) -> int:
+    async with session.post(req[0], data=req[1], headers=HEADERS) as response:
+        await response.read()
+        return response.status
+
+
+@dataclass
+class ClosedLoop:
+    requests: int
+    elapsed_s: float
+    statuses: Counter[int]
+    server_cpu_s: float
+
+    @property
+    def per_s(self) -> float:
+        return self.requests / self.elapsed_s
+
+
+async def closed_loop(server: Server, reqs: list[Prepared], senders: int) -> ClosedLoop:
+    statuses: Counter[int] = Counter()
+    queue = iter(reqs)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=senders)) as session:
+
+        async def sender() -> None:
+            for req in queue:  # one shared iterator: each request is sent once
+                statuses[await post(session, req)] += 1
+
+        cpu0, t0 = server.cpu_s(), time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(senders)))
+        elapsed = time.perf_counter() - t0
+    return ClosedLoop(len(reqs), elapsed, statuses, server.cpu_s() - cpu0)
+
+
+@dataclass
+class OpenLoop:
+    latencies_ms: list[float]  # answer time measured from when the request was due (includes client lag)
+    service_ms: list[float]  # answer time measured from when the client actually sent it
+    statuses: Counter[int]
+    elapsed_s: float
+    server_cpu_s: float
+
+    def pct(self, values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+async def open_loop(server: Server, reqs: list[Prepared], rate: float) -> OpenLoop:
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    service: list[float] = []
+    statuses: Counter[int] = Counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(req: Prepared, due: float) -> None:
+            sent = loop.time()
+            statuses[await post(session, req)] += 1
+            done = loop.time()
+            latencies.append((done - due) * 1e3)
+            service.append((done - sent) * 1e3)
+
+        tasks: list[asyncio.Task[None]] = []
+        cpu0 = server.cpu_s()
+        start = loop.time() + 0.05
+        for i, req in enumerate(reqs):
+            due = start + i / rate
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(req, due)))
+        await asyncio.gather(*tasks)
+        elapsed = loop.time() - start
+    return OpenLoop(latencies, service, statuses, elapsed, server.cpu_s() - cpu0)
+
+
+# -- the database ---------------------------------------------------------------------------------
+
+
+async def seed(url: str, users: int, orders: int) -> tuple[list[str], list[str]]:
+    """Demo staff (warehouse, supervisors, service, a manager) and paid orders allocated to SH01."""
+    db = Database(url)
+    try:
+        bus = build_bus(db, Deps())
+        roles = ("warehouse", "warehouse", "warehouse", "supervisor", "service", "manager")
+        staff = [User(f"u{i:04d}", f"员工{i:04d}", frozenset({roles[i % len(roles)]}), "SH01", f"u{i:04d}")
+                 for i in range(users)]
+        async with UnitOfWork(db) as uow:
+            for user in staff:
+                await uow.users.upsert(user, utcnow())
+            await uow.commit()
+        await bus.handle(c.SetStock("SH01", "BP-001", orders * 2 + 10, by="bench", via="api"))
+        order_nos = []
+        for i in range(orders):
+            order, _ = await bus.handle(c.CreateOrder(
+                channel="douyin", external_id=f"DY{i:05d}", customer_id=f"C{i % 20}", customer_name="浦东4S店",
+                customer_phone="13800000000", address="上海市浦东新区张杨路500号", store="SH01", paid=True,
+                lines=(c.LineInput("BP-001", 1, 19_900, "刹车片"),), by="api", via="api",
+            ))
+            order_nos.append(str(order.order_no))
+        async with db.engine.begin() as conn:  # the orders' pushes to the store's staff are not measured here
+            await conn.execute(delete(t.outbox))
+        return [u.userid for u in staff], order_nos
+    finally:
+        await db.dispose()
+
+
+async def backlog(db: Database) -> tuple[int, int]:
+    """(inbox messages not processed yet, outbox rows due and not delivered)."""
+    async with db.engine.connect() as conn:
+        unprocessed = (await conn.execute(select(func.count()).where(
+            t.inbound_messages.c.processed_at.is_(None)))).scalar_one()
+        pending = (await conn.execute(select(func.count()).where(
+            t.outbox.c.status == "pending", t.outbox.c.next_attempt_at <= utcnow()))).scalar_one()
+    return int(unprocessed), int(pending)
+
+
+async def delivered(db: Database) -> int:
+    async with db.engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).where(t.outbox.c.status == "delivered"))).scalar_one())
+
+
+async def caught_up(db: Database, timeout_s: float = 300) -> float:
+    """Seconds until every stored message is processed and every due reply delivered."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        if await backlog(db) == (0, 0):
+            return time.perf_counter() - t0
+        await asyncio.sleep(0.05)
+    return float("inf")
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def database(kind: str) -> Iterator[str]:
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="orderbot-bench-") as tmp:
+            url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+            migrate.upgrade(url)
+            yield url
+        return
+    name = f"orderbot_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+async def run(url: str, args: argparse.Namespace) -> None:
+    users, orders = await seed(url, args.users, args.orders)
+    messages = Messages(users, orders)
+    profile_out = args.profile_out
+    db = Database(url)
+    try:
+        async with FakeWeCom(corp_id=CORP_ID, secret=SECRET) as fake:
+            server = await Server.start("full", url, fake.base_url, profile_out)
+            try:
+                await closed_loop(server, messages.prepare(server.base, args.warmup), args.senders)
+                await caught_up(db)
+                full = await closed_loop(server, messages.prepare(server.base, args.requests), args.senders)
+                full_catch_up = await caught_up(db)
+                replies_after_a = await delivered(db)
+                n_open = int(args.rate * args.duration)
+                opened = await open_loop(server, messages.prepare(server.base, n_open), args.rate)
+                open_catch_up = await caught_up(db)
+            finally:
+                await server.stop()
+            replies, shown = await delivered(db), len(fake.messages)
+        bare_server = await Server.start("bare")
+        try:
+            await closed_loop(bare_server, messages.prepare(bare_server.base, args.warmup), args.senders)
+            bare = await closed_loop(bare_server, messages.prepare(bare_server.base, args.requests), args.senders)
+        finally:
+            await bare_server.stop()
+    finally:
+        await db.dispose()
+
+    ratio = full.per_s / bare.per_s
+    p50, p99 = opened.pct(opened.latencies_ms, 0.50), opened.pct(opened.latencies_ms, 0.99)
+    sent_total = args.warmup + args.requests + n_open
+    print(f"database: {args.db}; {args.users} demo users, {args.orders} paid orders; "
+          f"messages: 3/4 “查询 OB…”, 1/4 “帮助”, each with its own MsgId")
+    print(f"(a) full app, closed loop, {args.senders} senders: {full.per_s:,.0f} req/s "
+          f"({full.requests:,} requests in {full.elapsed_s:.2f} s; statuses {dict(full.statuses)}; "
+          f"server CPU {full.server_cpu_s / full.elapsed_s:.0%} of one core, "
+          f"{full.server_cpu_s / full.requests * 1e3:.2f} ms CPU/request incl. background work done meanwhile)")
+    print(f"    background processing caught up {full_catch_up:.2f} s after the last acknowledgement "
+          f"→ {full.requests / (full.elapsed_s + full_catch_up):,.0f} messages/s processed end to end; "
+          f"{replies_after_a:,} outbox rows delivered so far")
+    print(f"(b) bare wechatpy decrypt endpoint, same load: {bare.per_s:,.0f} req/s "
+          f"({bare.requests:,} requests in {bare.elapsed_s:.2f} s; statuses {dict(bare.statuses)}; "
+          f"server CPU {bare.server_cpu_s / bare.requests * 1e3:.2f} ms/request)")
+    print(f"    ratio full / bare: {ratio:.2f} (target ≥ 0.5: {'met' if ratio >= 0.5 else 'MISSED'})")
+    print(f"(c) full app, open loop at {args.rate:g} msg/s for {opened.elapsed_s:.1f} s "
+          f"({len(opened.latencies_ms):,} messages; statuses {dict(opened.statuses)}): "
+          f"acknowledgement p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(opened.latencies_ms):.1f} ms "
+          f"(target p99 < 50 ms: {'met' if p99 < 50 else 'MISSED'}); measured from send: "
+          f"p50 {opened.pct(opened.service_ms, 0.5):.1f} ms, p99 {opened.pct(opened.service_ms, 0.99):.1f} ms; "
+          f"server CPU {opened.server_cpu_s / opened.elapsed_s:.0%} of one core; "
+          f"caught up {open_catch_up:.2f} s after the last send")
+    print(f"    {sent_total:,} messages sent in all; {replies:,} replies delivered through the outbox, {shown:,} of them "
+          f"shown by FakeWeCom (its duplicate check folds a repeated identical reply to one user)")
+    if profile_out:
+        print(f"    pyinstrument profile of the full-app server: {profile_out} (and .html)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--senders", type=int, default=32, help="concurrent senders in the closed loop")
+    parser.add_argument("--requests", type=int, default=3000, help="measured requests per closed loop")
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=200, help="open-loop messages per second")
+    parser.add_argument("--duration", type=float, default=10, help="open-loop seconds")
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--orders", type=int, default=50)
+    parser.add_argument("--profile", default="", help="directory for a pyinstrument profile of the full app")
+    parser.add_argument("--serve", choices=["full", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--db-url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--fake-base", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-out", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.serve, args.db_url, args.fake_base, args.profile_out))
+        return
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        args.profile_out = str(Path(args.profile).resolve() / "full_app.txt")
+    print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable); Python {sys.version.split()[0]}, "
+          f"aiohttp {aiohttp.__version__}; server in a subprocess, client + FakeWeCom in this process")
+    with database(args.db) as url:
+        asyncio.run(run(url, args))
+
+
+if __name__ == "__main__":
+    main()
