@@ -42,15 +42,24 @@ def to_request(msg: InboundMessage) -> ChatRequest:
 
 
 class Conversations:
-    def __init__(self, db: Database, bus: MessageBus, *, delivered: Callable[[], None] = lambda: None) -> None:
+    """Stored messages wait in a queue for a few workers: a burst is acknowledged at once and worked off
+    at the pace the database allows, instead of hundreds of tasks fighting the acknowledgements for
+    connections (and, on SQLite, for the write lock)."""
+
+    def __init__(
+        self, db: Database, bus: MessageBus, *, delivered: Callable[[], None] = lambda: None, workers: int = 4
+    ) -> None:
         self.db = db
         self.bus = bus
         self.delivered = delivered  # wakes the outbox dispatcher so replies leave at once
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.inbox = inbox.InboxWriter(db)
+        self._queue: asyncio.Queue[InboundMessage] = asyncio.Queue()
+        self._size = workers
+        self._workers: list[asyncio.Task[None]] = []
 
     async def accept(self, msg: InboundMessage) -> bool:
-        """Store the message (False if seen before) and start processing it in the background."""
-        stored = await inbox.record(self.db, msg.platform, msg.message_id, dataclasses.asdict(msg), utcnow())
+        """Store the message (False if seen before) and queue it for processing."""
+        stored = await self.inbox.record(msg.platform, msg.message_id, dataclasses.asdict(msg), utcnow())
         if stored:
             self._spawn(msg)
         else:
@@ -58,9 +67,17 @@ class Conversations:
         return stored
 
     def _spawn(self, msg: InboundMessage) -> None:
-        task = asyncio.create_task(self.process(msg))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._work()) for _ in range(self._size)]
+        self._queue.put_nowait(msg)
+
+    async def _work(self) -> None:
+        while True:
+            msg = await self._queue.get()
+            try:
+                await self.process(msg)
+            finally:
+                self._queue.task_done()
 
     async def process(self, msg: InboundMessage) -> None:
         try:
@@ -80,5 +97,12 @@ class Conversations:
         return len(rows)
 
     async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every queued message has been processed."""
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        await self.drain()
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []

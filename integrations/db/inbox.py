@@ -5,11 +5,13 @@ replica finds it already there; a message whose processing died is replayed from
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from integrations.db import tables as t
@@ -18,16 +20,53 @@ from integrations.db.engine import Database
 _inbox = t.inbound_messages
 
 
-async def record(db: Database, platform: str, message_id: str, payload: dict[str, Any], at: datetime) -> bool:
-    """Store a new message; False when it was seen before (a retry, or another replica got it)."""
-    try:
-        async with db.engine.begin() as conn:
-            await conn.execute(
-                insert(_inbox).values(platform=platform, message_id=message_id, received_at=at, payload=payload)
-            )
-    except IntegrityError:
-        return False
-    return True
+class InboxWriter:
+    """Group commit for the acknowledgement path: every message that arrives while the previous batch is
+    being written goes into the next one, so a burst costs one INSERT … ON CONFLICT DO NOTHING RETURNING
+    and one commit per batch instead of one transaction per message. The first of two copies wins.
+    """
+
+    def __init__(self, db: Database, max_batch: int = 500) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._insert = (sqlite_insert if db.is_sqlite else pg_insert)(_inbox)
+
+    async def record(self, platform: str, message_id: str, payload: dict[str, Any], at: datetime) -> bool:
+        """Store a new message; False when it was seen before (a retry, or another replica got it)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        row = {"platform": platform, "message_id": message_id, "received_at": at, "payload": payload}
+        self._pending.append((row, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            try:
+                stored = await self._write([row for row, _ in batch])
+            except Exception as err:  # the callers answer 5xx and the platform retries
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            for row, future in batch:
+                key = (row["platform"], row["message_id"])
+                if not future.done():
+                    future.set_result(key in stored)
+                stored.discard(key)  # a second copy in the same batch is a duplicate
+
+    async def _write(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        unique = list({(r["platform"], r["message_id"]): r for r in reversed(rows)}.values())
+        stmt = (
+            self._insert.values(unique)
+            .on_conflict_do_nothing(index_elements=["platform", "message_id"])
+            .returning(_inbox.c.platform, _inbox.c.message_id)
+        )
+        async with self.db.engine.begin() as conn:
+            return {(p, m) for p, m in await conn.execute(stmt)}
 
 
 async def claim(conn: AsyncConnection, platform: str, message_id: str, at: datetime) -> bool:
