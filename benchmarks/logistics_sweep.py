@@ -1,34 +1,43 @@
-"""One logistics sweep over N shipped orders against the fake Kuaidi100 server, on PostgreSQL or SQLite.
+"""One logistics sweep over N shipped orders whose tracks Kuaidi100 has pushed, on PostgreSQL or SQLite;
+then the push callback route's throughput.
 
-Seeds the orders with bulk inserts (not timed), scripts every waybill as "in transit" except a few signed a
-day before they left (conflicts), then times one `logistics_sweep`: HTTP query per waybill through the real
-client (semaphore-bounded), arbitration, FireOrderTriggers batches, conflict handling.
+Seeds (not timed) N shipped orders and, with bulk inserts, the courier_tracks rows the pushes would have left:
+every waybill in transit except one in 1,000 signed a day before it left the warehouse (a conflict). A few
+orders (--untracked) have no track at all, as if their subscription had failed: the sweep polls them over
+HTTP from the fake Kuaidi100 (the bounded fallback). Then times one `logistics_sweep` (arbitration from the
+joined pages, FireOrderTriggers batches, conflict handling, the fallback poll) and a second, steady-state one.
+
+Last, the route: `POST /channels/kuaidi100/callback` served by the real app on a local port, fed signed
+pushes by --push-concurrency aiohttp clients in the same process (so the figure includes the client's cost).
 
     .venv/bin/python benchmarks/logistics_sweep.py                          # PostgreSQL, 50,000 orders
-    .venv/bin/python benchmarks/logistics_sweep.py --db sqlite --orders 10000
-    .venv/bin/python benchmarks/logistics_sweep.py --courier-process        # the fake in its own process
-    .venv/bin/python benchmarks/logistics_sweep.py --no-http                # the database side alone
+    .venv/bin/python benchmarks/logistics_sweep.py --db sqlite
+    .venv/bin/python benchmarks/logistics_sweep.py --pushes 0               # the sweep only
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
+import json
 import os
+import socket
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from domain.arbitration import CourierReport  # noqa: E402
+from bot.app import create_app  # noqa: E402
+from config.settings import LogisticsSettings, Settings  # noqa: E402
+from domain.clock import local  # noqa: E402
 from domain.users import User  # noqa: E402
 from handlers.bus import Deps  # noqa: E402
 from handlers.logistics import logistics_sweep  # noqa: E402
@@ -38,22 +47,38 @@ from integrations.db import tables as t  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402
 from integrations.db.uow import UnitOfWork  # noqa: E402
 from integrations.fakes.courier import FakeCourier  # noqa: E402
-from integrations.logistics.kuaidi100 import CourierTracking, Kuaidi100Client, courier_http, parse_track  # noqa: E402
+from integrations.logistics.kuaidi100 import Kuaidi100Client, courier_http  # noqa: E402
+from integrations.logistics.kuaidi100_push import callback_sign  # noqa: E402
 
 PG_ADMIN = os.environ.get("ORDERBOT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CONFLICT_EVERY = 1000  # one waybill in a thousand was signed a day before it left the warehouse
+SALT = "bench-salt"
 
 
-async def seed(db: Database, n: int, shipped_at: datetime) -> None:
-    rows = [
+def waybill(i: int) -> str:
+    return f"SF{i:010d}"
+
+
+async def seed(db: Database, n: int, untracked: int, shipped_at: datetime) -> None:
+    """Orders 1..n shipped; tracks for all but the last `untracked` of them."""
+    orders = [
         {
             "order_no": f"OB{i:08d}", "channel": "douyin", "external_id": f"DY{i}", "store": f"S{i % 18:02d}",
             "customer_id": f"C{i % 5000:05d}", "customer_name": "", "customer_phone": "", "address": "上海市浦东新区张杨路500号",
             "lines": [{"sku": "BP-001", "name": "刹车片", "qty": 1, "unit_price_fen": 19900}], "amount_fen": 19900,
-            "state": "shipped", "waybill": f"SF{i:010d}", "address_change_pending": False,
+            "state": "shipped", "waybill": waybill(i), "address_change_pending": False,
             "created_at": shipped_at, "updated_at": shipped_at, "shipped_at": shipped_at, "version": 1,
         }
         for i in range(1, n + 1)
+    ]
+    moved_at = shipped_at + timedelta(hours=1)
+    tracks = [
+        {"waybill": waybill(i), "carrier": "shunfeng", "status": "signed", "signed_at": shipped_at - timedelta(days=1),
+         "last_at": shipped_at - timedelta(days=1), "last_context": "已签收", "updated_at": moved_at}
+        if i % CONFLICT_EVERY == 0 else
+        {"waybill": waybill(i), "carrier": "shunfeng", "status": "in_transit", "signed_at": None, "last_at": moved_at,
+         "last_context": "到达上海转运中心", "updated_at": moved_at}
+        for i in range(1, n - untracked + 1)
     ]
     customers = [
         {"customer_id": f"C{i:05d}", "name": "", "phone": "", "settlement_hold": False, "hold_reason": "",
@@ -62,92 +87,107 @@ async def seed(db: Database, n: int, shipped_at: datetime) -> None:
     ]
     async with UnitOfWork(db) as uow:
         for start in range(0, n, 5000):
-            await uow.conn.execute(insert(t.orders), rows[start:start + 5000])
+            await uow.conn.execute(insert(t.orders), orders[start:start + 5000])
+        for start in range(0, len(tracks), 5000):
+            await uow.conn.execute(insert(t.courier_tracks), tracks[start:start + 5000])
         await uow.conn.execute(insert(t.customers), customers)
         await uow.users.upsert(User("sup1", "主管", frozenset({"supervisor"})), shipped_at)
         await uow.commit()
 
 
-def script(fake: FakeCourier, n: int, shipped_at: datetime) -> None:
-    fake.default_state = "0"  # in transit
-    for i in range(CONFLICT_EVERY, n + 1, CONFLICT_EVERY):
-        fake.script(f"SF{i:010d}", "3", (shipped_at - timedelta(days=1), "已签收"))
-
-
-def serve_courier(n: int, shipped_at: datetime, port_out: multiprocessing.Queue[int], stop: multiprocessing.Event) -> None:  # type: ignore[type-arg]
-    async def run() -> None:
-        async with FakeCourier() as fake:
-            script(fake, n, shipped_at)
-            port_out.put(int(fake.base_url.rsplit(":", 1)[1]))
-            await asyncio.to_thread(stop.wait)
-
-    asyncio.run(run())
-
-
-class InMemoryTracking:
-    """The fake's scripted answers without HTTP: what the sweep costs on the database side alone."""
-
-    def __init__(self, fake: FakeCourier) -> None:
-        self.fake = fake
-
-    async def track_many(self, waybills: Sequence[str], *, gate: asyncio.Semaphore) -> dict[str, CourierReport]:
-        default = {"state": self.fake.default_state, "data": []}
-        return {w: parse_track(w, self.fake.tracks.get(w, default)) for w in waybills}
-
-
-async def bench(url: str, n: int, concurrency: int, batch: int, courier_process: bool, memory: bool) -> None:
-    shipped_at = datetime.now(UTC) - timedelta(hours=2)
-    db = Database(url, pool_size=8)
+async def bench_sweep(db: Database, n: int, untracked: int, batch: int, fallback_limit: int, concurrency: int) -> None:
+    shipped_at = datetime.now(UTC) - timedelta(hours=8)  # older than the fallback's 6 h
     t0 = time.perf_counter()
-    await seed(db, n, shipped_at)
-    print(f"seeded {n} shipped orders in {time.perf_counter() - t0:.1f} s")
+    await seed(db, n, untracked, shipped_at)
+    print(f"seeded {n:,} shipped orders, {n - untracked:,} courier_tracks rows in {time.perf_counter() - t0:.1f} s")
     bus = build_bus(db, Deps())
-    fake = FakeCourier()
-    proc = None
-    if courier_process:
-        ports: multiprocessing.Queue[int] = multiprocessing.Queue()
-        stop = multiprocessing.Event()
-        proc = multiprocessing.Process(target=serve_courier, args=(n, shipped_at, ports, stop), daemon=True)
-        proc.start()
-        base = f"http://127.0.0.1:{ports.get(timeout=30)}"
-    else:
-        await fake.start()
-        script(fake, n, shipped_at)
-        base = fake.base_url
-    async with courier_http(concurrency, 10.0) as http:
-        client: CourierTracking = Kuaidi100Client(http, api_base=base, customer=fake.customer, key=fake.key)
-        if memory:
-            client = InMemoryTracking(fake)
-        report = await logistics_sweep(db, bus, client, bus.deps, batch_size=batch, concurrency=concurrency)
-    print(report.summary())
-    print(f"sweep: {report.seconds:.2f} s = {report.polled / report.seconds:,.0f} orders/s "
-          f"(concurrency {concurrency}, batch {batch}, courier {'none (no HTTP)' if memory else 'own process' if courier_process else 'in-process'})")
+    async with FakeCourier() as fake, courier_http(concurrency, 10.0) as http:
+        fake.default_state = "0"  # the untracked ones are in transit when polled
+        poller = Kuaidi100Client(http, api_base=fake.base_url, customer=fake.customer, key=fake.key)
+        for label in ("sweep", "again"):
+            report = await logistics_sweep(db, bus, poller, bus.deps, batch_size=batch, concurrency=concurrency,
+                                           fallback_limit=fallback_limit)
+            print(f"{label}: {report.summary()}")
+            print(f"{label}: {report.swept:,} orders in {report.seconds:.2f} s = {report.swept / report.seconds:,.0f} "
+                  f"orders/s; conflicts found {report.conflicts}; HTTP polls {len(fake.queries)} in "
+                  f"{report.fallback_seconds:.2f} s of it (batch {batch}, {concurrency} polls in flight)")
+            fake.queries.clear()
     async with db.engine.connect() as conn:
         states = dict((await conn.execute(select(t.orders.c.state, func.count()).group_by(t.orders.c.state))).all())
         held = (await conn.execute(select(func.count()).where(t.customers.c.settlement_hold.is_(True)))).scalar()
-    print(f"states after: {states}; customers held: {held}")
-    if proc is not None:
-        stop.set()
-        proc.join(timeout=5)
-    else:
-        await fake.close()
-    await db.dispose()
+        opened = (await conn.execute(select(func.count()).where(t.exceptions.c.kind == "logistics_conflict"))).scalar()
+    print(f"states after: {states}; conflict exceptions: {opened}; customers held: {held}")
+
+
+def push_form(i: int, at: datetime) -> dict[str, str]:
+    step = {"time": local(at).strftime("%Y-%m-%d %H:%M:%S"), "context": f"到达第 {i % 40} 站"}
+    param = json.dumps({"status": "polling", "message": "", "lastResult": {
+        "message": "ok", "state": "0", "status": "200", "ischeck": "0", "com": "shunfeng", "nu": waybill(i),
+        "data": [step]}}, ensure_ascii=False)
+    return {"param": param, "sign": callback_sign(param, SALT)}
+
+
+async def bench_pushes(url: str, n_orders: int, pushes: int, concurrency: int) -> None:
+    settings = Settings(database_url=url, logistics=LogisticsSettings(salt=SALT))
+    runner = web.AppRunner(create_app(settings, deliver=False), access_log=None)
+    await runner.setup()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+    target = f"http://127.0.0.1:{port}/channels/kuaidi100/callback"
+    now = datetime.now(UTC)
+    forms = [push_form(1 + i % n_orders, now + timedelta(seconds=i)) for i in range(pushes)]
+    queue = iter(forms)
+    failures = 0
+    # aiohttp, not httpx, as the load generator: without sniffio installed, httpcore retries a failing
+    # `import sniffio` on every request, and that client cost would swamp the route's own
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def worker() -> None:
+            nonlocal failures
+            for form in queue:
+                async with http.post(target, data=form) as resp:
+                    if resp.status != 200 or (await resp.json()).get("result") is not True:
+                        failures += 1
+
+        async with http.post(target, data=push_form(1, now)) as warm:  # connections, statement cache
+            await warm.read()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - t0
+    await runner.cleanup()
+    print(f"callback route: {pushes:,} signed pushes in {seconds:.2f} s = {pushes / seconds:,.0f} pushes/s "
+          f"({concurrency} concurrent clients in the same process; failures {failures})")
+
+
+async def bench(url: str, args: argparse.Namespace) -> None:
+    db = Database(url, pool_size=8)
+    try:
+        await bench_sweep(db, args.orders, args.untracked, args.batch, args.fallback_limit, args.concurrency)
+    finally:
+        await db.dispose()
+    if args.pushes:
+        await bench_pushes(url, args.orders, args.pushes, args.push_concurrency)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--orders", type=int, default=50_000)
-    parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--untracked", type=int, default=200, help="orders with no pushed track (HTTP fallback)")
+    parser.add_argument("--fallback-limit", type=int, default=200)
     parser.add_argument("--batch", type=int, default=2000)
-    parser.add_argument("--courier-process", action="store_true", help="run the fake courier in its own process")
-    parser.add_argument("--no-http", action="store_true", help="scripted answers without HTTP: the database side alone")
+    parser.add_argument("--concurrency", type=int, default=32, help="fallback polls in flight = pooled connections")
+    parser.add_argument("--pushes", type=int, default=5000, help="signed callbacks to time; 0 skips")
+    parser.add_argument("--push-concurrency", type=int, default=32)
     args = parser.parse_args()
     if args.db == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite+aiosqlite:///{tmp}/bench.db"
             migrate.upgrade(url)
-            asyncio.run(bench(url, args.orders, args.concurrency, args.batch, args.courier_process, args.no_http))
+            asyncio.run(bench(url, args))
         return
     import asyncpg
 
@@ -164,7 +204,7 @@ def main() -> None:
     try:
         url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
         migrate.upgrade(url)
-        asyncio.run(bench(url, args.orders, args.concurrency, args.batch, args.courier_process, args.no_http))
+        asyncio.run(bench(url, args))
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -1,4 +1,5 @@
-"""Logistics arbitration: the tracking sweep, and what a conflict sets off (exception, push, settlement hold)."""
+"""Logistics arbitration: the tracking sweep (pushed tracks first, HTTP polls as a small fallback), and what a
+conflict sets off (exception, push, settlement hold)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from domain import commands as c
 from domain.arbitration import (
+    NO_TRACK,
+    CourierReport,
     FlagLogisticsConflicts,
     LogisticsConflict,
     WarehouseView,
@@ -24,10 +27,11 @@ from handlers.bus import Deps, MessageBus, Router
 from handlers.chat import Button, Card
 from handlers.notify import notify_role
 from integrations.db import tables as t
+from integrations.db.courier_tracks import report_of, track_row, upsert_tracks
 from integrations.db.engine import Database
 from integrations.db.repositories import aware
 from integrations.db.uow import UnitOfWork
-from integrations.logistics.kuaidi100 import CourierTracking
+from integrations.logistics.kuaidi100 import CourierTracking, carrier_for
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -35,69 +39,115 @@ ACTOR, VIA = "logistics_sweep", "job"
 SWEEP_STATES = ("packed", "shipped", "in_transit")  # packed: a parcel signed before it left is the case's conflict
 
 
+FALLBACK_AFTER = timedelta(hours=6)  # a waybill with no pushed track by then: its subscription may have failed
+FALLBACK_LIMIT = 200  # at most this many HTTP polls per sweep, oldest first
+
+
 @dataclass
 class SweepReport:
-    polled: int = 0
+    tracked: int = 0  # orders arbitrated from pushed tracks (courier_tracks), no HTTP
+    polled: int = 0  # fallback: orders without a track, polled over HTTP
     answered: int = 0
     moved: dict[str, int] = field(default_factory=dict)
     refused: int = 0
     conflicts: int = 0
     failed_batches: int = 0
     seconds: float = 0.0
+    fallback_seconds: float = 0.0  # of `seconds`, the fallback poll
+
+    @property
+    def swept(self) -> int:
+        return self.tracked + self.polled
 
     def summary(self) -> str:
         moved = "，".join(f"{k} {v}" for k, v in sorted(self.moved.items())) or "无"
         return (
-            f"查询 {self.polled} 单，有轨迹 {self.answered} 单，推进：{moved}，新冲突 {self.conflicts} 单，"
-            f"失败批次 {self.failed_batches}，用时 {self.seconds:.1f} 秒"
+            f"推送轨迹 {self.tracked} 单，补查 {self.polled} 单（有轨迹 {self.answered} 单），推进：{moved}，"
+            f"新冲突 {self.conflicts} 单，失败批次 {self.failed_batches}，用时 {self.seconds:.1f} 秒"
         )
 
 
-_page = (
-    select(t.orders.c.order_no, t.orders.c.state, t.orders.c.waybill, t.orders.c.shipped_at,
-           t.orders.c.customer_id, t.orders.c.store)
-    .where(and_(t.orders.c.state.in_(SWEEP_STATES), t.orders.c.waybill.is_not(None),
-                t.orders.c.order_no > bindparam("after")))
-    .order_by(t.orders.c.order_no)
+_o, _k = t.orders.c, t.courier_tracks.c
+_ORDER_COLUMNS = (_o.order_no, _o.state, _o.waybill, _o.shipped_at, _o.customer_id, _o.store)
+_tracked_page = (
+    select(*_ORDER_COLUMNS, _k.status, _k.signed_at, _k.last_at, _k.last_context)
+    .select_from(t.orders.join(t.courier_tracks, _k.waybill == _o.waybill))
+    .where(and_(_o.state.in_(SWEEP_STATES), _o.order_no > bindparam("after")))
+    .order_by(_o.order_no)
+    .limit(bindparam("size"))
+)
+_age = func.coalesce(_o.shipped_at, _o.updated_at)  # a packed order has no shipped_at yet
+_untracked = (
+    select(*_ORDER_COLUMNS)
+    .select_from(t.orders.outerjoin(t.courier_tracks, _k.waybill == _o.waybill))
+    .where(and_(_o.state.in_(SWEEP_STATES), _o.waybill.is_not(None), _k.waybill.is_(None),
+                _age <= bindparam("cutoff", type_=t.TS)))
+    .order_by(_age, _o.order_no)
     .limit(bindparam("size"))
 )
 
 
 async def logistics_sweep(
     db: Database, bus: MessageBus, courier: CourierTracking, deps: Deps, *, batch_size: int = 1000,
-    concurrency: int = 200, batches_in_flight: int = 4,
+    concurrency: int = 200, batches_in_flight: int = 4, fallback_after: timedelta = FALLBACK_AFTER,
+    fallback_limit: int = FALLBACK_LIMIT,
 ) -> SweepReport:
-    """Page through trackable orders by order_no; track each page concurrently; apply each page in batches.
+    """Arbitrate every trackable order against the latest pushed report of its waybill, page by page;
+    then poll over HTTP the few (at most `fallback_limit`) that have had no push for `fallback_after`.
 
-    Reading the next page overlaps with tracking and writing the previous ones (`batches_in_flight`).
+    Reading the next page overlaps with applying the previous ones (`batches_in_flight`).
     """
     started = time.perf_counter()
     report = SweepReport()
-    gate, pages = asyncio.Semaphore(concurrency), asyncio.Semaphore(batches_in_flight)
+    pages = asyncio.Semaphore(batches_in_flight)
     tasks: list[asyncio.Task[None]] = []
     after = ""
     while True:
         async with db.engine.connect() as conn:
-            rows = (await conn.execute(_page, {"after": after, "size": batch_size})).all()
+            rows = (await conn.execute(_tracked_page, {"after": after, "size": batch_size})).all()
         if not rows:
             break
         after = rows[-1].order_no
-        report.polled += len(rows)
+        report.tracked += len(rows)
         await pages.acquire()
-        task = asyncio.create_task(_sweep_page(rows, bus, courier, gate, report))
+        task = asyncio.create_task(_apply_page(rows, {r.waybill: report_of(r) for r in rows}, bus, report))
         task.add_done_callback(lambda _: pages.release())
         tasks.append(task)
     await asyncio.gather(*tasks)
+    if fallback_limit > 0:
+        polling = time.perf_counter()
+        await _poll_untracked(db, bus, courier, deps, report, deps.now - fallback_after, fallback_limit, concurrency)
+        report.fallback_seconds = time.perf_counter() - polling
     report.seconds = time.perf_counter() - started
     return report
 
 
-async def _sweep_page(
-    rows: Sequence[Any], bus: MessageBus, courier: CourierTracking, gate: asyncio.Semaphore, report: SweepReport
+async def _poll_untracked(
+    db: Database, bus: MessageBus, courier: CourierTracking, deps: Deps, report: SweepReport,
+    cutoff: datetime, limit: int, concurrency: int,
 ) -> None:
+    """What polling finds is stored as the waybill's track, so the next sweep polls the next-oldest ones."""
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(_untracked, {"cutoff": cutoff, "size": limit})).all()
+    if not rows:
+        return
+    report.polled += len(rows)
     try:
-        tracks = await courier.track_many([r.waybill for r in rows], gate=gate)
-        report.answered += len(tracks)
+        tracks = await courier.track_many([r.waybill for r in rows], gate=asyncio.Semaphore(concurrency))
+    except Exception:
+        report.failed_batches += 1
+        log.exception("logistics sweep: the fallback poll of %d waybills failed", len(rows))
+        return
+    found = {w: x for w, x in tracks.items() if x.status != NO_TRACK}
+    report.answered += len(found)
+    if found:
+        async with db.engine.begin() as conn:
+            await upsert_tracks(conn, [track_row(x, carrier_for(x.waybill, ""), deps.now) for x in found.values()])
+    await _apply_page(rows, found, bus, report)
+
+
+async def _apply_page(rows: Sequence[Any], tracks: dict[str, CourierReport], bus: MessageBus, report: SweepReport) -> None:
+    try:
         moves: dict[str, list[str]] = {}
         conflicts: list[LogisticsConflict] = []
         for r in rows:

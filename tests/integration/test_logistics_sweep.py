@@ -1,20 +1,22 @@
-"""The tracking sweep against the fake courier, on SQLite and PostgreSQL: moves, conflicts, holds, pushes."""
+"""The tracking sweep on SQLite and PostgreSQL: moves, conflicts, holds, pushes; pushed tracks first, and the\nHTTP poll against the fake courier as the fallback for waybills no push has reached."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
 from domain import commands as c
+from domain.arbitration import CourierReport
 from domain.errors import GuardRefused
 from domain.users import User
 from handlers.bus import Deps, MessageBus
 from handlers.logistics import logistics_sweep
 from integrations.db import tables as t
+from integrations.db.courier_tracks import track_row, upsert_tracks
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
 from integrations.fakes.courier import FakeCourier
@@ -44,7 +46,9 @@ async def order_at(bus: MessageBus, external_id: str, *triggers: str, waybill: s
 
 
 async def sweep(db: Database, bus: MessageBus, client: Kuaidi100Client) -> str:
-    report = await logistics_sweep(db, bus, client, bus.deps, batch_size=2, concurrency=4)
+    """Every waybill without a pushed track is old enough to poll (fallback_after 0)."""
+    report = await logistics_sweep(db, bus, client, bus.deps, batch_size=2, concurrency=4,
+                                   fallback_after=timedelta(0))
     return report.summary()
 
 
@@ -113,3 +117,39 @@ async def test_bad_signature_is_refused_by_the_fake(courier: tuple[FakeCourier, 
     client.key = "wrong"
     report = (await client.track_many(["SF9"], gate=asyncio.Semaphore(1)))["SF9"]
     assert report.status == "none" and fake.queries == []
+
+
+async def pushed(db: Database, waybill: str, status: str, at: datetime, *, signed: bool = False) -> None:
+    """A courier_tracks row as a Kuaidi100 push leaves it."""
+    report = CourierReport(waybill, status, signed_at=at if signed else None, last_at=at, last_context="推送")
+    async with db.engine.begin() as conn:
+        await upsert_tracks(conn, [track_row(report, "shunfeng", at)])
+
+
+async def test_the_fallback_polls_only_old_waybills_without_a_track_and_keeps_what_it_finds(
+    db: Database, bus: MessageBus, courier: tuple[FakeCourier, Kuaidi100Client]
+) -> None:
+    fake, client = courier
+    await stock(bus, "SH01", "BP-001", 100)
+    tracked = await order_at(bus, "DY1", "pick", "check", "pack", "ship", waybill="SF601")
+    silent = [await order_at(bus, f"DY{i}", "pick", "check", "pack", "ship", waybill=f"SF60{i}") for i in (2, 3, 4)]
+    now = bus.deps.now
+    await pushed(db, "SF601", "in_transit", now)
+    for w in ("SF601", "SF602", "SF603", "SF604"):
+        fake.script(w, "3", (now + timedelta(hours=1), "已签收"))
+
+    young = await logistics_sweep(db, bus, client, bus.deps)  # shipped just now: pushes may still come
+    assert (young.tracked, young.polled, fake.queries) == (1, 0, [])
+
+    later = Deps(clock=lambda: now + timedelta(hours=7))
+    first = await logistics_sweep(db, bus, client, later, fallback_limit=2)  # bounded: two polls per sweep
+    assert (first.polled, first.answered) == (2, 2)
+    assert {q.num for q in fake.queries} == {"SF602", "SF603"}
+    states = {r["order_no"]: r["state"] for r in await rows(db, t.orders)}
+    assert states == {tracked: "in_transit", silent[0]: "delivered", silent[1]: "delivered", silent[2]: "shipped"}
+    assert {r["waybill"] for r in await rows(db, t.courier_tracks)} == {"SF601", "SF602", "SF603"}
+
+    fake.queries.clear()
+    second = await logistics_sweep(db, bus, client, later, fallback_limit=2)  # the next-oldest, not the same ones
+    assert [q.num for q in fake.queries] == ["SF604"] and second.polled == 1
+    assert {r["state"] for r in await rows(db, t.orders, t.orders.c.order_no == silent[2])} == {"delivered"}
