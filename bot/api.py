@@ -6,17 +6,20 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from bot.jsonio import domain_error, error, ok, parse_body
-from bot.keys import BUS, DB, SETTINGS
+from bot.keys import BUS, DB, DISPATCHER, SETTINGS
 from bot.views import aftersale_json, order_json
 from domain import commands as c
 from domain.errors import DomainError, NotFound
 from domain.inventory import Stock
 from domain.order_lifecycle import ORDER_LIFECYCLE
+from domain.safety_stock import RecordDemandSignal, RegisterSku, UnfreezeSku
+from handlers.address_check import AddressChangeOutcome, RequestAddressChange
 from integrations.db.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -138,9 +141,16 @@ async def _order_response(request: web.Request, ref: str, status: int = 200) -> 
 
 @routes.post("/api/v1/orders/{order_no}/address")
 async def change_address(request: web.Request) -> web.Response:
+    """Checked on the map first: an address without street and number is refused (422) and sent to customer service."""
     body = await parse_body(request, AddressIn)
     order_no = request.match_info["order_no"]
-    await request.app[BUS].handle(c.ChangeAddress(order_no, body.address, by=body.by, via="api"))
+    cmd = RequestAddressChange(order_no, body.address, by=body.by, via="api")
+    outcome: AddressChangeOutcome = await request.app[BUS].handle(cmd)
+    request.app[DISPATCHER].notify()  # the relabel card (or the service card) leaves now, not at the next poll
+    check = outcome.check
+    if not outcome.applied and check is not None:
+        return error(422, "address_unresolved", check.reason, order_no=outcome.order.order_no,
+                     level=check.level, formatted=check.formatted)
     return await _order_response(request, order_no)
 
 
@@ -201,3 +211,49 @@ def _stock_json(stock: Stock) -> dict[str, object]:
         "reserved": stock.reserved,
         "available": stock.available,
     }
+
+
+class DemandSignalIn(BaseModel):
+    """A demand signal for the safety-stock forecast: cart adds (a count) or live viewers (a reading)."""
+
+    sku: str = Field(min_length=1, max_length=64)
+    channel: str = Field(min_length=1, max_length=32)
+    kind: Literal["cart_add", "live_viewers"]
+    value: int = Field(ge=0, le=100_000_000)
+    at: AwareDatetime | None = None  # ISO 8601 with an offset; absent = now
+
+
+class SkuIn(BaseModel):
+    name: str = Field(default="", max_length=128)
+    replenish_threshold: int = Field(ge=0, le=10_000_000)  # units per 48 h that call for replenishment
+    lead_time_days: int = Field(default=0, ge=0, le=365)
+
+
+class UnfreezeIn(BaseModel):
+    by: str = Field(default=API_ACTOR, min_length=1, max_length=64)
+    channels: list[str] = Field(default_factory=list, max_length=50)  # empty = every frozen channel
+
+
+@routes.post("/api/v1/demand-signals")
+async def post_demand_signal(request: web.Request) -> web.Response:
+    body = await parse_body(request, DemandSignalIn)
+    cmd = RecordDemandSignal(body.sku, body.channel, body.kind, body.value, body.at, by=API_ACTOR, via="api")
+    await request.app[BUS].handle(cmd)
+    return ok({"accepted": True}, 202)
+
+
+@routes.put("/api/v1/skus/{sku}")
+async def put_sku(request: web.Request) -> web.Response:
+    body = await parse_body(request, SkuIn)
+    cmd = RegisterSku(request.match_info["sku"], body.name, body.replenish_threshold, body.lead_time_days,
+                      by=API_ACTOR, via="api")
+    return ok(await request.app[BUS].handle(cmd))
+
+
+@routes.post("/api/v1/skus/{sku}/unfreeze")
+async def unfreeze_sku(request: web.Request) -> web.Response:
+    """Lift the safety-stock freezes of a SKU (all its frozen channels, or those named); 404 when none holds."""
+    body = await parse_body(request, UnfreezeIn) if request.can_read_body else UnfreezeIn()
+    sku = request.match_info["sku"]
+    lifted = await request.app[BUS].handle(UnfreezeSku(sku, by=body.by, via="api", channels=tuple(body.channels)))
+    return ok({"sku": sku, "lifted": lifted})

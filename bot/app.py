@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
 from aiohttp import web
 
-from bot import api, dingtalk, health, wecom
+from bot import api, channels_kuaidi100, dingtalk, health, wecom
 from bot.conversations import Conversations
 from bot.keys import BUS, CONVERSATIONS, DB, DINGTALK_CLIENT, DISPATCHER, SETTINGS, WECOM_CLIENT
 from config.settings import Settings
@@ -24,7 +25,10 @@ from integrations.delivery.fanout import DINGTALK_CHAT, WECOM_CHAT, ChatFanout
 from integrations.delivery.limiter import GROUP_ROBOT_LIMITS, RecipientLimiter
 from integrations.delivery.wecom_sender import WeComChatSender, WeComGroupSender
 from integrations.dingtalk.client import DingTalkClient
+from integrations.geo.amap import AmapGeocoder, geo_http
 from integrations.wecom.client import WeComClient
+
+log = logging.getLogger(__name__)
 
 
 def deps_from(settings: Settings) -> Deps:
@@ -65,6 +69,19 @@ async def dingtalk_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def geo_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Address changes are checked on Amap when a key is configured; with none they go through unchecked."""
+    settings = app[SETTINGS].geo
+    if not settings.key:
+        log.warning("geo.key is not set: new delivery addresses are not validated")
+        yield
+        return
+    async with geo_http(settings.timeout_s) as http:
+        app[BUS].deps.address_validator = AmapGeocoder(http, api_base=settings.api_base, key=settings.key)
+        yield
+        app[BUS].deps.address_validator = None
+
+
 def senders(app: web.Application) -> dict[str, Sender]:
     """Channels with somewhere to go. Rows of other channels wait in the outbox (see /metrics)."""
     wecom_settings = app[SETTINGS].wecom
@@ -98,7 +115,7 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     async def on_dead(row: object) -> None:
         await tell_admins_about_dead_row(db, row)  # type: ignore[arg-type]
 
-    dispatcher = OutboxDispatcher(db, senders(app), on_dead=on_dead)
+    dispatcher = OutboxDispatcher(db, {**senders(app), **channels_kuaidi100.courier_senders(app)}, on_dead=on_dead)
     app[DISPATCHER] = dispatcher
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run_forever(stop))
@@ -110,16 +127,17 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[DISPATCHER] = OutboxDispatcher(app[DB], senders(app))
+    app[DISPATCHER] = OutboxDispatcher(app[DB], {**senders(app), **channels_kuaidi100.courier_senders(app)})
     yield
 
 
 async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
-    conversations = Conversations(app[DB], app[BUS], delivered=app[DISPATCHER].notify)
+    workers = 1 if app[DB].is_sqlite else 4  # SQLite has one writer at a time anyway
+    conversations = Conversations(app[DB], app[BUS], delivered=app[DISPATCHER].notify, workers=workers)
     app[CONVERSATIONS] = conversations
     await conversations.replay_stale()
     yield
-    await conversations.drain()
+    await conversations.stop()
 
 
 def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = False) -> web.Application:
@@ -130,6 +148,8 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(wecom_ctx)
     app.cleanup_ctx.append(dingtalk_ctx)
+    app.cleanup_ctx.append(geo_ctx)
+    app.cleanup_ctx.append(channels_kuaidi100.courier_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
     app.cleanup_ctx.append(conversations_ctx)
     if schedule:
@@ -140,4 +160,5 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.add_routes(api.routes)
     app.add_routes(wecom.routes)
     app.add_routes(dingtalk.routes)
+    app.add_routes(channels_kuaidi100.routes)
     return app

@@ -24,7 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.keys import BUS, DB, SETTINGS
 from config.settings import Settings
 from domain.order_lifecycle import ORDER_LIFECYCLE
-from handlers import escalation, logistics
+from handlers import escalation, logistics, safety_stock
 from handlers.bus import Deps, MessageBus
 from integrations.db.engine import Database
 from integrations.db.lease import Lease
@@ -76,6 +76,12 @@ async def _escalate_exceptions(env: JobEnv) -> str:
     return f"{told} 条异常已升级给运营经理"
 
 
+async def _safety_stock(env: JobEnv) -> str:
+    policy = safety_stock.policy_of(**env.settings.safety_stock.model_dump())
+    report = await safety_stock.safety_stock(env.db, env.deps, policy)
+    return report.summary()
+
+
 def job_specs(settings: Settings) -> list[JobSpec]:
     jobs = settings.jobs
 
@@ -97,6 +103,12 @@ def job_specs(settings: Settings) -> list[JobSpec]:
             id="escalate_exceptions", run=_escalate_exceptions,
             **every(jobs.escalate_exceptions_minutes),  # type: ignore[arg-type]
             description=f"异常升级：超过 {settings.escalation.ack_minutes} 分钟无人确认的异常推送给运营经理",
+        ),
+        JobSpec(
+            id="safety_stock", run=_safety_stock, **every(jobs.safety_stock_minutes),  # type: ignore[arg-type]
+            description=f"动态安全库存：预测 A 类 SKU 未来 48 小时销量，连续 {settings.safety_stock.consecutive} 次"
+            f"超过补货阈值 {settings.safety_stock.over_ratio:.0%} 时推送采购补货建议并冻结非核心渠道；"
+            f"周转超过 {settings.safety_stock.slow_mover_days:.0f} 天的滞销品每周提醒主管一次",
         ),
     ]
 

@@ -56,6 +56,7 @@ class JobsSettings(BaseModel):
     logistics_sweep_minutes: int = 10
     stuck_orders_minutes: int = 5
     escalate_exceptions_minutes: int = 5
+    safety_stock_minutes: int = 60
 
 
 class LogisticsSettings(BaseModel):
@@ -68,6 +69,40 @@ class LogisticsSettings(BaseModel):
     concurrency: int = 200
     batch_size: int = 1000
     timeout_s: float = 5.0
+    # Kuaidi100 subscription push (订阅推送): our public callback URL (…/channels/kuaidi100/callback) and the
+    # salt Kuaidi100 signs each push with. Both empty: no subscriptions are sent and every push is refused.
+    callback_url: str = ""
+    salt: str = ""
+
+
+class GeoSettings(BaseModel):
+    """Address validation through Amap geocoding. No key: addresses are not validated (changes go straight through)."""
+
+    api_base: str = "https://restapi.amap.com"
+    key: str = ""
+    timeout_s: float = 2.0  # past this the address counts as unverified: changed, and customer service checks it
+
+
+class SafetyStockSettings(BaseModel):
+    """Dynamic safety stock (动态安全库存): the hourly forecast of A-class SKUs; formula in domain/safety_stock.py."""
+
+    short_video_channels: list[str] = Field(default_factory=lambda: ["douyin", "kuaishou"])
+    a_top_n: int = 20  # A = top N SKUs by 7-day units on the short-video channels
+    b_share: float = 0.3  # B = the next 30 % of the rest by 7-day units; C = everything else
+    recent_weight: float = 0.7  # share of the last 24 h in the daily rate (the 7-day mean has the rest)
+    w_hist: float = 1.0
+    w_cart: float = 1.0
+    w_live: float = 1.0
+    cart_conversion: float = 0.3  # orders per cart add of the last 24 h
+    viewer_conversion: float = 0.002  # orders per live viewer per hour
+    live_hours: float = 4.0  # live-broadcast hours expected within the 48 h
+    live_fresh_minutes: int = 120  # a live_viewers reading older than this no longer counts
+    over_ratio: float = 1.5  # over = forecast > ratio × replenish_threshold
+    consecutive: int = 2  # evaluations in a row over before a suggestion
+    max_gap_minutes: int = 90  # evaluations further apart than this are not "in a row"
+    slow_mover_days: float = 142.0  # turnover days above this flag a slow mover (weekly, to supervisors)
+    core_channels: list[str] = Field(default_factory=lambda: ["douyin", "miniprogram"])
+    non_core_channels: list[str] = Field(default_factory=lambda: ["k3", "kuaishou", "wholesale"])
 
 
 def _default_sla() -> dict[str, int]:
@@ -101,6 +136,8 @@ class Settings(BaseSettings):
     logistics: LogisticsSettings = Field(default_factory=LogisticsSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    safety_stock: SafetyStockSettings = Field(default_factory=SafetyStockSettings)
+    geo: GeoSettings = Field(default_factory=GeoSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -17,6 +17,7 @@ from domain.errors import Conflict, DomainError, IllegalTransition
 from domain.events import Event
 from handlers.metrics import COMMANDS_REFUSED, STATE_JUMP_ANOMALIES
 from integrations.db.uow import UnitOfWork
+from integrations.geo import AddressValidator
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class Deps:
 
     clock: Callable[[], datetime] = utcnow
     policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    address_validator: AddressValidator | None = None  # None: addresses are not validated (no geo key)
 
     @property
     def now(self) -> datetime:
@@ -94,6 +96,9 @@ class MessageBus:
     async def handle(self, command: Command) -> Any:
         """Run the command and the reactions to its events in one transaction, then commit."""
         handler = self.commands[type(command)]
+        prepare = getattr(command, "prepare", None)
+        if prepare is not None:  # look-ups over the network (a geocoder) happen before any transaction opens
+            command = await prepare(self.deps)
         for attempt in (1, 2):
             try:
                 async with self.uow_factory() as uow:

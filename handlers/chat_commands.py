@@ -4,8 +4,10 @@ one unit of work with its reply, which is committed to the outbox together with 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from domain.commands import Command
 from domain.errors import DomainError, Forbidden
@@ -33,6 +35,14 @@ class ChatRequest(Command):
     answer: str = ""  # a ready answer (a parse error, the help text) when there is no verb to run
     response_code: str = ""  # a card click's code: the card is updated once the decision is made
     task_id: str = ""
+    facts: Any = None  # what the verb's `prepare` looked up before the transaction opened (an address check)
+
+    async def prepare(self, deps: Deps) -> ChatRequest:
+        """Run by the bus outside the transaction: a verb that must ask the network first does it here."""
+        spec = verb.verbs.get(self.verb)
+        if spec is None or spec.prepare is None or self.facts is not None:
+            return self
+        return dataclasses.replace(self, facts=await spec.prepare(self, deps))
 
     async def on_refused(self, uow: UnitOfWork, err: DomainError, deps: Deps) -> None:
         """The refusal is the answer: say why in one sentence, and mark the message handled."""
@@ -43,6 +53,7 @@ class ChatRequest(Command):
 
 
 VerbRun = Callable[[ChatRequest, User, UnitOfWork, Deps], Awaitable["Reply | Card | list[Reply | Card]"]]
+VerbPrepare = Callable[[ChatRequest, Deps], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,7 @@ class Verb:
     roles: frozenset[str]
     run: VerbRun
     label: str = ""
+    prepare: VerbPrepare | None = None  # network look-ups before the transaction; the run reads req.facts
 
 
 @dataclass
@@ -59,11 +71,13 @@ class VerbTable:
 
     verbs: dict[str, Verb] = field(default_factory=dict)
 
-    def __call__(self, name: str, *roles: str, label: str = "") -> Callable[[VerbRun], VerbRun]:
+    def __call__(
+        self, name: str, *roles: str, label: str = "", prepare: VerbPrepare | None = None
+    ) -> Callable[[VerbRun], VerbRun]:
         def register(run: VerbRun) -> VerbRun:
             if name in self.verbs:
                 raise ValueError(f"chat verb {name} registered twice")
-            self.verbs[name] = Verb(name, frozenset(roles), run, label or name)
+            self.verbs[name] = Verb(name, frozenset(roles), run, label or name, prepare)
             return run
 
         return register

@@ -18,13 +18,15 @@ from domain.order import Order
 from domain.order_lifecycle import ORDER_LIFECYCLE
 from domain.users import ROLES, User
 from handlers import tasks
+from handlers.address_check import RequestAddressChange, check_address, request_address_change
 from handlers.bus import Deps, Router
 from handlers.chat import Button, Card, Reply
 from handlers.chat_commands import ChatRequest, verb
 from handlers.notify import notify_role
-from handlers.orders import change_address, confirm_relabel, fire_order_trigger, load_order
+from handlers.orders import confirm_relabel, fire_order_trigger, load_order
 from integrations.db.repositories import aware
 from integrations.db.uow import UnitOfWork
+from integrations.geo import AddressCheck
 
 router = Router()
 
@@ -169,14 +171,25 @@ async def relabel(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> 
     return Reply(f"已确认改签 {order.order_no}，新运单 {order.waybill}。下一步：{tasks.next_step(order).text}")
 
 
-@verb("address", "service", "supervisor", "manager", label="改地址")
+async def _check_new_address(req: ChatRequest, deps: Deps) -> AddressCheck | None:
+    """Before the transaction: ask the geocoder whether the new address resolves to street and number."""
+    return await check_address(deps, " ".join(req.args[1:]))
+
+
+@verb("address", "service", "supervisor", "manager", label="改地址", prepare=_check_new_address)
 async def address(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> Reply:
     order = await load_order(uow, _arg(req, 0, "address"))
     new_address = " ".join(req.args[1:]).strip()
     if not new_address:
         raise InvalidInput(f"缺少新地址。用法：{USAGE['address']}")
-    order = await change_address(c.ChangeAddress(order.order_no, new_address, by=user.userid, via=req.via), uow, deps)
+    cmd = RequestAddressChange(order.order_no, new_address, by=user.userid, via=req.via, check=req.facts)
+    outcome = await request_address_change(cmd, uow, deps)
+    order = outcome.order
+    if outcome.check is not None and not outcome.applied:
+        return Reply(f"{outcome.check.reason}订单 {order.order_no} 地址未改，已记为地址不详并通知客服跟进。")
     head = f"已改地址 {order.order_no}：{order.address}。"
+    if outcome.check is not None and outcome.check.unverified:
+        head += f"{outcome.check.reason}，已通知客服向客户确认。"
     if order.address_change_pending:
         return Reply(head + f"包裹已在门店 {order.store} 仓库，已通知仓管换贴新面单，换好后才能发货。")
     return Reply(head + f"无需换面单。下一步：{tasks.next_step(order).text}")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from handlers import (  # noqa: F401 (chat_* modules register their verbs on import)
+    address_check,
     aftersales,
     alerts,
     chat_aftersales,
     chat_commands,
     chat_warehouse,
+    courier_tracks,
     inventory,
     logistics,
     orders,
+    skus,
 )
 from handlers.bus import Deps, MessageBus
 from integrations.db.engine import Database
@@ -20,5 +23,6 @@ from integrations.db.uow import UnitOfWork
 def build_bus(db: Database, deps: Deps) -> MessageBus:
     return MessageBus(
         lambda: UnitOfWork(db), deps, orders.router, inventory.router, aftersales.router, alerts.router,
-        chat_commands.router, logistics.router, chat_warehouse.router,
+        chat_commands.router, logistics.router, chat_warehouse.router, courier_tracks.router,
+        address_check.router, skus.router,
     )

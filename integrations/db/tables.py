@@ -9,6 +9,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -55,6 +56,8 @@ orders = Table(
     Column("version", Integer, nullable=False, default=1),
     UniqueConstraint("channel", "external_id", name="uq_orders_channel_external_id"),
 )
+
+Index("ix_orders_created_at", orders.c.created_at)  # the safety-stock job reads 7 days of sales
 
 customers = Table(
     "customers",
@@ -209,4 +212,67 @@ alert_marks = Table(
     metadata,
     Column("key", String(160), primary_key=True),  # e.g. stuck:OB00000012:picking, escalated:42
     Column("created_at", TS, nullable=False),
+)
+
+courier_tracks = Table(
+    "courier_tracks",
+    metadata,
+    Column("waybill", String(64), primary_key=True),  # the latest courier report per waybill (Kuaidi100 push)
+    Column("carrier", String(32), nullable=False, default=""),
+    Column("status", String(16), nullable=False),  # domain.arbitration: picked_up | in_transit | signed | problem
+    Column("signed_at", TS),
+    Column("last_at", TS),
+    Column("last_context", Text, nullable=False, default=""),
+    Column("updated_at", TS, nullable=False),
+)
+
+# Dynamic safety stock (动态安全库存). Sales history is not copied here: the hourly job reads the orders
+# table (top-level orders only, lines JSON, channel, created_at) for the last 7 days and aggregates in Python.
+skus = Table(
+    "skus",
+    metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("name", String(128), nullable=False, default=""),
+    Column("replenish_threshold", Integer, nullable=False),  # units per 48 h that call for replenishment
+    Column("lead_time_days", Integer, nullable=False, default=0),
+    Column("updated_at", TS, nullable=False),
+)
+
+demand_signals = Table(
+    "demand_signals",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sku", String(64), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # cart_add | live_viewers
+    Column("value", Integer, nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_demand_signals_kind_at", "kind", "at"),
+)
+
+stock_evaluations = Table(
+    "stock_evaluations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sku", String(64), nullable=False),
+    Column("evaluated_at", TS, nullable=False),
+    Column("forecast", Float, nullable=False),  # units expected in the next 48 h
+    Column("threshold", Integer, nullable=False),
+    Column("over", Boolean, nullable=False),
+    Column("class", String(1), nullable=False),  # A | B | C
+    Column("available", Integer, nullable=False),  # on hand − reserved, all stores
+    Column("suggested_qty", Integer),  # set when this evaluation pushed a replenishment suggestion
+    Index("ix_stock_evaluations_sku_evaluated_at", "sku", "evaluated_at"),
+)
+
+sku_freezes = Table(
+    "sku_freezes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sku", String(64), nullable=False, index=True),
+    Column("channel", String(32), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("frozen_at", TS, nullable=False),
+    Column("lifted_at", TS),  # null while the freeze holds
+    Column("lifted_by", String(64)),
 )

@@ -76,5 +76,5 @@ async def test_real_schedulers_and_failover(pg: Database) -> None:
 
 def test_job_list_names_every_job_in_chinese() -> None:
     specs = job_specs(Settings())
-    assert [s.id for s in specs] == ["logistics_sweep", "stuck_orders", "escalate_exceptions"]
+    assert [s.id for s in specs] == ["logistics_sweep", "stuck_orders", "escalate_exceptions", "safety_stock"]
     assert all(s.description and s.schedule.startswith("每") for s in specs)

@@ -19,7 +19,7 @@ async def test_serve_schedules_every_job_and_gives_the_lease_back(db_url: str) -
     async with TestClient(TestServer(app)):
         scheduler = app[SCHEDULER]
         assert {job.id for job in scheduler.scheduler.get_jobs()} == {
-            "logistics_sweep", "stuck_orders", "escalate_exceptions",
+            "logistics_sweep", "stuck_orders", "escalate_exceptions", "safety_stock",
         }
         assert await scheduler.tick("stuck_orders")
         assert [r["holder"] for r in await rows(app[DB], t.leases)] == ["replica-a"]
