@@ -14,13 +14,13 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 import httpx
 from aiohttp import web
 
 from domain.clock import local
+from integrations.fakes.server import FakeServer
 from integrations.logistics.kuaidi100 import QUERY_PATH, sign
 from integrations.logistics.kuaidi100_push import SUBSCRIBE_PATH, callback_sign
 
@@ -40,7 +40,7 @@ class Subscription:
     phone: str = ""
 
 
-class FakeCourier:
+class FakeCourier(FakeServer):
     def __init__(self, *, customer: str = "fake-customer", key: str = "fake-key") -> None:
         self.customer = customer
         self.key = key
@@ -50,8 +50,6 @@ class FakeCourier:
         self.subscriptions: dict[str, Subscription] = {}  # by waybill, first subscription only
         self.subscribe_requests = 0  # every POST /poll, repeats included
         self._failures: deque[int] = deque()
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self.app = web.Application()
         self.app.router.add_post(QUERY_PATH, self._query)
         self.app.router.add_post(SUBSCRIBE_PATH, self._subscribe)
@@ -88,34 +86,6 @@ class FakeCourier:
             return await http.post(url, data=form)
         async with httpx.AsyncClient(timeout=10) as client:
             return await client.post(url, data=form)
-
-    # -- lifecycle -----------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeCourier is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024).start()
-        self._port = int(self._runner.addresses[0][1])
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = None
-
-    async def __aenter__(self) -> FakeCourier:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     # -- wire ----------------------------------------------------------------------------------
 

@@ -12,11 +12,11 @@ import json
 from collections import deque
 from dataclasses import dataclass
 from functools import partial
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
+from integrations.fakes.server import FakeServer
 from integrations.geo.amap import GEOCODE_PATH
 
 DEFAULT_KEY = "fake-amap-key"
@@ -39,15 +39,13 @@ class _Trouble:
     stall_s: float = 0.0  # answer this late (normally) — past the client's time-out
 
 
-class FakeAmap:
+class FakeAmap(FakeServer):
     def __init__(self, *, key: str = DEFAULT_KEY, known: dict[str, tuple[str, str, str]] | None = None) -> None:
         self.key = key
         self.known = dict(KNOWN if known is None else known)
         self.default_level: str | None = None  # answer unknown addresses with this level instead of count 0
         self.queries: list[str] = []
         self._trouble: deque[_Trouble] = deque()
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self.app = web.Application()
         self.app.router.add_get(GEOCODE_PATH, self._geocode)
 
@@ -64,35 +62,6 @@ class FakeAmap:
 
     def stall_next(self, seconds: float, times: int = 1) -> None:
         self._trouble.extend(_Trouble(stall_s=seconds) for _ in range(times))
-
-    # -- lifecycle -----------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeAmap is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = int(self._runner.addresses[0][1])
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = None
-        self._port = None
-
-    async def __aenter__(self) -> FakeAmap:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     # -- wire ----------------------------------------------------------------------------------
 

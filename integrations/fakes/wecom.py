@@ -13,11 +13,11 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
+from integrations.fakes.server import FakeServer
 from integrations.fakes.wecom_signer import DEFAULT_AGENT_ID, DEFAULT_CORP_ID
 
 SEND_PATH = "/cgi-bin/message/send"
@@ -71,7 +71,7 @@ def _ok(**fields: Any) -> web.Response:
     return web.json_response({"errcode": 0, "errmsg": "ok", **fields})
 
 
-class FakeWeCom:
+class FakeWeCom(FakeServer):
     def __init__(
         self,
         *,
@@ -95,8 +95,6 @@ class FakeWeCom:
         self._webhook_times: dict[str, deque[float]] = {}
         self._failures: dict[str, deque[_Failure]] = {}
         self._stalls: dict[str, deque[float]] = {}
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self.app = self._build_app()
 
     # -- test controls -------------------------------------------------------------------------
@@ -123,35 +121,6 @@ class FakeWeCom:
         code = "rc-" + secrets.token_hex(12)
         self._response_codes[code] = False
         return code
-
-    # -- lifecycle -----------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeWeCom is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = int(self._runner.addresses[0][1])
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = None
-        self._port = None
-
-    async def __aenter__(self) -> FakeWeCom:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     # -- wire ----------------------------------------------------------------------------------
 
