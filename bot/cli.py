@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -59,12 +60,59 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(run=run_users_add)
     users.add_parser("list", help="list users").set_defaults(run=run_users_list)
 
+    orders = sub.add_parser("orders", help="orders").add_subparsers(required=True, metavar="ACTION")
+    importing = orders.add_parser("import", help="import a CSV or XLSX export of a channel's orders")
+    importing.add_argument("file", help=".csv (UTF-8 or GBK) or .xlsx")
+    importing.add_argument("--channel", default=None, help="douyin, miniprogram, k3, ... (default: recognised from the columns)")
+    importing.set_defaults(run=run_orders_import)
+
     jobs = sub.add_parser("jobs", help="scheduled jobs").add_subparsers(required=True, metavar="ACTION")
     jobs.add_parser("list", help="list the scheduled jobs").set_defaults(run=run_jobs_list)
     run_job = jobs.add_parser("run", help="run one job now, once")
     run_job.add_argument("name", help="job id, see `orderbot jobs list`")
     run_job.set_defaults(run=run_jobs_run)
     return parser
+
+
+def run_orders_import(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot import importer
+
+    try:
+        rows = importer.read_rows(Path(args.file))
+        channel, mapping = importer.load_mapping(args.channel, rows)
+        parsed = importer.parse(rows, channel, mapping)
+    except importer.ImportFileError as err:
+        raise ValueError(str(err)) from err
+    created, existing, problems = asyncio.run(_import_orders(settings, parsed.commands))
+    problems = parsed.problems + problems
+    print(f"渠道 {channel}：导入 {created + existing} 单（新建 {created}，已存在 {existing}），有问题 {len(problems)} 单。")
+    for problem in problems:
+        print(f"  {problem}")
+    return 1 if problems else 0
+
+
+async def _import_orders(settings: Settings, commands: list[Any]) -> tuple[int, int, list[str]]:
+    from bot.app import deps_from
+    from domain.errors import DomainError
+    from handlers.wiring import build_bus
+
+    db = Database(settings.database_url)
+    bus = build_bus(db, deps_from(settings))
+    created = existing = 0
+    problems: list[str] = []
+    try:
+        for command in commands:
+            try:
+                _, new = await bus.handle(command)
+            except DomainError as err:
+                problems.append(f"订单 {command.external_id}：{err.reason}")
+                continue
+            created, existing = created + new, existing + (not new)
+    finally:
+        await db.dispose()
+    return created, existing, problems
 
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
