@@ -26,11 +26,14 @@ async def relabel_needed(event: events.AddressChanged, uow: UnitOfWork, deps: De
     if not event.needs_relabel:
         return
     order = await load_order(uow, event.order_no)
+    draft = await uow.create_waybill_draft(
+        order_no=order.order_no, voided_waybill=event.voided_waybill, address=event.new_address, at=deps.now
+    )
     card = Card(
         title=f"改地址 · 需换面单 {order.order_no}",
-        description=f"新地址：{event.new_address}",
+        description=f"新地址：{event.new_address}。作废旧面单，按草稿 #{draft} 打印新面单后发送：确认改签 {order.order_no} <新运单号>",
         task_id=f"relabel-{order.order_no}-{order.version}",
-        fields=(("原地址", event.old_address), ("作废运单", event.voided_waybill or "无")),
+        fields=(("原地址", event.old_address), ("作废运单", event.voided_waybill or "无"), ("新运单草稿", f"#{draft}")),
         buttons=(Button(f"status {order.order_no}", "查看订单", 2),),
         highlight=True,
     )

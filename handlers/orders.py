@@ -204,6 +204,7 @@ async def confirm_relabel(cmd: c.ConfirmRelabel, uow: UnitOfWork, deps: Deps) ->
     order = await load_order(uow, cmd.order_no)
     order.confirm_relabel(cmd.waybill, deps.now)
     await uow.orders.save(order)
+    await uow.use_waybill_draft(order_no=order.order_no, waybill=order.waybill or cmd.waybill, at=deps.now)
     await uow.audit(
         actor=cmd.by, via=cmd.via, entity="order", entity_id=order.order_no, action="confirm_relabel",
         from_state=order.state, to_state=order.state, at=deps.now, detail={"waybill": order.waybill},

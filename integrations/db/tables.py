@@ -276,3 +276,17 @@ sku_freezes = Table(
     Column("lifted_at", TS),  # null while the freeze holds
     Column("lifted_by", String(64)),
 )
+
+
+waybill_drafts = Table(
+    "waybill_drafts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_no", String(32), nullable=False, index=True),
+    Column("voided_waybill", String(64)),  # the label that must not leave the warehouse
+    Column("address", Text, nullable=False),  # where the new label sends the parcel
+    Column("status", String(16), nullable=False),  # draft | used
+    Column("waybill", String(64)),  # the new waybill, filled when the warehouse confirms the relabel
+    Column("created_at", TS, nullable=False),
+    Column("used_at", TS),
+)

@@ -6,7 +6,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from domain.events import Event
@@ -134,6 +134,27 @@ class UnitOfWork:
         """Receivables (order_no, customer_id, amount_fen) created when orders ship."""
         if rows:
             await self.conn.execute(insert(t.receivables), [{**row, "created_at": at} for row in rows])
+
+    async def create_waybill_draft(self, *, order_no: str, voided_waybill: str | None, address: str, at: datetime) -> int:
+        """The new label for a changed address; any older draft of the order is superseded."""
+        drafts = t.waybill_drafts
+        await self.conn.execute(
+            update(drafts).where(drafts.c.order_no == order_no, drafts.c.status == "draft").values(status="superseded")
+        )
+        result = await self.conn.execute(
+            insert(drafts)
+            .values(order_no=order_no, voided_waybill=voided_waybill, address=address, status="draft", created_at=at)
+            .returning(drafts.c.id)
+        )
+        return int(result.scalar_one())
+
+    async def use_waybill_draft(self, *, order_no: str, waybill: str, at: datetime) -> None:
+        drafts = t.waybill_drafts
+        await self.conn.execute(
+            update(drafts)
+            .where(drafts.c.order_no == order_no, drafts.c.status == "draft")
+            .values(status="used", waybill=waybill, used_at=at)
+        )
 
     async def history(self, entity: str, entity_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The audit trail of one record, oldest first: who, when, through what, from → to."""

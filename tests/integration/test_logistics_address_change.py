@@ -60,4 +60,5 @@ async def test_a_failed_finance_push_rolls_the_whole_change_back(
         "上海市浦东新区张杨路500号", "SF001", False,
     )
     assert await rows(db, t.outbox) == outbox_before  # neither the warehouse card nor the finance push
+    assert await rows(db, t.waybill_drafts) == []  # nor the new waybill draft
     assert await rows(db, t.audit_log, t.audit_log.c.action == "change_address") == []

@@ -187,8 +187,15 @@ async def test_address_change_mid_picking_voids_waybill_and_pushes_to_the_store(
     pushed = await rows(db, t.outbox, t.outbox.c.channel == "chat", t.outbox.c.dedup_key.like("relabel:%"))
     assert [p["recipient"] for p in pushed] == ["wh1"]
     assert "改地址" in pushed[0]["payload"]["title"]
+    [draft] = await rows(db, t.waybill_drafts)
+    assert (draft["order_no"], draft["address"], draft["status"]) == (order.order_no, "上海市徐汇区漕溪北路1号", "draft")
+    assert f"#{draft['id']}" in pushed[0]["payload"]["description"]
     with pytest.raises(GuardRefused):
         await drive(bus, order.order_no, "check", "pack", "ship", waybill="SF1")
+    await bus.handle(c.ConfirmRelabel(order.order_no, "SF20261124", by="wh1", via="wecom"))
+    [draft] = await rows(db, t.waybill_drafts)
+    assert (draft["status"], draft["waybill"]) == ("used", "SF20261124")
+    await drive(bus, order.order_no, "ship")  # packed meanwhile; the relabelled waybill ships
 
 
 async def test_a_scanned_wave_moves_each_order_and_reports_refusals_one_by_one(
