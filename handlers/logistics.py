@@ -36,7 +36,8 @@ from integrations.logistics.kuaidi100 import CourierTracking, carrier_for
 log = logging.getLogger(__name__)
 router = Router()
 ACTOR, VIA = "logistics_sweep", "job"
-SWEEP_STATES = ("packed", "shipped", "in_transit")  # packed: a parcel signed before it left is the case's conflict
+# delivery_exception: a person reported the parcel missing; a courier "signed" then is the three-way conflict
+SWEEP_STATES = ("packed", "shipped", "in_transit", "delivery_exception")  # packed: a parcel signed before it left is the case's conflict
 
 
 FALLBACK_AFTER = timedelta(hours=6)  # a waybill with no pushed track by then: its subscription may have failed
@@ -150,11 +151,13 @@ async def _apply_page(rows: Sequence[Any], tracks: dict[str, CourierReport], bus
     try:
         moves: dict[str, list[str]] = {}
         conflicts: list[LogisticsConflict] = []
+        not_received = await _reported_missing(bus, [r.order_no for r in rows if r.state == "delivery_exception"])
         for r in rows:
             track = tracks.get(r.waybill)
             if track is None:
                 continue
-            verdict = arbitrate(WarehouseView(r.order_no, r.state, aware(r.shipped_at)), track)
+            says = False if r.order_no in not_received else None
+            verdict = arbitrate(WarehouseView(r.order_no, r.state, aware(r.shipped_at)), track, customer_says_received=says)
             if verdict.conflict:
                 conflicts.append(LogisticsConflict(r.order_no, r.customer_id, r.store, r.waybill, verdict.conflict))
             elif verdict.trigger:
@@ -169,6 +172,21 @@ async def _apply_page(rows: Sequence[Any], tracks: dict[str, CourierReport], bus
     except Exception:  # one bad page must not stop the sweep; the next sweep sees these orders again
         report.failed_batches += 1
         log.exception("logistics sweep: a batch of %d orders failed", len(rows))
+
+
+async def _reported_missing(bus: MessageBus, order_nos: list[str]) -> set[str]:
+    """Orders whose delivery exception a person reported (customer service for the customer), not the courier."""
+    if not order_nos:
+        return set()
+    a = t.audit_log.c
+    async with bus.uow_factory() as uow:
+        rows = await uow.conn.execute(
+            select(a.entity_id, a.via).where(
+                a.entity == "order", a.action == "report_exception", a.outcome == "ok", a.entity_id.in_(order_nos)
+            ).order_by(a.id)
+        )
+        latest = {entity_id: via for entity_id, via in rows}
+    return {no for no, via in latest.items() if via != VIA}
 
 
 async def _with_retry(bus: MessageBus, command: c.Command) -> Any:

@@ -153,3 +153,25 @@ async def test_the_fallback_polls_only_old_waybills_without_a_track_and_keeps_wh
     second = await logistics_sweep(db, bus, client, later, fallback_limit=2)  # the next-oldest, not the same ones
     assert [q.num for q in fake.queries] == ["SF604"] and second.polled == 1
     assert {r["state"] for r in await rows(db, t.orders, t.orders.c.order_no == silent[2])} == {"delivered"}
+
+
+async def test_signed_at_the_courier_but_the_customer_says_not_received_is_a_conflict(
+    db: Database, bus: MessageBus, courier: tuple[FakeCourier, Kuaidi100Client]
+) -> None:
+    fake, client = courier
+    await add_users(db)
+    await stock(bus, "SH01", "BP-001", 100)
+    missing = await order_at(bus, "DY7", "pick", "check", "pack", "ship", waybill="SF007")
+    courier_trouble = await order_at(bus, "DY8", "pick", "check", "pack", "ship", waybill="SF008")
+    # customer service records the customer's word; the courier's own trouble report is not the customer
+    await bus.handle(c.FireOrderTrigger(missing, "report_exception", by="cs1", via="api", reason="客户称未收到"))
+    await bus.handle(c.FireOrderTrigger(courier_trouble, "report_exception", by="logistics_sweep", via="job"))
+    later = bus.deps.now + timedelta(hours=6)
+    fake.script("SF007", "3", (later, "已签收，签收人：门卫"))
+    fake.script("SF008", "3", (later, "已签收"))
+
+    assert "新冲突 1 单" in await sweep(db, bus, client)
+
+    [conflict] = await rows(db, t.exceptions, t.exceptions.c.kind == "logistics_conflict")
+    assert conflict["order_no"] == missing and "客户称未收到" in conflict["message"]
+    assert (await rows(db, t.customers))[0]["settlement_hold"] is True
