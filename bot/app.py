@@ -12,7 +12,8 @@ from aiohttp import web
 
 from bot import api, channels_kuaidi100, dingtalk, health, wecom
 from bot.conversations import Conversations
-from bot.keys import BUS, CONVERSATIONS, DB, DINGTALK_CLIENT, DISPATCHER, SETTINGS, WECOM_CLIENT
+from bot.keys import BUS, CONVERSATIONS, DB, DINGTALK_CLIENT, DISPATCHER, PACER, SETTINGS, WECOM_CLIENT
+from bot.pacing import AckPacer
 from config.settings import Settings
 from domain.aftersale import ApprovalPolicy
 from handlers.bus import Deps
@@ -133,7 +134,9 @@ async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
     workers = 1 if app[DB].is_sqlite else 4  # SQLite has one writer at a time anyway
-    conversations = Conversations(app[DB], app[BUS], delivered=app[DISPATCHER].notify, workers=workers)
+    conversations = Conversations(
+        app[DB], app[BUS], delivered=app[DISPATCHER].notify, workers=workers, pace=app[PACER].yield_to_acks
+    )
     app[CONVERSATIONS] = conversations
     await conversations.replay_stale()
     yield
@@ -143,8 +146,12 @@ async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = False) -> web.Application:
     """`deliver=False` leaves the outbox to another process (tests that drive delivery themselves);
     `schedule=True` (only `orderbot serve`) runs the scheduled jobs on whichever replica holds the lease."""
-    app = web.Application(client_max_size=settings.http.max_body_bytes, middlewares=[api.api_errors])
+    pacer = AckPacer()
+    app = web.Application(
+        client_max_size=settings.http.max_body_bytes, middlewares=[pacer.middleware(), api.api_errors]
+    )
     app[SETTINGS] = settings
+    app[PACER] = pacer
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(wecom_ctx)
     app.cleanup_ctx.append(dingtalk_ctx)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.parser import ParseError, help_text, parse
 from domain.clock import utcnow
@@ -47,7 +47,8 @@ class Conversations:
     connections (and, on SQLite, for the write lock)."""
 
     def __init__(
-        self, db: Database, bus: MessageBus, *, delivered: Callable[[], None] = lambda: None, workers: int = 4
+        self, db: Database, bus: MessageBus, *, delivered: Callable[[], None] = lambda: None, workers: int = 4,
+        pace: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -56,6 +57,7 @@ class Conversations:
         self._queue: asyncio.Queue[InboundMessage] = asyncio.Queue()
         self._size = workers
         self._workers: list[asyncio.Task[None]] = []
+        self._pace = pace  # lets acknowledgements go first (bot/pacing.py)
 
     async def accept(self, msg: InboundMessage) -> bool:
         """Store the message (False if seen before) and queue it for processing."""
@@ -75,6 +77,8 @@ class Conversations:
         while True:
             msg = await self._queue.get()
             try:
+                if self._pace is not None:
+                    await self._pace()
                 await self.process(msg)
             finally:
                 self._queue.task_done()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.conversations import Conversations
+from bot.pacing import AckPacer
 from config.settings import Settings
 from handlers.bus import MessageBus
 from integrations.db.engine import Database
@@ -19,3 +20,4 @@ CONVERSATIONS = web.AppKey("conversations", Conversations)
 DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
 WECOM_CLIENT = web.AppKey("wecom_client", WeComClient)
 DINGTALK_CLIENT = web.AppKey("dingtalk_client", DingTalkClient)
+PACER = web.AppKey("pacer", AckPacer)
