@@ -13,7 +13,7 @@ from aiohttp import web
 from bot import api, channels_kuaidi100, dingtalk, health, wecom
 from bot.conversations import Conversations
 from bot.keys import BUS, CONVERSATIONS, DB, DINGTALK_CLIENT, DISPATCHER, PACER, SETTINGS, WECOM_CLIENT
-from bot.pacing import AckPacer
+from bot.pacing import AckPacer, PacedSender
 from config.settings import Settings
 from domain.aftersale import ApprovalPolicy
 from handlers.bus import Deps
@@ -116,7 +116,9 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     async def on_dead(row: object) -> None:
         await tell_admins_about_dead_row(db, row)  # type: ignore[arg-type]
 
-    dispatcher = OutboxDispatcher(db, {**senders(app), **channels_kuaidi100.courier_senders(app)}, on_dead=on_dead)
+    channels = {**senders(app), **channels_kuaidi100.courier_senders(app)}
+    paced = {name: PacedSender(sender, app[PACER].yield_to_acks) for name, sender in channels.items()}
+    dispatcher = OutboxDispatcher(db, paced, on_dead=on_dead)
     app[DISPATCHER] = dispatcher
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run_forever(stop))

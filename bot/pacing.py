@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from integrations.delivery.dispatcher import OutboxRow, Sender
+
 CALLBACK_PATHS = ("/wecom/callback", "/dingtalk/callback")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,3 +48,15 @@ class AckPacer:
                     self._idle.set()
 
         return count_callbacks
+
+
+class PacedSender:
+    """An outbox sender that lets acknowledgements go first before each delivery."""
+
+    def __init__(self, sender: Sender, pace: Callable[[], Awaitable[None]]) -> None:
+        self._sender = sender
+        self._pace = pace
+
+    async def deliver(self, row: OutboxRow) -> None:
+        await self._pace()
+        await self._sender.deliver(row)

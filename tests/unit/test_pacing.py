@@ -54,3 +54,24 @@ async def test_the_wait_is_bounded_and_other_routes_do_not_count() -> None:
         task.cancel()
     await asyncio.gather(api, ack, return_exceptions=True)
     assert pacer.in_flight == 0
+
+
+async def test_outbox_delivery_waits_for_the_acknowledgement_too() -> None:
+    from bot.pacing import PacedSender
+
+    pacer = AckPacer(max_wait_s=5)
+    delivered: list[int] = []
+
+    class Recorder:
+        async def deliver(self, row: object) -> None:
+            delivered.append(1)
+
+    pacer.in_flight, gate = 1, pacer._idle
+    gate.clear()
+    sending = asyncio.create_task(PacedSender(Recorder(), pacer.yield_to_acks).deliver(object()))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    assert delivered == []
+    pacer.in_flight = 0
+    gate.set()
+    await sending
+    assert delivered == [1]
