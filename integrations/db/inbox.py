@@ -31,7 +31,12 @@ class InboxWriter:
         self.max_batch = max_batch
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._insert = (sqlite_insert if db.is_sqlite else pg_insert)(_inbox)
+        # built once and run as an executemany (SQLAlchemy batches it into one INSERT … VALUES …, cached)
+        self._insert = (
+            (sqlite_insert if db.is_sqlite else pg_insert)(_inbox)
+            .on_conflict_do_nothing(index_elements=["platform", "message_id"])
+            .returning(_inbox.c.platform, _inbox.c.message_id)
+        )
 
     async def record(self, platform: str, message_id: str, payload: dict[str, Any], at: datetime) -> bool:
         """Store a new message; False when it was seen before (a retry, or another replica got it)."""
@@ -60,13 +65,8 @@ class InboxWriter:
 
     async def _write(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
         unique = list({(r["platform"], r["message_id"]): r for r in reversed(rows)}.values())
-        stmt = (
-            self._insert.values(unique)
-            .on_conflict_do_nothing(index_elements=["platform", "message_id"])
-            .returning(_inbox.c.platform, _inbox.c.message_id)
-        )
         async with self.db.engine.begin() as conn:
-            return {(p, m) for p, m in await conn.execute(stmt)}
+            return {(p, m) for p, m in await conn.execute(self._insert, unique)}
 
 
 async def claim(conn: AsyncConnection, platform: str, message_id: str, at: datetime) -> bool:
