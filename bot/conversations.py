@@ -61,7 +61,7 @@ class Conversations:
 
     async def accept(self, msg: InboundMessage) -> bool:
         """Store the message (False if seen before) and queue it for processing."""
-        stored = await self.inbox.record(msg.platform, msg.message_id, dataclasses.asdict(msg), utcnow())
+        stored = await self.inbox.record(msg.platform, msg.message_id, dict(vars(msg)), utcnow())  # flat: no deep copy
         if stored:
             self._spawn(msg)
         else:

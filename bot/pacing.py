@@ -22,7 +22,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class AckPacer:
-    def __init__(self, max_wait_s: float = 0.25) -> None:
+    def __init__(self, max_wait_s: float = 1.0) -> None:
         self.in_flight = 0
         self.max_wait_s = max_wait_s
         self._idle = asyncio.Event()

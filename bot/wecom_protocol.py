@@ -6,6 +6,7 @@ Pure functions only; the aiohttp routes call them and turn CallbackRejected into
 from __future__ import annotations
 
 import binascii
+import re
 import struct
 from collections.abc import Callable, Mapping
 from xml.etree.ElementTree import Element, ParseError
@@ -53,7 +54,7 @@ def open_callback(
 ) -> dict[str, str]:
     """Verify, decrypt and parse a POSTed callback into a flat tag → text dict."""
     _check_timestamp(timestamp, now, settings.replay_window_s)
-    encrypted = _parse_xml(body).get("Encrypt")
+    encrypted = _envelope_encrypt(body)
     if not encrypted:
         raise CallbackRejected("callback has no Encrypt element")
     plaintext = _decrypt(settings, encrypted, msg_signature, timestamp, nonce)
@@ -157,6 +158,21 @@ def _refusal(exc: Exception) -> str:
     if isinstance(exc, InvalidCorpIdException):
         return "message is for another corp id"
     return "bad signature"
+
+
+# WeCom's envelope is always this shape. Taking the ciphertext with a strict pattern, when the body has no
+# DTD or entity at all, runs no XML parser on untrusted input (and costs a tenth of a parse); anything else
+# goes through the hardened parser below. The ciphertext is then authenticated by the signature check.
+_ENVELOPE = re.compile(rb"<Encrypt><!\[CDATA\[([A-Za-z0-9+/=]+)\]\]></Encrypt>")
+_DECLARATIONS = re.compile(rb"<!(?!\[CDATA\[)")
+
+
+def _envelope_encrypt(body: bytes) -> str | None:
+    if not _DECLARATIONS.search(body):
+        found = _ENVELOPE.findall(body)
+        if len(found) == 1:
+            return str(found[0].decode("ascii"))
+    return _parse_xml(body).get("Encrypt")
 
 
 def _parse_xml(document: bytes) -> dict[str, str]:

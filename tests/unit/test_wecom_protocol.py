@@ -317,3 +317,21 @@ def test_dedup_key_uses_msg_id_for_messages_and_sender_time_event_otherwise() ->
     assert dedup_key({"MsgId": "1456453720", "FromUserName": "lisi"}) == "1456453720"
     assert dedup_key(event_fields("click")) == f"lisi:{NOW}:click"
     assert dedup_key(event_fields("click")) != dedup_key(event_fields("enter_agent"))
+
+
+def test_a_valid_envelope_with_a_dtd_bolted_on_still_goes_through_the_hardened_parser() -> None:
+    """The fast path takes the ciphertext only from a body with no declaration at all."""
+    query, body = sign_callback(TOKEN_FOR_FASTPATH, AES_FOR_FASTPATH, CORP_FOR_FASTPATH,
+                                "<xml><MsgType>text</MsgType></xml>", NOW, "n")
+    bolted = b'<!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + body
+    fast = WecomSettings(corp_id=CORP_FOR_FASTPATH, token=TOKEN_FOR_FASTPATH, aes_key=AES_FOR_FASTPATH)
+    assert open_callback(fast, query["msg_signature"], query["timestamp"], query["nonce"], body, now=NOW) == {
+        "MsgType": "text"}
+    with pytest.raises(CallbackRejected) as refused:
+        open_callback(fast, query["msg_signature"], query["timestamp"], query["nonce"], bolted, now=NOW)
+    assert refused.value.status == 400 and "Forbidden" in refused.value.reason
+
+
+TOKEN_FOR_FASTPATH = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
+AES_FOR_FASTPATH = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
+CORP_FOR_FASTPATH = "ww1436e0e65a779aee"
