@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 from aiohttp import web
 
-from bot import api, channels_kuaidi100, dingtalk, health, wecom
+from bot import api, channels_kuaidi100, dingtalk, dingtalk_cards, health, wecom
 from bot.conversations import Conversations
 from bot.keys import BUS, CONVERSATIONS, DB, DINGTALK_CLIENT, DISPATCHER, PACER, SETTINGS, WECOM_CLIENT
 from bot.pacing import AckPacer, PacedSender
@@ -105,7 +105,7 @@ def with_dingtalk(app: web.Application, wecom_senders: dict[str, Sender]) -> dic
     if wecom_on:
         limiter = RecipientLimiter(db, channel=WECOM_CHAT)
         result[WECOM_CHAT] = WeComChatSender(app[WECOM_CLIENT], settings.wecom.agent_id, limiter)
-    result[DINGTALK_CHAT] = DingTalkChatSender(app[DINGTALK_CLIENT])
+    result[DINGTALK_CHAT] = DingTalkChatSender(app[DINGTALK_CLIENT], cards=dingtalk_cards.interactive_cards(settings.dingtalk))
     result["chat"] = ChatFanout(db, wecom=wecom_on, dingtalk=True, wake=lambda: app[DISPATCHER].notify())
     return result
 
@@ -169,5 +169,6 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.add_routes(api.routes)
     app.add_routes(wecom.routes)
     app.add_routes(dingtalk.routes)
+    app.add_routes(dingtalk_cards.routes)
     app.add_routes(channels_kuaidi100.routes)
     return app

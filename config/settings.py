@@ -41,6 +41,12 @@ class DingtalkSettings(BaseModel):
     app_key: str = ""
     app_secret: str = ""
     api_base: str = "https://api.dingtalk.com"
+    # Interactive cards (互动卡片, bot/dingtalk_cards.py): the published card template, the callbackRouteKey our
+    # /dingtalk/card/callback URL is registered under, and the apiSecret given at that registration (it signs each
+    # callback). All three set: cards with buttons go out as interactive cards; otherwise as actionCards.
+    card_template_id: str = ""
+    card_callback_route_key: str = ""
+    card_callback_secret: str = ""
 
 
 class RefundSettings(BaseModel):

@@ -1,4 +1,8 @@
-"""Sender that delivers chat rows through the DingTalk robot: the sessionWebhook while valid, else batchSend."""
+"""Sender that delivers chat rows through the DingTalk robot: the sessionWebhook while valid, else batchSend.
+
+With interactive cards configured, a card with buttons is created and delivered as an interactive card instead
+(createAndDeliver into the robot's single chat); its outTrackId is the card's task id and the outbox row id.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 from handlers.chat import Card, Reply, from_payload
 from integrations.delivery.dispatcher import OutboxRow, PermanentDelivery, RetryableDelivery
 from integrations.dingtalk.client import DingTalkClient, DingTalkRejected, DingTalkRetryable, SessionWebhook
-from integrations.dingtalk.render import render_batch, render_webhook
+from integrations.dingtalk.render import InteractiveCards, render_batch, render_interactive, render_webhook
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +27,23 @@ class DingTalkChatSender:
     """Channel "dingtalk_chat": payload = handlers.chat.to_payload(...), optionally with SESSION_WEBHOOK;
     recipient = the person's DingTalk staff id."""
 
-    def __init__(self, client: DingTalkClient, *, clock_ms: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, client: DingTalkClient, *, clock_ms: Callable[[], int] | None = None, cards: InteractiveCards | None = None
+    ) -> None:
         self._client = client
         self._clock_ms = clock_ms or _now_ms
+        self._cards = cards
 
     async def deliver(self, row: OutboxRow) -> None:
         try:
             item = from_payload(row.payload)
         except (KeyError, TypeError, ValueError) as exc:
             raise PermanentDelivery(f"cannot render outbox row {row.id}: {exc!r}") from exc
+        if self._cards is not None and isinstance(item, Card) and item.buttons:
+            body = render_interactive(item, self._cards, robot_code=self._client.app_key, staff_id=row.recipient,
+                                      out_track_id=f"{item.task_id}.{row.id}")
+            await _translated(self._client.create_and_deliver(body))
+            return
         webhook = SessionWebhook.parse(row.payload.get(SESSION_WEBHOOK))
         if webhook is not None and webhook.valid_at(self._clock_ms()):
             try:

@@ -1,4 +1,6 @@
-"""Async client for the DingTalk open API: access-token lifecycle, robot batchSend, sessionWebhook replies."""
+"""Async client for the DingTalk open API: access-token lifecycle, robot batchSend, sessionWebhook replies,
+and interactive cards (POST /v1.0/card/instances/createAndDeliver, open.dingtalk.com/document/development/
+create-and-deliver-cards)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ __all__ = [
 
 TOKEN_PATH = "/v1.0/oauth2/accessToken"
 BATCH_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
+CARD_CREATE_AND_DELIVER_PATH = "/v1.0/card/instances/createAndDeliver"
+CARD_ALREADY_EXISTS = "param.cardAlreadyExist"
 TOKEN_REFRESH_MARGIN_S = 300.0
 DEFAULT_TOKEN_TTL_S = 7200
 SESSION_MARGIN_MS = 60_000  # a webhook about to expire is not worth the try
@@ -105,6 +109,27 @@ class DingTalkClient:
         invalid = answer.get("invalidStaffIdList") or []
         if invalid:
             raise DingTalkRejected("invalidStaffId", f"invalid staff ids: {invalid}")
+        return answer
+
+    async def create_and_deliver(self, body: JsonObject) -> JsonObject:
+        """Create an interactive card and deliver it (body: integrations.dingtalk.render.render_interactive).
+
+        An outTrackId names one card for good: a repeat after an answer that got lost is told
+        "param.cardAlreadyExist", which means the first call went through. A space the card did not reach
+        (deliverResults[].success false) is refused for good: repeating would meet cardAlreadyExist.
+        """
+        try:
+            answer = await self._call_with_token(CARD_CREATE_AND_DELIVER_PATH, body)
+        except DingTalkRejected as refused:
+            if refused.code == CARD_ALREADY_EXISTS:
+                return {"success": True, "result": {"outTrackId": body.get("outTrackId")}, "repeated": True}
+            raise
+        result = answer.get("result")
+        results = result.get("deliverResults") if isinstance(result, dict) else None
+        failed = [r for r in results or [] if isinstance(r, dict) and not r.get("success")]
+        if answer.get("success") is False or failed:
+            reasons = [str(r.get("errorMsg", "")) for r in failed]
+            raise DingTalkRejected("cardDeliverFailed", f"card {body.get('outTrackId')} not delivered: {reasons}")
         return answer
 
     async def session_reply(self, webhook_url: str, body: JsonObject) -> JsonObject:

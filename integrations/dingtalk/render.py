@@ -2,11 +2,16 @@
 
 A card becomes an actionCard whose buttons are `dtmd://dingtalkclient/sendMessage?content=...` links: a tap
 sends the command to the robot as if typed, so the same chat command handles it.
+
+With interactive cards configured (`InteractiveCards`), a card with buttons becomes instead the body of
+POST /v1.0/card/instances/createAndDeliver (`render_interactive`), delivered into the robot's single chat with
+the person; its buttons' 回传请求 come back to bot/dingtalk_cards.py. The template contract is described there.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +28,15 @@ _WECOM_COLORS = {"warning": HIGHLIGHT_COLOR, "info": "#008000", "comment": "#888
 _FONT_COLOR = re.compile(r"""<font\s+color=["']?(\w+)["']?\s*>""")
 
 JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InteractiveCards:
+    """The published card template and the callbackRouteKey its clicks are sent to (HTTP callback mode)."""
+
+    template_id: str
+    callback_route_key: str
+
 
 
 def send_command_url(command: str) -> str:
@@ -95,3 +109,36 @@ def _title(text: str) -> str:
     """The line shown in the conversation list: the message's first words, without markup."""
     first = plain(text.split("\n", 1)[0]).lstrip("#").strip() or "消息"
     return first if len(first) <= TITLE_MAX_CHARS else first[: TITLE_MAX_CHARS - 1] + "…"
+
+
+def render_interactive(
+    card: Card, cards: InteractiveCards, *, robot_code: str, staff_id: str, out_track_id: str
+) -> JsonObject:
+    """createAndDeliver body: the card into the robot's single chat (IM_ROBOT) with `staff_id`.
+
+    Card data values are all strings (as the API requires). Button slot n (1..5) is `btn{n}_text` and
+    `btn{n}_command`; an unused slot has both empty, and the template hides it. The template's button n sends
+    `{"command": "${btn{n}_command}"}` as its 回传参数, so a click carries the command it stands for
+    (the button key, e.g. "approve AS000012", as a WeCom card click carries it in EventKey).
+    """
+    params: dict[str, str] = {
+        "title": card.title,
+        "markdown": _card_text(card),
+        "highlight": "true" if card.highlight else "false",
+    }
+    buttons = _buttons(card)
+    for n in range(1, MAX_CARD_BUTTONS + 1):
+        button = buttons[n - 1] if n <= len(buttons) else None
+        params[f"btn{n}_text"] = button.text if button else ""
+        params[f"btn{n}_command"] = button.key if button else ""
+    return {
+        "cardTemplateId": cards.template_id,
+        "outTrackId": out_track_id,
+        "callbackType": "HTTP",
+        "callbackRouteKey": cards.callback_route_key,
+        "cardData": {"cardParamMap": params},
+        "openSpaceId": f"dtv1.card//IM_ROBOT.{staff_id}",
+        "imRobotOpenSpaceModel": {"supportForward": False, "lastMessageI18n": {"ZH_CN": _title(card.title)}},
+        "imRobotOpenDeliverModel": {"spaceType": "IM_ROBOT", "robotCode": robot_code},
+        "userIdType": 1,
+    }

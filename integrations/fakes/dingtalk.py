@@ -1,8 +1,10 @@
 """In-process fake of the DingTalk open API and robot, speaking its wire format, recording what it accepts.
 
-Routes: POST /v1.0/oauth2/accessToken, POST /v1.0/robot/oToMessages/batchSend, and the session webhooks it
+Routes: POST /v1.0/oauth2/accessToken, POST /v1.0/robot/oToMessages/batchSend, POST
+/v1.0/card/instances/createAndDeliver (interactive cards into the robot's single chat), and the session webhooks it
 hands out (POST /robot/sendBySession?session=...). Failures and stalls can be queued per route; see
-fail_next and stall_next. `robot_message` builds a signed HTTP-mode robot callback, as DingTalk sends it.
+fail_next and stall_next. `robot_message` builds a signed HTTP-mode robot callback, as DingTalk sends it;
+`card_click` builds the signed HTTP-mode callback of a click on an interactive card's button.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from aiohttp import web
 TOKEN_PATH = "/v1.0/oauth2/accessToken"
 BATCH_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
 SESSION_PATH = "/robot/sendBySession"
+CARD_CREATE_PATH = "/v1.0/card/instances/createAndDeliver"
+CARD_SIGNATURE_TIMESTAMP = "x-ddpaas-signature-timestamp"
+CARD_SIGNATURE = "x-ddpaas-signature"
+CARD_BUTTON_SLOTS = 5
 
 TOKEN_TTL_S = 7200
 SESSION_TTL_S = 5400  # DingTalk's sessionWebhook lives about 1.5 hours
@@ -41,11 +47,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Received:
     """One message the fake accepted, normalised: what reached whom, by which way."""
 
-    via: str  # "batch" (robot batchSend) | "session" (a sessionWebhook reply)
+    via: str  # "batch" (robot batchSend) | "session" (a sessionWebhook reply) | "card" (createAndDeliver)
     to: tuple[str, ...]  # staff ids: batchSend's userIds, or the sender of the message a session answers
     conversation: str  # the session's conversation id; "" for batchSend
-    kind: str  # "text" | "markdown" | "actionCard"
-    content: JsonObject  # text: content; markdown: title, text; actionCard: title, text, buttons [(title, url)]
+    kind: str  # "text" | "markdown" | "actionCard" | "interactiveCard"
+    content: JsonObject  # text: content; markdown: title, text; actionCard: title, text, buttons [(title, url)];
+    # interactiveCard: title, text, buttons [(title, command)], out_track_id
 
 
 def visible_text(message: Received) -> str:
@@ -86,9 +93,12 @@ class FakeDingTalk:
         app_key: str = "dingfakeappkey",
         app_secret: str = "fake-app-secret",
         clock: Callable[[], float] = time.time,
+        card_api_secret: str = "fake-card-api-secret",
     ) -> None:
         self.app_key = app_key
         self.app_secret = app_secret
+        self.card_api_secret = card_api_secret  # the apiSecret registered with the card callbackRouteKey
+        self.cards: dict[str, JsonObject] = {}  # outTrackId -> the createAndDeliver body that created it
         self.received: list[Received] = []
         self.requests: list[tuple[str, JsonObject]] = []  # (path, body) of every accepted send, as sent
         self.token_requests = 0
@@ -173,6 +183,35 @@ class FakeDingTalk:
         stamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
         return {"timestamp": str(stamp), "sign": self.sign(stamp)}, body
 
+    def card_signature(self, timestamp_ms: int, api_secret: str | None = None) -> str:
+        key = (self.card_api_secret if api_secret is None else api_secret).encode()
+        return base64.b64encode(hmac.new(key, str(timestamp_ms).encode(), hashlib.sha256).digest()).decode()
+
+    def card_click(
+        self,
+        user_id: str,
+        out_track_id: str,
+        button_text: str,
+        *,
+        timestamp_ms: int | None = None,
+        api_secret: str | None = None,
+    ) -> tuple[dict[str, str], JsonObject]:
+        """(headers, JSON body) of the HTTP-mode callback DingTalk sends when `user_id` taps the button labelled
+        `button_text` on card `out_track_id`: button slot n answers with actionIds ["btn<n>"] and the 回传参数
+        {"command": <btn<n>_command>} the template binds. Signed with the card apiSecret unless told otherwise."""
+        params = self.cards[out_track_id]["cardData"]["cardParamMap"]
+        slot = next(n for n in range(1, CARD_BUTTON_SLOTS + 1) if params.get(f"btn{n}_text") == button_text)
+        content = {"cardPrivateData": {"actionIds": [f"btn{slot}"], "params": {"command": params[f"btn{slot}_command"]}}}
+        body: JsonObject = {
+            "type": "actionCallback", "outTrackId": out_track_id, "corpId": "dingfakecorp", "userId": user_id,
+            "content": json.dumps(content, ensure_ascii=False),
+        }
+        stamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+        return {CARD_SIGNATURE_TIMESTAMP: str(stamp), CARD_SIGNATURE: self.card_signature(stamp, api_secret)}, body
+
+    def cards_to(self, staff_id: str) -> list[Received]:
+        return [m for m in self.received if m.via == "card" and staff_id in m.to]
+
     def messages_to(self, staff_id: str) -> list[Received]:
         return [m for m in self.received if staff_id in m.to]
 
@@ -215,6 +254,7 @@ class FakeDingTalk:
         app.router.add_post(TOKEN_PATH, self._access_token)
         app.router.add_post(BATCH_SEND_PATH, self._batch_send)
         app.router.add_post(SESSION_PATH, self._session_send)
+        app.router.add_post(CARD_CREATE_PATH, self._create_and_deliver)
         return app
 
     @web.middleware
@@ -273,6 +313,32 @@ class FakeDingTalk:
         return web.json_response({"processQueryKey": secrets.token_urlsafe(16), "invalidStaffIdList": invalid,
                                   "flowControlledStaffIdList": throttled})
 
+    async def _create_and_deliver(self, request: web.Request) -> web.Response:
+        expires_at = self._tokens.get(request.headers.get("x-acs-dingtalk-access-token", ""))
+        if expires_at is None or expires_at <= self._clock():
+            return _refusal(400, "InvalidAuthentication", "不合法的access_token")
+        body = await _json_body(request)
+        code = _card_refusal(body)
+        if body is None or code:
+            return _refusal(400, code, code)
+        if body["outTrackId"] in self.cards:
+            return _refusal(400, "param.cardAlreadyExist", "param.cardAlreadyExist")
+        if body["imRobotOpenDeliverModel"].get("robotCode") != self.app_key:
+            return _refusal(400, "param.openDeliverModelError", "robotCode 不合法")
+        staff_id = body["openSpaceId"][len(_CARD_SPACE):]
+        self.cards[body["outTrackId"]] = body
+        self.requests.append((CARD_CREATE_PATH, body))
+        params = body["cardData"]["cardParamMap"]
+        buttons = [(params[f"btn{n}_text"], params.get(f"btn{n}_command", ""))
+                   for n in range(1, CARD_BUTTON_SLOTS + 1) if params.get(f"btn{n}_text")]
+        self.received.append(Received("card", (staff_id,), "", "interactiveCard", {
+            "title": params.get("title", ""), "text": params.get("markdown", ""), "buttons": buttons,
+            "out_track_id": body["outTrackId"],
+        }))
+        return web.json_response({"success": True, "result": {"outTrackId": body["outTrackId"], "deliverResults": [
+            {"spaceType": "IM_ROBOT", "spaceId": staff_id, "success": True, "carrierId": secrets.token_urlsafe(12)},
+        ]}})
+
     async def _session_send(self, request: web.Request) -> web.Response:
         session = self._sessions.get(request.query.get("session", ""))
         if session is None or session.expires_at_ms <= self.now_ms():
@@ -286,6 +352,34 @@ class FakeDingTalk:
         self.received.append(Received("session", (session.staff_id,), session.conversation, str(msgtype),
                                       _session_content(str(msgtype), content)))
         return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
+_CARD_SPACE = "dtv1.card//IM_ROBOT."
+
+
+def _card_refusal(body: JsonObject | None) -> str:
+    """The createAndDeliver error code a malformed body gets ("" if acceptable); only IM_ROBOT is faked."""
+    if body is None:
+        return "param.empty"
+    if not isinstance(body.get("outTrackId"), str) or not body["outTrackId"]:
+        return "param.outTrackIdEmpty"
+    if not isinstance(body.get("cardTemplateId"), str) or not body["cardTemplateId"]:
+        return "param.cardTemplateIdEmpty"
+    card_data = body.get("cardData")
+    params = card_data.get("cardParamMap") if isinstance(card_data, dict) else None
+    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+        return "param.cardPublicDataEmpty"
+    space = body.get("openSpaceId")
+    if not isinstance(space, str) or not space:
+        return "param.openSpaceIdEmpty"
+    if not space.upper().startswith(_CARD_SPACE.upper()) or ";" in space:
+        return "param.openSpaceIdInvalid"
+    deliver = body.get("imRobotOpenDeliverModel")
+    if not isinstance(deliver, dict):
+        return "param.openDeliverModelEmpty"
+    if body.get("callbackType") not in (None, "HTTP", "STREAM"):
+        return "param.invalid"
+    return ""
 
 
 def _batch_content(kind: str, param: JsonObject) -> JsonObject:
