@@ -73,6 +73,10 @@ class DeferDelivery(Exception):
         self.until = until
 
 
+class LostClaim(Exception):
+    """The row left our hands before it was sent (merged into a digest, or the claim lapsed): skip it."""
+
+
 class Sender(Protocol):
     async def deliver(self, row: OutboxRow) -> None: ...
 
@@ -93,6 +97,8 @@ class OutboxDispatcher:
         claim_s: float = 60,
         clock: Callable[[], datetime] = utcnow,
         on_dead: OnDead | None = None,
+        max_in_flight: int = 16,
+        claim_margin_s: float = 5.0,
     ) -> None:
         self._db = db
         self._senders = dict(senders)
@@ -103,6 +109,8 @@ class OutboxDispatcher:
         self._claim_s = claim_s
         self._clock = clock
         self._on_dead = on_dead
+        self._max_in_flight = max(1, max_in_flight)
+        self._claim_margin = timedelta(seconds=claim_margin_s)  # a claim this close to lapsing is re-checked
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -123,9 +131,30 @@ class OutboxDispatcher:
     async def run_once(self) -> int:
         """Claim one batch of due rows and deliver them; returns how many rows were claimed."""
         rows = await self._claim(self._clock())
-        for row in rows:
-            await self._deliver(row)
+        groups: dict[str, list[OutboxRow]] = {}
+        for row in rows:  # id order, so each recipient's rows stay in order
+            groups.setdefault(row.recipient, []).append(row)
+        if len(groups) <= 1:
+            for row in rows:
+                await self._deliver(row)
+            return len(rows)
+        in_flight = asyncio.Semaphore(self._max_in_flight)
+        tasks = [asyncio.ensure_future(self._deliver_in_turn(group, in_flight)) for group in groups.values()]
+        try:
+            await asyncio.gather(*tasks)
+        finally:  # a crash (or cancellation) of one delivery ends the pass: stop the others too
+            pending = [task for task in tasks if not task.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
         return len(rows)
+
+    async def _deliver_in_turn(self, rows: list[OutboxRow], in_flight: asyncio.Semaphore) -> None:
+        """One recipient's rows, one after the other."""
+        for row in rows:
+            async with in_flight:
+                await self._deliver(row)
 
     async def backlog(self) -> dict[str, int]:
         """Pending rows per channel, including channels that have no sender here."""
@@ -159,10 +188,13 @@ class OutboxDispatcher:
         return [replace(row, claimed_until=claim) for row in found]
 
     async def _deliver(self, row: OutboxRow) -> None:
-        if not await self._still_ours(row):
-            return  # merged into a digest meanwhile, or the claim lapsed and someone else took it
+        lapsing = row.claimed_until is None or self._clock() >= row.claimed_until - self._claim_margin
+        if lapsing and not await self._still_ours(row):
+            return  # the claim lapsed and someone else took the row (or merged it into a digest)
         try:
             await self._senders[row.channel].deliver(row)
+        except LostClaim:
+            log.debug("outbox row %s left our hands before it was sent", row.id)
         except DeferDelivery as deferral:
             await self._settle(
                 row, next_attempt_at=deferral.until, last_error=DEFERRED_PREFIX + str(deferral)

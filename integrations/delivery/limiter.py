@@ -22,6 +22,10 @@ robots beyond 20 per minute per key. A sender asks `RecipientLimiter.admit(row)`
 
 So 50 pushes to one person at once arrive as 29 messages and one digest of the other 21; if they
 trickle in over a minute, as 30 messages and, once the minute has passed, a digest of the rest.
+The counts of both windows, whether the recipient has deferred rows pending, and whether the row itself is
+still pending under its claim come from ONE query; the waiting rows are read only when a digest is possible
+(the last free slot, or a deferred row), as with two or more free slots and nothing deferred the row goes out
+alone whatever is waiting. A row that is no longer ours (merged into a digest meanwhile) raises LostClaim.
 Counts come from committed rows: two replicas sending to one person in the same instant may overshoot
 by the rows in flight.
 """
@@ -33,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -41,7 +45,7 @@ from domain.clock import utcnow
 from handlers.chat import Card, from_payload
 from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.delivery.dispatcher import DeferDelivery, OutboxRow, as_utc
+from integrations.delivery.dispatcher import DEFERRED_PREFIX, DeferDelivery, LostClaim, OutboxRow, as_utc
 
 APP_MESSAGE_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))  # (window s, messages)
 GROUP_ROBOT_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 20),)
@@ -107,14 +111,25 @@ class RecipientLimiter:
         self._max_merge = max_merge
 
     async def admit(self, row: OutboxRow) -> Admission:
-        """Raises DeferDelivery when the recipient has no free slot; else holds any merged rows."""
+        """Raises DeferDelivery when the recipient has no free slot; else holds any merged rows.
+
+        Raises LostClaim when the row is no longer pending under its claim (merged into a digest meanwhile).
+        """
         now = self._clock()
         async with self._db.engine.begin() as conn:
-            room, free_at = await self._room(conn, row.recipient, now)
+            counts = await self._counts(conn, row, now)
+            if not counts.ours:
+                raise LostClaim(f"outbox row {row.id} is no longer pending under this claim")
+            room, free_at = await self._room(conn, row.recipient, now, counts.used)
             if room <= 0:
                 raise DeferDelivery(
                     free_at, f"rate limit for {row.recipient}, next slot {free_at.isoformat()}"
                 )
+            # A digest needs waiting rows AND (the last slot, or a deferred row among them or this row). With
+            # two or more slots, this row not deferred and no deferred row of the recipient pending at all,
+            # the row goes out alone whatever is waiting: no need to read the waiting rows.
+            if room > 1 and not row.deferred and not counts.deferred:
+                return Admission((row,))
             waiting = await self._waiting(conn, row, now)
             if not waiting or not (room == 1 or row.deferred or any(w.deferred for w in waiting)):
                 return Admission((row,))
@@ -152,16 +167,35 @@ class RecipientLimiter:
         async with self._db.engine.begin() as conn:
             await conn.execute(stmt)
 
-    async def _room(self, conn: AsyncConnection, recipient: str, now: datetime) -> tuple[int, datetime]:
+    async def _counts(self, conn: AsyncConnection, row: OutboxRow, now: datetime) -> _Counts:
+        """One query: the sends in each window, the recipient's deferred pending rows, and whether `row` is
+        still pending under its claim."""
+        c = t.outbox.c
+        windows = [now - timedelta(seconds=window_s) for window_s, _ in self._limits]
+        sent = self._sent_to(row.recipient, min(windows))
+        deferred = (
+            (c.channel == self._channel)
+            & (c.recipient == row.recipient)
+            & (c.status == "pending")
+            & c.last_error.startswith(DEFERRED_PREFIX)
+        )
+        ours = (c.id == row.id) & (c.status == "pending")
+        if row.claimed_until is not None:
+            ours = ours & (c.claimed_until == row.claimed_until)
+        columns = [_how_many(sent & (c.delivered_at > since)) for since in windows]
+        stmt = select(*columns, _how_many(deferred), _how_many(ours)).where(or_(sent, deferred, c.id == row.id))
+        *used, deferred_rows, own = (await conn.execute(stmt)).one()
+        return _Counts(tuple(int(n) for n in used), int(deferred_rows), int(own) > 0)
+
+    async def _room(
+        self, conn: AsyncConnection, recipient: str, now: datetime, used: Sequence[int]
+    ) -> tuple[int, datetime]:
         """Free slots in the fullest window, and when a slot frees up in every full window."""
         room, free_at = min(limit for _, limit in self._limits), now
-        for window_s, limit in self._limits:
-            since = now - timedelta(seconds=window_s)
-            used = (
-                await conn.execute(select(func.count()).where(self._sent_to(recipient, since)))
-            ).scalar_one()
-            room = min(room, limit - used)
-            if used >= limit:  # the limit-th newest send leaving the window frees one slot
+        for (window_s, limit), used_here in zip(self._limits, used, strict=True):
+            room = min(room, limit - used_here)
+            if used_here >= limit:  # the limit-th newest send leaving the window frees one slot
+                since = now - timedelta(seconds=window_s)
                 nth = select(t.outbox.c.delivered_at).where(self._sent_to(recipient, since))
                 nth = nth.order_by(t.outbox.c.delivered_at.desc()).offset(limit - 1).limit(1)
                 oldest = as_utc((await conn.execute(nth)).scalar_one())
@@ -210,6 +244,17 @@ class RecipientLimiter:
                 break
             taken.append(candidate)
         return taken
+
+
+@dataclass(frozen=True)
+class _Counts:
+    used: tuple[int, ...]  # sends inside each window of the limits, in order
+    deferred: int  # the recipient's pending rows put off by the limit
+    ours: bool  # the admitted row is still pending under its claim
+
+
+def _how_many(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 def _digest_header(count: int) -> str:

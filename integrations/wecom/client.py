@@ -25,6 +25,9 @@ class TokenCache(Protocol):
 
     async def put(self, key: str, token: str, expires_at: float) -> None: ...
 
+    def forget(self, key: str, token: str) -> None:
+        """`token` was refused: the next get must read the shared store, not a copy kept in memory."""
+
 
 class MemoryTokenCache:
     def __init__(self) -> None:
@@ -35,6 +38,9 @@ class MemoryTokenCache:
 
     async def put(self, key: str, token: str, expires_at: float) -> None:
         self._tokens[key] = (token, expires_at)
+
+    def forget(self, key: str, token: str) -> None:
+        """Nothing to do: this dictionary is the store itself."""
 
 
 class WeComError(Exception):
@@ -91,6 +97,7 @@ class WeComClient:
         token = await self._access_token()
         answer = await self._post_with_token(path, token, payload)
         if _errcode(answer) in _TOKEN_ERRCODES:
+            self._cache.forget(self._cache_key, token)  # another replica may have stored a fresh one
             token = await self._refresh_token(stale=token)
             answer = await self._post_with_token(path, token, payload)
             if _errcode(answer) in _TOKEN_ERRCODES:

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 
 from bot.parser import VERBS
 from domain.users import User
@@ -419,3 +420,102 @@ async def test_notify_wakes_the_running_dispatcher_before_its_poll(
         await running
 
     assert texts_to(fake, "wh1") == ["OB00000019 待拣货"]
+
+
+class Overlaps:
+    """A sender that takes a while and records how many deliveries overlap, in all and per recipient."""
+
+    def __init__(self) -> None:
+        self.order: dict[str, list[int]] = {}
+        self.now: dict[str, int] = {}
+        self.most = 0
+        self.most_per_recipient = 0
+
+    async def deliver(self, row: OutboxRow) -> None:
+        self.order.setdefault(row.recipient, []).append(row.id)
+        self.now[row.recipient] = self.now.get(row.recipient, 0) + 1
+        self.most = max(self.most, sum(self.now.values()))
+        self.most_per_recipient = max(self.most_per_recipient, self.now[row.recipient])
+        await asyncio.sleep(0.02)
+        self.now[row.recipient] -= 1
+
+
+@pytest.mark.parametrize("max_in_flight", [2, 16])
+async def test_a_pass_sends_recipients_concurrently_and_each_recipients_rows_in_order(
+    db: Database, clock: Clock, max_in_flight: int
+) -> None:
+    ids = await push(db, clock(), *((f"u{i % 4}", Reply(f"任务 {i:02d}")) for i in range(12)))
+    sender = Overlaps()
+    d = dispatcher(db, sender, clock, max_in_flight=max_in_flight)
+
+    assert await d.run_once() == 12
+
+    assert sender.most == min(4, max_in_flight)
+    assert sender.most_per_recipient == 1
+    assert sender.order == {f"u{k}": ids[k::4] for k in range(4)}
+    assert {r["status"] for r in await outbox(db)} == {"delivered"}
+
+
+async def test_row_merged_elsewhere_after_the_claim_is_not_sent_again(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    first, second = await push(db, clock(), ("wh1", Reply("第一条")), ("wh1", Reply("第二条")))
+
+    class MergesTheSecond:
+        """While the first row is sent, another pass's digest takes the second (already claimed) row."""
+
+        async def deliver(self, row: OutboxRow) -> None:
+            if row.id == first:
+                async with db.engine.begin() as conn:
+                    await conn.execute(
+                        t.outbox.update()
+                        .where(t.outbox.c.id == second)
+                        .values(status="delivered", last_error="merged into digest 999", claimed_until=None)
+                    )
+            await chat_sender.deliver(row)
+
+    assert await dispatcher(db, MergesTheSecond(), clock).run_once() == 2
+
+    assert texts_to(fake, "wh1") == ["第一条"]
+    [merged] = await outbox(db, t.outbox.c.id == second)
+    assert (merged["status"], merged["last_error"]) == ("delivered", "merged into digest 999")
+
+
+async def test_token_is_kept_in_memory_and_a_refused_one_is_replaced_from_the_database(
+    db: Database, fake: FakeWeCom, client: WeComClient
+) -> None:
+    token_reads: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "api_tokens" in statement and statement.lstrip().upper().startswith("SELECT"):
+            token_reads.append(statement)
+
+    def message(to: str) -> dict[str, Any]:
+        return {"touser": to, "agentid": AGENT_ID, "msgtype": "text", "text": {"content": to}}
+
+    sqlalchemy_event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await client.send(message("a"))
+        reads_for_the_first = len(token_reads)
+        for _ in range(5):
+            await client.send(message("a"))
+        assert len(token_reads) == reads_for_the_first  # later sends do not read the table
+
+        fake.expire_tokens()
+        async with httpx.AsyncClient(timeout=5) as http:
+            other = WeComClient(
+                http,
+                api_base=fake.base_url,
+                corp_id=CORP_ID,
+                secret=SECRET,
+                agent_id=AGENT_ID,
+                token_cache=DbTokenCache(db),
+            )
+            await other.send(message("b"))  # refused, fetches a new token and stores it
+        assert fake.token_requests == 2
+        await client.send(message("c"))  # refused too: takes the other replica's token from the table
+    finally:
+        sqlalchemy_event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+    assert fake.token_requests == 2
+    assert [m["touser"] for m in fake.messages] == ["a"] * 6 + ["b", "c"]
