@@ -145,6 +145,7 @@ class DingTalkClient:
         try:
             return await self._post_with_token(path, token, body)
         except _TokenRefused:
+            self._cache.forget(self._cache_key, token)  # re-read the shared row: another replica may have a new one
             token = await self._refresh_token(stale=token)
         try:
             return await self._post_with_token(path, token, body)
