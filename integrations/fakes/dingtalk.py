@@ -19,10 +19,11 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from integrations.fakes.server import FakeServer
 
 TOKEN_PATH = "/v1.0/oauth2/accessToken"
 BATCH_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
@@ -86,7 +87,7 @@ def _refusal(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"code": code, "message": message, "requestid": secrets.token_hex(8)}, status=status)
 
 
-class FakeDingTalk:
+class FakeDingTalk(FakeServer):
     def __init__(
         self,
         *,
@@ -109,8 +110,6 @@ class FakeDingTalk:
         self._sessions: dict[str, _Session] = {}
         self._failures: dict[str, deque[_Failure]] = {}
         self._stalls: dict[str, deque[float]] = {}
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self.app = self._build_app()
 
     # -- test controls -------------------------------------------------------------------------
@@ -217,35 +216,6 @@ class FakeDingTalk:
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
-
-    # -- lifecycle -----------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeDingTalk is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = int(self._runner.addresses[0][1])
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = None
-        self._port = None
-
-    async def __aenter__(self) -> FakeDingTalk:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     # -- wire ----------------------------------------------------------------------------------
 
