@@ -57,9 +57,10 @@ async def test_each_tick_runs_on_one_replica(pg: Database) -> None:
 async def test_real_schedulers_and_failover(pg: Database) -> None:
     runs: Counter[str] = Counter()
     name = f"scheduler-{uuid.uuid4().hex[:8]}"
-    a, b = replica(pg, name, "replica-a", runs, ttl_s=1.0), replica(pg, name, "replica-b", runs, ttl_s=1.0)
+    # the lease outlives several ticks (0.4 s) by a wide margin, so a loaded machine's late tick never loses it
+    a, b = replica(pg, name, "replica-a", runs, ttl_s=3.0), replica(pg, name, "replica-b", runs, ttl_s=3.0)
+    assert await a.lease.acquire()  # a is the holder before b exists
     a.start()
-    await asyncio.sleep(0.05)
     b.start()
     await asyncio.sleep(1.9)  # ~4 ticks per job on each replica
     assert sum(b.runs.values()) == 0
@@ -67,7 +68,7 @@ async def test_real_schedulers_and_failover(pg: Database) -> None:
     # a dies without releasing: b takes over once a's lease expires
     a.scheduler.shutdown(wait=False)
     before = dict(runs)
-    await asyncio.sleep(2.0)
+    await asyncio.sleep(4.5)  # a's lease (3 s from its last renewal) runs out, then b's next tick takes it
     assert sum(b.runs.values()) > 0
     assert runs["logistics_sweep"] > before["logistics_sweep"]
     await b.shutdown()
