@@ -9,7 +9,6 @@ fail_next and stall_next. `robot_message` builds a signed HTTP-mode robot callba
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -108,20 +107,19 @@ class FakeDingTalk(FakeServer):
         self._clock = clock
         self._tokens: dict[str, float] = {}  # token -> expires at (fake clock, seconds)
         self._sessions: dict[str, _Session] = {}
-        self._failures: dict[str, deque[_Failure]] = {}
-        self._stalls: dict[str, deque[float]] = {}
+        self._path_failures: dict[str, deque[_Failure]] = {}
+        self._path_stalls: dict[str, deque[float]] = {}
         self.app = self._build_app()
 
     # -- test controls -------------------------------------------------------------------------
 
     def fail_next(self, status: int = 500, times: int = 1, path: str = BATCH_SEND_PATH, code: str = "") -> None:
         """Queue `times` answers of HTTP `status` (with a DingTalk error body) for `path`."""
-        queue = self._failures.setdefault(path, deque())
+        queue = self._path_failures.setdefault(path, deque())
         queue.extend(_Failure(status, code or f"fake.{status}") for _ in range(times))
 
     def stall_next(self, seconds: float, times: int = 1, path: str = BATCH_SEND_PATH) -> None:
-        """Sleep before answering; a request whose client gave up meanwhile is dropped unprocessed."""
-        self._stalls.setdefault(path, deque()).extend(seconds for _ in range(times))
+        self._queue_stall(seconds, times, path)
 
     def expire_tokens(self) -> None:
         for token in self._tokens:
@@ -220,32 +218,12 @@ class FakeDingTalk(FakeServer):
     # -- wire ----------------------------------------------------------------------------------
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._injected_trouble])
+        app = web.Application(middlewares=[self.injected_trouble])
         app.router.add_post(TOKEN_PATH, self._access_token)
         app.router.add_post(BATCH_SEND_PATH, self._batch_send)
         app.router.add_post(SESSION_PATH, self._session_send)
         app.router.add_post(CARD_CREATE_PATH, self._create_and_deliver)
         return app
-
-    @web.middleware
-    async def _injected_trouble(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        stall = self._pop(self._stalls, request.path)
-        if stall is not None:
-            await request.read()  # the request arrived whole; only the answer is late
-            await asyncio.sleep(stall)
-            if request.transport is None or request.transport.is_closing():
-                return web.Response(status=499, text="client went away")
-        failure = self._pop(self._failures, request.path)
-        if failure is not None:
-            return failure.response()
-        return await handler(request)
-
-    @staticmethod
-    def _pop(queues: dict[str, deque[Any]], request_path: str) -> Any:
-        for path, queue in queues.items():
-            if queue and request_path.endswith(path):
-                return queue.popleft()
-        return None
 
     async def _access_token(self, request: web.Request) -> web.Response:
         self.token_requests += 1

@@ -2,18 +2,58 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Protocol, Self
 
 from aiohttp import web
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Failure(Protocol):
+    def response(self) -> web.Response: ...
+
 
 class FakeServer:
-    """Subclasses build `self.app`; tests use `async with Fake() as fake:` and `fake.base_url`."""
+    """Subclasses build `self.app` with `self.injected_trouble` as middleware and fill `_path_failures` and
+    `_path_stalls` (per path) from their own fail_next / stall_next; tests use `async with Fake() as fake:`."""
 
     app: web.Application
     _runner: web.AppRunner | None = None
     _port: int | None = None
+    _path_failures: dict[str, deque[Any]]
+    _path_stalls: dict[str, deque[float]]
+
+    def _queue_stall(self, seconds: float, times: int, path: str) -> None:
+        """Sleep before answering; a request whose client gave up meanwhile is dropped unprocessed."""
+        self._path_stalls.setdefault(path, deque()).extend(seconds for _ in range(times))
+
+    def stalls_waiting(self, path: str) -> int:
+        """Stalls queued for `path` and not yet taken by a request (0: a request is stalling or done)."""
+        return len(self._path_stalls.get(path, ()))
+
+    @web.middleware
+    async def injected_trouble(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        stall = self._pop(self._path_stalls, request.path)
+        if stall is not None:
+            await request.read()  # the request arrived whole; only the answer is late
+            await asyncio.sleep(stall)
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=499, text="client went away")
+        failure: Failure | None = self._pop(self._path_failures, request.path)
+        if failure is not None:
+            return failure.response()
+        return await handler(request)
+
+    @staticmethod
+    def _pop(queues: dict[str, deque[Any]], request_path: str) -> Any:
+        for path, queue in queues.items():
+            if queue and request_path.endswith(path):  # endswith: the app may be mounted under a prefix
+                return queue.popleft()
+        return None
 
     @property
     def base_url(self) -> str:

@@ -6,7 +6,6 @@ POST /cgi-bin/webhook/send. Failures and stalls can be queued per route; see fai
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import time
@@ -93,8 +92,8 @@ class FakeWeCom(FakeServer):
         self._response_codes: dict[str, bool] = {}  # code -> already used
         self._recent_sends: dict[str, tuple[float, JsonObject]] = {}  # duplicate-check memory
         self._webhook_times: dict[str, deque[float]] = {}
-        self._failures: dict[str, deque[_Failure]] = {}
-        self._stalls: dict[str, deque[float]] = {}
+        self._path_failures: dict[str, deque[_Failure]] = {}
+        self._path_stalls: dict[str, deque[float]] = {}
         self.app = self._build_app()
 
     # -- test controls -------------------------------------------------------------------------
@@ -105,12 +104,11 @@ class FakeWeCom(FakeServer):
         """Queue `times` failures for `path`: an errcode answer (HTTP 200) or a bare HTTP status."""
         if (errcode is None) == (status is None):
             raise ValueError("give exactly one of errcode or status")
-        queue = self._failures.setdefault(path, deque())
+        queue = self._path_failures.setdefault(path, deque())
         queue.extend(_Failure(errcode, status) for _ in range(times))
 
     def stall_next(self, seconds: float, times: int = 1, path: str = SEND_PATH) -> None:
-        """Sleep before answering; a request whose client gave up meanwhile is dropped unprocessed."""
-        self._stalls.setdefault(path, deque()).extend(seconds for _ in range(times))
+        self._queue_stall(seconds, times, path)
 
     def expire_tokens(self) -> None:
         for token in self._tokens:
@@ -125,32 +123,12 @@ class FakeWeCom(FakeServer):
     # -- wire ----------------------------------------------------------------------------------
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._injected_trouble])
+        app = web.Application(middlewares=[self.injected_trouble])
         app.router.add_get(GETTOKEN_PATH, self._gettoken)
         app.router.add_post(SEND_PATH, self._send)
         app.router.add_post(UPDATE_CARD_PATH, self._update_template_card)
         app.router.add_post(WEBHOOK_PATH, self._webhook_send)
         return app
-
-    @web.middleware
-    async def _injected_trouble(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        stall = self._pop(self._stalls, request.path)
-        if stall is not None:
-            await request.read()  # the request arrived whole; only the answer is late
-            await asyncio.sleep(stall)
-            if request.transport is None or request.transport.is_closing():
-                return web.Response(status=499, text="client went away")
-        failure = self._pop(self._failures, request.path)
-        if failure is not None:
-            return failure.response()
-        return await handler(request)
-
-    @staticmethod
-    def _pop(queues: dict[str, deque[Any]], request_path: str) -> Any:
-        for path, queue in queues.items():
-            if queue and request_path.endswith(path):  # endswith: the app may be mounted under a prefix
-                return queue.popleft()
-        return None
 
     async def _gettoken(self, request: web.Request) -> web.Response:
         self.token_requests += 1

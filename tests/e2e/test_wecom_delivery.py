@@ -97,10 +97,10 @@ async def test_dispatcher_killed_mid_send_and_a_fresh_one_deliver_it_once(chat: 
     async with asyncio.timeout(5):
         await sender.started.wait()
     for _ in range(500):  # until the send has reached the fake, which now sits on it
-        if not chat.fake._stalls.get(SEND_PATH):
+        if not chat.fake.stalls_waiting(SEND_PATH):
             break
         await asyncio.sleep(0.01)
-    assert not chat.fake._stalls.get(SEND_PATH), "the send never reached the fake"
+    assert not chat.fake.stalls_waiting(SEND_PATH), "the send never reached the fake"
     task.cancel()  # the process dies while WeCom has not answered
     await asyncio.gather(task, return_exceptions=True)
     assert chat.received("wh1") == []
