@@ -12,14 +12,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
-from bot.keys import BUS, CONVERSATIONS, DB, DISPATCHER
+from bot.keys import DB
 from config.settings import ApiSettings, Settings, WecomSettings
-from domain import commands as c
 from domain.clock import utcnow
 from domain.users import User
 from integrations.db.uow import UnitOfWork
 from integrations.fakes.wecom import FakeWeCom
 from integrations.fakes.wecom_signer import card_click_xml, scan_xml, sign_callback, text_xml
+from tests.e2e.harness import AppHarness
 
 TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
 AES_KEY = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
@@ -42,15 +42,11 @@ def message_text(payload: dict[str, Any]) -> str:
 
 
 @dataclass
-class Chat:
+class Chat(AppHarness):
     client: TestClient
     fake: FakeWeCom
     settings: Settings
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
-
-    @property
-    def app(self) -> Any:
-        return self.client.server.app
 
     async def post_xml(self, xml: str, *, timestamp: int | None = None) -> int:
         query, body = sign_callback(TOKEN, AES_KEY, CORP_ID, xml, timestamp or int(time.time()), "n0nce")
@@ -69,12 +65,6 @@ class Chat:
         return await self.post_xml(scan_xml(user, f"CODE_128,{code}", int(time.time()) + next(self._ids),
                                             corp_id=CORP_ID))
 
-    async def settle(self) -> None:
-        """Let background processing finish and deliver everything due."""
-        await self.app[CONVERSATIONS].drain()
-        while await self.app[DISPATCHER].run_once():
-            pass
-
     def received(self, user: str) -> list[str]:
         return [message_text(m) for m in self.fake.messages if m.get("touser") == user]
 
@@ -88,18 +78,6 @@ class Chat:
             await uow.users.upsert(User(userid, name, frozenset(roles), store, userid), utcnow())
             await uow.commit()
 
-    async def handle(self, command: Any) -> Any:
-        return await self.app[BUS].handle(command)
-
-    async def order(self, external_id: str = "DY1001", *, store: str = "SH01", qty: int = 2,
-                    amount_fen: int = 19_900, on_hand: int = 10) -> str:
-        await self.handle(c.SetStock(store, "BP-001", on_hand, by="api", via="api"))
-        order, _ = await self.handle(c.CreateOrder(
-            channel="douyin", external_id=external_id, customer_id="C-4S-01", customer_name="浦东4S店",
-            customer_phone="13800000000", address="上海市浦东新区张杨路500号", store=store, paid=True,
-            lines=(c.LineInput("BP-001", qty, amount_fen, "刹车片"),), by="api", via="api",
-        ))
-        return str(order.order_no)
 
 
 @pytest.fixture

@@ -19,14 +19,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
-from bot.keys import BUS, CONVERSATIONS, DB, DISPATCHER
+from bot.keys import DB
 from config.settings import DingtalkSettings, Settings
-from domain import commands as c
 from domain.clock import utcnow
 from domain.users import User
 from integrations.db.uow import UnitOfWork
 from integrations.delivery.limiter import command_text
 from integrations.fakes.dingtalk import FakeDingTalk, visible_text
+from tests.e2e.harness import AppHarness
 
 APP_KEY = "dinge2eappkey"
 APP_SECRET = "e2e-dingtalk-secret-0123456789abcdef"
@@ -37,15 +37,11 @@ def staff_id(userid: str) -> str:
 
 
 @dataclass
-class Ding:
+class Ding(AppHarness):
     client: TestClient
     fake: FakeDingTalk
     settings: Settings
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
-
-    @property
-    def app(self) -> Any:
-        return self.client.server.app
 
     async def post(self, headers: dict[str, str], body: Any) -> int:
         response = await self.client.post("/dingtalk/callback", headers=headers, json=body)
@@ -65,12 +61,6 @@ class Ding:
         """Tapping a card button: DingTalk sends the button's command as the person's message."""
         return await self.say(user, command_text(key))
 
-    async def settle(self) -> None:
-        """Let background processing finish and deliver everything due."""
-        await self.app[CONVERSATIONS].drain()
-        while await self.app[DISPATCHER].run_once():
-            pass
-
     def received(self, user: str) -> list[str]:
         return [visible_text(m) for m in self.fake.messages_to(staff_id(user))]
 
@@ -84,18 +74,6 @@ class Ding:
             await uow.users.upsert(User(userid, name, frozenset(roles), store, staff_id(userid)), utcnow())
             await uow.commit()
 
-    async def handle(self, command: Any) -> Any:
-        return await self.app[BUS].handle(command)
-
-    async def order(self, external_id: str = "DY1001", *, store: str = "SH01", qty: int = 2,
-                    amount_fen: int = 19_900, on_hand: int = 10) -> str:
-        await self.handle(c.SetStock(store, "BP-001", on_hand, by="api", via="api"))
-        order, _ = await self.handle(c.CreateOrder(
-            channel="douyin", external_id=external_id, customer_id="C-4S-01", customer_name="浦东4S店",
-            customer_phone="13800000000", address="上海市浦东新区张杨路500号", store=store, paid=True,
-            lines=(c.LineInput("BP-001", qty, amount_fen, "刹车片"),), by="api", via="api",
-        ))
-        return str(order.order_no)
 
 
 def with_dingtalk(settings: Settings, fake: FakeDingTalk) -> Settings:
