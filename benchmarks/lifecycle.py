@@ -28,8 +28,8 @@ from transitions import Machine  # noqa: E402
 from domain import commands as c  # noqa: E402
 from domain.order import Order, OrderLine  # noqa: E402
 from domain.order_lifecycle import ORDER_LIFECYCLE, STATES, TABLE  # noqa: E402
+from handlers.bootstrap import build_bus  # noqa: E402
 from handlers.bus import Deps  # noqa: E402
-from handlers.wiring import build_bus  # noqa: E402
 from integrations.db import migrate  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402
 

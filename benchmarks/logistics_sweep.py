@@ -39,9 +39,9 @@ from bot.app import create_app  # noqa: E402
 from config.settings import LogisticsSettings, Settings  # noqa: E402
 from domain.clock import local  # noqa: E402
 from domain.users import User  # noqa: E402
+from handlers.bootstrap import build_bus  # noqa: E402
 from handlers.bus import Deps  # noqa: E402
 from handlers.logistics import logistics_sweep  # noqa: E402
-from handlers.wiring import build_bus  # noqa: E402
 from integrations.db import migrate  # noqa: E402
 from integrations.db import tables as t  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402

@@ -55,8 +55,8 @@ from yarl import URL  # noqa: E402
 from domain import commands as c  # noqa: E402
 from domain.clock import utcnow  # noqa: E402
 from domain.users import User  # noqa: E402
+from handlers.bootstrap import build_bus  # noqa: E402
 from handlers.bus import Deps  # noqa: E402
-from handlers.wiring import build_bus  # noqa: E402
 from integrations.db import migrate  # noqa: E402
 from integrations.db import tables as t  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402

@@ -11,13 +11,13 @@ import httpx
 from aiohttp import web
 
 from bot import api, channels_kuaidi100, dingtalk, dingtalk_cards, health, wecom
-from bot.conversations import Conversations
-from bot.keys import BUS, CONVERSATIONS, DB, DINGTALK_CLIENT, DISPATCHER, PACER, SETTINGS, WECOM_CLIENT
+from bot.inbound_queue import InboundQueue
+from bot.keys import BUS, DB, DINGTALK_CLIENT, DISPATCHER, INBOUND_QUEUE, PACER, SETTINGS, WECOM_CLIENT
 from bot.pacing import AckPacer, PacedSender
 from config.settings import Settings
 from domain.aftersale import ApprovalPolicy
+from handlers.bootstrap import build_bus
 from handlers.bus import Deps
-from handlers.wiring import build_bus
 from integrations.db.engine import Database
 from integrations.db.tokens import DbTokenCache
 from integrations.delivery.dingtalk_sender import DingTalkChatSender
@@ -134,15 +134,15 @@ async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-async def conversations_ctx(app: web.Application) -> AsyncIterator[None]:
+async def inbound_queue_ctx(app: web.Application) -> AsyncIterator[None]:
     workers = 1 if app[DB].is_sqlite else 4  # SQLite has one writer at a time anyway
-    conversations = Conversations(
+    inbound_queue = InboundQueue(
         app[DB], app[BUS], delivered=app[DISPATCHER].notify, workers=workers, pace=app[PACER].yield_to_acks
     )
-    app[CONVERSATIONS] = conversations
-    await conversations.replay_stale()
+    app[INBOUND_QUEUE] = inbound_queue
+    await inbound_queue.replay_stale()
     yield
-    await conversations.stop()
+    await inbound_queue.stop()
 
 
 def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = False) -> web.Application:
@@ -160,7 +160,7 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.cleanup_ctx.append(geo_ctx)
     app.cleanup_ctx.append(channels_kuaidi100.courier_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
-    app.cleanup_ctx.append(conversations_ctx)
+    app.cleanup_ctx.append(inbound_queue_ctx)
     if schedule:
         from bot.scheduler import scheduler_ctx
 

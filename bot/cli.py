@@ -96,7 +96,7 @@ def run_orders_import(settings: Settings, args: argparse.Namespace) -> int:
 async def _import_orders(settings: Settings, commands: list[Any]) -> tuple[int, int, list[str]]:
     from bot.app import deps_from
     from domain.errors import DomainError
-    from handlers.wiring import build_bus
+    from handlers.bootstrap import build_bus
 
     db = Database(settings.database_url)
     bus = build_bus(db, deps_from(settings))
@@ -209,7 +209,7 @@ async def _run_job(settings: Settings, name: str) -> str:
     """One run now, outside the lease: the jobs are idempotent (each alert is marked once in the database)."""
     from bot.app import deps_from
     from bot.scheduler import job_env, job_specs
-    from handlers.wiring import build_bus
+    from handlers.bootstrap import build_bus
 
     db = Database(settings.database_url)
     try:

@@ -23,7 +23,7 @@ from config.settings import DingtalkSettings, Settings
 from domain import commands as c
 from domain.clock import utcnow
 from domain.users import ROLES, User
-from handlers.wiring import build_bus
+from handlers.bootstrap import build_bus
 from integrations.db import migrate
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork

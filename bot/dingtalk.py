@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.conversations import Conversations
 from bot.dingtalk_protocol import CallbackRejected, parse_body, to_inbound, verify_sign
-from bot.keys import CONVERSATIONS, SETTINGS
+from bot.inbound_queue import InboundQueue
+from bot.keys import INBOUND_QUEUE, SETTINGS
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -32,30 +32,30 @@ async def callback(request: web.Request) -> web.Response:
     except CallbackRejected as err:
         log.warning("dingtalk callback refused (%s) from %s: %s", err.status, request.remote, err.reason)
         return web.json_response({"error": err.reason}, status=err.status)
-    await accept_payload(request.app[CONVERSATIONS], payload)
+    await accept_payload(request.app[INBOUND_QUEUE], payload)
     return web.json_response({})
 
 
-async def accept_payload(conversations: Conversations, payload: dict[str, Any]) -> None:
+async def accept_payload(inbound_queue: InboundQueue, payload: dict[str, Any]) -> None:
     """A verified robot payload (HTTP callback or stream) into the inbox; what the bot ignores is dropped."""
     message = to_inbound(payload)
     if message is not None:
-        await conversations.accept(message)
+        await inbound_queue.accept(message)
 
 
 async def dingtalk_stream_ctx(app: web.Application) -> AsyncIterator[None]:
     """Receive robot messages over DingTalk's stream gateway instead of HTTP callbacks.
 
-    Opt-in (`app.cleanup_ctx.append(dingtalk_stream_ctx)` after conversations_ctx); needs the optional
+    Opt-in (`app.cleanup_ctx.append(dingtalk_stream_ctx)` after inbound_queue_ctx); needs the optional
     dingtalk-stream package. Untested against the real gateway.
     """
     from integrations.dingtalk.stream import stream_client
 
     settings = app[SETTINGS].dingtalk
-    conversations = app[CONVERSATIONS]
+    inbound_queue = app[INBOUND_QUEUE]
 
     async def on_message(payload: dict[str, Any]) -> None:
-        await accept_payload(conversations, payload)
+        await accept_payload(inbound_queue, payload)
 
     client = stream_client(settings.app_key, settings.app_secret, on_message)
     task = asyncio.create_task(client.start())

@@ -52,9 +52,9 @@ from typing import Any
 from aiohttp import web
 
 from bot.dingtalk_protocol import PLATFORM, SIGN_WINDOW_MS, CallbackRejected, parse_body
-from bot.keys import CONVERSATIONS, SETTINGS
+from bot.keys import INBOUND_QUEUE, SETTINGS
 from config.settings import DingtalkSettings
-from handlers.chat import InboundMessage
+from domain.chat import InboundMessage
 from integrations.dingtalk.render import InteractiveCards
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ async def card_callback(request: web.Request) -> web.Response:
     except CallbackRejected as err:
         log.warning("dingtalk card callback refused (%s) from %s: %s", err.status, request.remote, err.reason)
         return web.json_response({"error": err.reason}, status=err.status)
-    await request.app[CONVERSATIONS].accept(message)
+    await request.app[INBOUND_QUEUE].accept(message)
     return web.json_response({})
 
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from handlers.chat import InboundMessage
+from domain.chat import InboundMessage
 from integrations.dingtalk.client import SessionWebhook
 
 PLATFORM = "dingtalk"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.conversations import Conversations
+from bot.inbound_queue import InboundQueue
 from bot.pacing import AckPacer
 from config.settings import Settings
 from handlers.bus import MessageBus
@@ -16,7 +16,7 @@ from integrations.wecom.client import WeComClient
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 BUS = web.AppKey("bus", MessageBus)
-CONVERSATIONS = web.AppKey("conversations", Conversations)
+INBOUND_QUEUE = web.AppKey("inbound_queue", InboundQueue)
 DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
 WECOM_CLIENT = web.AppKey("wecom_client", WeComClient)
 DINGTALK_CLIENT = web.AppKey("dingtalk_client", DingTalkClient)

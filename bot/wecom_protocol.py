@@ -18,7 +18,7 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
 from config.settings import WecomSettings
-from handlers.chat import InboundMessage
+from domain.chat import InboundMessage
 
 PLATFORM = "wecom"
 

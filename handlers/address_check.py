@@ -17,11 +17,11 @@ import copy
 from dataclasses import dataclass, replace
 
 from domain import commands as c
+from domain.chat import Button, Card
 from domain.commands import Command
 from domain.order import Order
-from handlers import tasks
+from handlers import worklists
 from handlers.bus import Deps, Router
-from handlers.chat import Button, Card
 from handlers.notify import notify_role
 from handlers.orders import change_address, load_order
 from integrations.db.uow import UnitOfWork
@@ -71,9 +71,9 @@ async def request_address_change(cmd: RequestAddressChange, uow: UnitOfWork, dep
         await _refuse(order, cmd, check, uow, deps)
         return AddressChangeOutcome(order, False, check)
     order = await change_address(c.ChangeAddress(cmd.order_no, cmd.new_address, by=cmd.by, via=cmd.via), uow, deps)
-    for row in await tasks.open_exceptions(uow, kinds=(UNRESOLVED, UNVERIFIED), order_no=order.order_no):
+    for row in await worklists.open_exceptions(uow, kinds=(UNRESOLVED, UNVERIFIED), order_no=order.order_no):
         note = f"地址已改为：{order.address}"
-        await tasks.resolve_exception(uow, row, note, by=cmd.by, via=cmd.via, at=deps.now)
+        await worklists.resolve_exception(uow, row, note, by=cmd.by, via=cmd.via, at=deps.now)
     if check is not None and check.unverified:
         await _ask_service_to_confirm(order, check, uow, deps)
     return AddressChangeOutcome(order, True, check)
@@ -86,7 +86,7 @@ async def _refuse(order: Order, cmd: RequestAddressChange, check: AddressCheck, 
         from_state=order.state, to_state=order.state, at=deps.now, outcome="refused", reason=check.reason,
         detail={"new_address": new_address, "level": check.level, "formatted": check.formatted},
     )
-    open_rows = await tasks.open_exceptions(uow, kinds=(UNRESOLVED,), order_no=order.order_no)
+    open_rows = await worklists.open_exceptions(uow, kinds=(UNRESOLVED,), order_no=order.order_no)
     if any(f"「{new_address}」" in row.message for row in open_rows):
         return  # the same vague address again: customer service already has it
     await uow.open_exception(

@@ -9,9 +9,9 @@ from domain import commands as c
 from domain import events
 from domain.aftersale import AfterSale, open_aftersale
 from domain.aftersale_reasons import classify
+from domain.chat import Button, Card, Reply
 from domain.errors import Forbidden, NotFound
 from handlers.bus import Deps, Router
-from handlers.chat import Button, Card, Reply
 from handlers.metrics import TRANSITIONS
 from handlers.notify import notify_role, notify_user
 from handlers.orders import create_order, load_order

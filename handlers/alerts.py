@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from domain import events
+from domain.chat import Button, Card, Reply
 from handlers.bus import Deps, Router
-from handlers.chat import Button, Card, Reply
 from handlers.notify import notify_role
 from handlers.orders import load_order
 from integrations.db.uow import UnitOfWork

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from domain import commands as c
 from domain.aftersale import AfterSale
+from domain.chat import Reply
 from domain.clock import hhmm
 from domain.errors import Conflict, GuardRefused, IllegalTransition, InvalidInput
 from domain.users import User
 from handlers.aftersales import Strategy, approve, choose_strategy, load_aftersale, name_of, reject, yuan
 from handlers.bus import Deps
-from handlers.chat import Reply
 from handlers.chat_commands import ChatRequest, verb
 from integrations.db.uow import UnitOfWork
 

@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.chat import Card, Reply
 from domain.commands import Command
 from domain.errors import DomainError, Forbidden
 from domain.users import ROLES, User
 from handlers.bus import Deps, Router
-from handlers.chat import Card, Reply
 from handlers.notify import notify_user
 from integrations.db import inbox
 from integrations.db.uow import UnitOfWork

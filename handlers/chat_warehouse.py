@@ -12,15 +12,15 @@ from typing import Any
 
 from domain import commands as c
 from domain import events
+from domain.chat import Button, Card, Reply
 from domain.clock import hhmm, local
 from domain.errors import Forbidden, IllegalTransition, InvalidInput
 from domain.order import Order
 from domain.order_lifecycle import ORDER_LIFECYCLE
 from domain.users import ROLES, User
-from handlers import tasks
+from handlers import worklists
 from handlers.address_check import RequestAddressChange, check_address, request_address_change
 from handlers.bus import Deps, Router
-from handlers.chat import Button, Card, Reply
 from handlers.chat_commands import ChatRequest, verb
 from handlers.notify import notify_role
 from handlers.orders import confirm_relabel, fire_order_trigger, load_order
@@ -93,12 +93,12 @@ async def status_text(order: Order, uow: UnitOfWork, now: datetime) -> str:
     timeline = await _timeline(uow, no, now)
     if timeline:
         lines += ["最近：", *timeline]
-    problems = await tasks.open_exceptions(uow, order_no=no)
+    problems = await worklists.open_exceptions(uow, order_no=no)
     if problems:
-        lines += ["未处理异常：", *(tasks.exception_line(r, now) for r in problems[:3])]
+        lines += ["未处理异常：", *(worklists.exception_line(r, now) for r in problems[:3])]
     if order.settlement_hold:
         lines.append(f"客户结算已冻结，核实后由主管发送：解冻 {order.customer_id}")
-    lines.append(f"下一步：{tasks.next_step(order).text}")
+    lines.append(f"下一步：{worklists.next_step(order).text}")
     return "\n".join(lines)
 
 
@@ -140,7 +140,7 @@ async def advance(trigger: str, req: ChatRequest, user: User, uow: UnitOfWork, d
     try:
         order = await fire_order_trigger(cmd, uow, deps)
     except IllegalTransition as err:
-        raise IllegalTransition(f"订单 {order.order_no} {err.reason}下一步：{tasks.next_step(order).text}") from err
+        raise IllegalTransition(f"订单 {order.order_no} {err.reason}下一步：{worklists.next_step(order).text}") from err
     if req.response_code:
         await _mark_clicked(req, user, DONE[trigger], uow, deps)
     facts = ""
@@ -148,7 +148,7 @@ async def advance(trigger: str, req: ChatRequest, user: User, uow: UnitOfWork, d
         facts = f"，运单 {order.waybill}" + ("，已短信通知客户" if order.customer_phone else "")
     elif trigger == "pack" and order.waybill:
         facts = f"，运单 {order.waybill}"
-    return Reply(f"{DONE[trigger]} {order.order_no}{facts}。下一步：{tasks.next_step(order).text}")
+    return Reply(f"{DONE[trigger]} {order.order_no}{facts}。下一步：{worklists.next_step(order).text}")
 
 
 def _floor_verb(trigger: str, label: str) -> None:
@@ -168,7 +168,7 @@ async def relabel(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> 
     _ensure_own_store(user, order)
     cmd = c.ConfirmRelabel(order.order_no, _arg(req, 1, "relabel"), by=user.userid, via=req.via)
     order = await confirm_relabel(cmd, uow, deps)
-    return Reply(f"已确认改签 {order.order_no}，新运单 {order.waybill}。下一步：{tasks.next_step(order).text}")
+    return Reply(f"已确认改签 {order.order_no}，新运单 {order.waybill}。下一步：{worklists.next_step(order).text}")
 
 
 async def _check_new_address(req: ChatRequest, deps: Deps) -> AddressCheck | None:
@@ -192,7 +192,7 @@ async def address(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> 
         head += f"{outcome.check.reason}，已通知客服向客户确认。"
     if order.address_change_pending:
         return Reply(head + f"包裹已在门店 {order.store} 仓库，已通知仓管换贴新面单，换好后才能发货。")
-    return Reply(head + f"无需换面单。下一步：{tasks.next_step(order).text}")
+    return Reply(head + f"无需换面单。下一步：{worklists.next_step(order).text}")
 
 
 # ---- scan to act
@@ -206,7 +206,7 @@ async def scan(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> Car
 
 def order_card(order: Order, task_id: str) -> Card:
     """The order at a glance with exactly one button: the legal next step, or 查看订单 when it must be typed."""
-    no, step = order.order_no, tasks.next_step(order)
+    no, step = order.order_no, worklists.next_step(order)
     if step.key:
         button, description = Button(step.key, step.button), f"下一步：{step.text}"
     else:
@@ -246,18 +246,18 @@ async def my_tasks(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) ->
     now, sections = deps.now, []
     if user.has("warehouse"):
         if user.store:
-            sections.append((f"门店 {user.store} 待处理订单", await tasks.warehouse_tasks(uow, user.store, now)))
+            sections.append((f"门店 {user.store} 待处理订单", await worklists.warehouse_tasks(uow, user.store, now)))
         else:
             sections.append(("门店待办", ["您还没有绑定门店，请联系运营经理。"]))
     if user.has("supervisor", "manager"):
-        sections.append(("待审批售后", await tasks.approval_tasks(uow, now)))
-        sections.append(("未处理异常", await tasks.exception_lines(uow, now)))
+        sections.append(("待审批售后", await worklists.approval_tasks(uow, now)))
+        sections.append(("未处理异常", await worklists.exception_lines(uow, now)))
     if user.has("service"):
-        sections.append(("改址待换面单", await tasks.address_change_tasks(uow, now)))
+        sections.append(("改址待换面单", await worklists.address_change_tasks(uow, now)))
     if user.has("purchasing"):
-        sections.append(("缺货与补货", await tasks.exception_lines(uow, now, kinds=("out_of_stock", "purchase_request"))))
+        sections.append(("缺货与补货", await worklists.exception_lines(uow, now, kinds=("out_of_stock", "purchase_request"))))
     if user.has("finance"):
-        sections.append(("结算冻结的客户", await tasks.held_customers(uow)))
+        sections.append(("结算冻结的客户", await worklists.held_customers(uow)))
     body = [f"【{title}】\n" + "\n".join(lines) for title, lines in sections if lines]
     if not body:
         return Reply("暂无待办，有新任务会推送给您。")
@@ -266,7 +266,7 @@ async def my_tasks(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) ->
 
 @verb("exceptions", "supervisor", "manager", label="异常")
 async def list_exceptions(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> Reply:
-    lines = await tasks.exception_lines(uow, deps.now)
+    lines = await worklists.exception_lines(uow, deps.now)
     if not lines:
         return Reply("暂无未处理的异常。")
     return Reply("\n".join(["未处理异常（最新在前）：", *lines, "认领：确认 <编号>；处理完：解决 <编号> [说明]"]))
@@ -274,29 +274,29 @@ async def list_exceptions(req: ChatRequest, user: User, uow: UnitOfWork, deps: D
 
 @verb("summary", "manager", "supervisor", label="概况")
 async def summary(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> Reply:
-    lines = await tasks.summary_lines(uow, deps.now)
+    lines = await worklists.summary_lines(uow, deps.now)
     return Reply("\n".join([*lines, "发送「异常」查看异常，「待办」查看待办。"]))
 
 
 # ---- 确认 / 解决 an exception, 解冻 a customer
 
 async def _exception_for(req: ChatRequest, user: User, uow: UnitOfWork, name: str) -> Any:
-    row = await tasks.load_exception(uow, _arg(req, 0, name))
+    row = await worklists.load_exception(uow, _arg(req, 0, name))
     if not user.has("supervisor", "manager"):
-        store = await tasks.exception_store(uow, row)
+        store = await worklists.exception_store(uow, row)
         if store != user.store:
             raise Forbidden(f"异常 #{row.id} 属于{f'门店 {store}' if store else '总部'}，仓管只能处理本门店（{user.store or '未绑定'}）的异常。")
     return row
 
 
 def _about(row: Any) -> str:
-    return tasks.EXCEPTION_KINDS.get(row.kind, row.kind) + (f" {row.order_no}" if row.order_no else "")
+    return worklists.EXCEPTION_KINDS.get(row.kind, row.kind) + (f" {row.order_no}" if row.order_no else "")
 
 
 @verb("ack", "supervisor", "manager", "warehouse", label="确认")
 async def ack(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> Reply:
     row = await _exception_for(req, user, uow, "ack")
-    await tasks.ack_exception(uow, row, by=user.userid, via=req.via, at=deps.now)
+    await worklists.ack_exception(uow, row, by=user.userid, via=req.via, at=deps.now)
     return Reply(f"已认领异常 #{row.id}（{_about(row)}）。处理完后发送：解决 {row.id} [说明]")
 
 
@@ -304,14 +304,14 @@ async def ack(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> Repl
 async def resolve(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> Reply:
     row = await _exception_for(req, user, uow, "resolve")
     note = " ".join(req.args[1:]).strip()
-    await tasks.resolve_exception(uow, row, note, by=user.userid, via=req.via, at=deps.now)
-    left = len(await tasks.open_exceptions(uow))
+    await worklists.resolve_exception(uow, row, note, by=user.userid, via=req.via, at=deps.now)
+    left = len(await worklists.open_exceptions(uow))
     rest = f"还有 {left} 条未处理，发送「异常」查看。" if left else "异常已全部处理。"
     return Reply(f"已解决异常 #{row.id}（{_about(row)}）。{rest}")
 
 
 @verb("release", "supervisor", "manager", label="解冻")
 async def release(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> Reply:
-    row = await tasks.release_hold(uow, _arg(req, 0, "release"), by=user.userid, via=req.via, at=deps.now)
+    row = await worklists.release_hold(uow, _arg(req, 0, "release"), by=user.userid, via=req.via, at=deps.now)
     why = f"（冻结原因：{row.hold_reason}）" if row.hold_reason else ""
     return Reply(f"已解冻客户 {row.name or row.customer_id}（{row.customer_id}）的结算{why}。其订单签收后即可结算完成。")

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import and_, insert, or_, select
 
+from domain.chat import Button, Card, Reply
 from domain.clock import local
 from domain.order_lifecycle import IN_WAREHOUSE, ORDER_LIFECYCLE
 from handlers.bus import Deps
-from handlers.chat import Button, Card, Reply
 from handlers.notify import notify_role
 from integrations.db import tables as t
 from integrations.db.engine import Database

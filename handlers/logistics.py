@@ -22,9 +22,9 @@ from domain.arbitration import (
     WarehouseView,
     arbitrate,
 )
+from domain.chat import Button, Card
 from domain.errors import Conflict, DomainError
 from handlers.bus import Deps, MessageBus, Router
-from handlers.chat import Button, Card
 from handlers.notify import notify_role
 from integrations.db import tables as t
 from integrations.db.courier_tracks import report_of, track_row, upsert_tracks

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from domain.chat import Card, Reply, to_payload
 from handlers.bus import Deps
-from handlers.chat import Card, Reply, to_payload
 from integrations.db.uow import UnitOfWork
 
 

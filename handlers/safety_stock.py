@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.chat import Reply
 from domain.clock import local
 from domain.safety_stock import (
     DemandSignals,
@@ -31,7 +32,6 @@ from domain.safety_stock import (
     slow_mover_text,
 )
 from handlers.bus import Deps
-from handlers.chat import Reply
 from handlers.notify import notify_role
 from handlers.skus import active_freezes, freeze
 from integrations.db import tables as t

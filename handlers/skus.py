@@ -17,10 +17,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import events
+from domain.chat import Reply
 from domain.errors import InvalidInput, NotFound
 from domain.safety_stock import SIGNAL_KINDS, RecordDemandSignal, RegisterSku, UnfreezeSku
 from handlers.bus import Deps, Router
-from handlers.chat import Reply
 from handlers.notify import notify_role
 from integrations.db import tables as t
 from integrations.db.marks import mark_once

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from handlers.bootstrap import build_bus
 from handlers.bus import Deps, MessageBus
-from handlers.wiring import build_bus
 from integrations.db import migrate
 from integrations.db.engine import Database
 from integrations.db.tables import metadata

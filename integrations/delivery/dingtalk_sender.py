@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from handlers.chat import Card, Reply, from_payload
+from domain.chat import Card, Reply, from_payload
 from integrations.delivery.dispatcher import OutboxRow, PermanentDelivery, RetryableDelivery
 from integrations.dingtalk.client import DingTalkClient, DingTalkRejected, DingTalkRetryable, SessionWebhook
 from integrations.dingtalk.render import InteractiveCards, render_batch, render_interactive, render_webhook

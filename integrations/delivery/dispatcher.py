@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from domain.chat import Reply, to_payload
 from domain.clock import utcnow
-from handlers.chat import Reply, to_payload
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork

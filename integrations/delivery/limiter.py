@@ -41,8 +41,8 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from domain.chat import Card, from_payload
 from domain.clock import utcnow
-from handlers.chat import Card, from_payload
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.delivery.dispatcher import DEFERRED_PREFIX, DeferDelivery, LostClaim, OutboxRow, as_utc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
-from handlers.chat import Reply, from_payload
+from domain.chat import Reply, from_payload
 from integrations.delivery.dispatcher import OutboxRow, PermanentDelivery, RetryableDelivery
 from integrations.delivery.limiter import CARD_UPDATE, Admission, RecipientLimiter, plain, short
 from integrations.wecom.client import WeComClient, WeComRejected, WeComRetryable

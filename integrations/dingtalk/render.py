@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from handlers.chat import Button, Card, Reply
+from domain.chat import Button, Card, Reply
 from integrations.delivery.limiter import command_text, plain
 
 MAX_CARD_BUTTONS = 5  # sampleActionCard .. sampleActionCard5; further buttons become links in the text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers.chat import Button, Card, Reply
+from domain.chat import Button, Card, Reply
 
 # Long enough to swallow our own re-send after a crash (the outbox claim lasts 60 s, plus backoff), short
 # enough that a person who asks the same thing again a few minutes later still gets an answer: WeCom

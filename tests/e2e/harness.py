@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.keys import BUS, CONVERSATIONS, DISPATCHER
+from bot.keys import BUS, DISPATCHER, INBOUND_QUEUE
 from domain import commands as c
 
 
@@ -19,7 +19,7 @@ class AppHarness:
 
     async def settle(self) -> None:
         """Let background processing finish and deliver everything due."""
-        await self.app[CONVERSATIONS].drain()
+        await self.app[INBOUND_QUEUE].drain()
         while await self.app[DISPATCHER].run_once():
             pass
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.keys import CONVERSATIONS, DB
+from bot.keys import DB, INBOUND_QUEUE
+from domain.chat import Reply
 from handlers.bus import Deps
-from handlers.chat import Reply
 from handlers.notify import notify_user
 from integrations.db import tables as t
 from integrations.db.uow import UnitOfWork
@@ -149,7 +149,7 @@ async def test_a_dingtalk_failure_does_not_resend_on_wecom(ding: Ding, fake_weco
     assert len(fake_wecom.messages) == 1 and ding.fake.received == []
     [row] = await outbox(ding, "dingtalk_chat")
     assert (row["status"], row["attempts"]) == ("pending", 1)
-    await ding.app[CONVERSATIONS].drain()
+    await ding.app[INBOUND_QUEUE].drain()
     await retry_now(ding)
     assert len(fake_wecom.messages) == 1 and ding.received("sup1") == ["有新的待审批退款"]
 
@@ -185,7 +185,7 @@ async def test_dingtalk_alone_answers_and_pushes(ding_alone: Ding) -> None:
 
 
 async def test_a_card_taps_back_the_command(ding: Ding) -> None:
-    from handlers.chat import Button, Card
+    from domain.chat import Button, Card
 
     await ding.add_user("sup1", "李敏", "supervisor")
     card = Card("退款待审批", "AS000012 · ¥350.00", "as12", (Button("approve AS000012", "同意"),
@@ -210,7 +210,7 @@ async def test_stream_mode_messages_reach_the_same_inbox(ding: Ding) -> None:
     _, payload = ding.fake.robot_message(staff_id("wh1"), "帮助", "msgSTREAM", "cid-wh1")
 
     async def on_message(p: dict[str, Any]) -> None:
-        await accept_payload(ding.app[CONVERSATIONS], p)
+        await accept_payload(ding.app[INBOUND_QUEUE], p)
 
     client = stream_client(ding.fake.app_key, ding.fake.app_secret, on_message)
     acks: list[dict[str, Any]] = []

@@ -10,8 +10,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.app import senders
-from bot.keys import CONVERSATIONS, DB, WECOM_CLIENT
-from handlers.chat import Reply, to_payload
+from bot.keys import DB, INBOUND_QUEUE, WECOM_CLIENT
+from domain.chat import Reply, to_payload
 from integrations.db import tables as t
 from integrations.db.uow import UnitOfWork
 from integrations.delivery.dispatcher import OutboxDispatcher, OutboxRow, Sender
@@ -65,7 +65,7 @@ async def test_reply_outlives_transient_wecom_failures_and_arrives_once(chat: Ch
     chat.fake.fail_next(status=500)
 
     assert await chat.say("sup1", "帮助") == 200
-    await chat.app[CONVERSATIONS].drain()
+    await chat.app[INBOUND_QUEUE].drain()
     clock = Clock()
     d = dispatcher(chat, clock)
     for attempt in range(1, 5):
@@ -87,7 +87,7 @@ async def test_reply_outlives_transient_wecom_failures_and_arrives_once(chat: Ch
 async def test_dispatcher_killed_mid_send_and_a_fresh_one_deliver_it_once(chat: Chat) -> None:
     await chat.add_user("wh1", "王强", "warehouse", store="SH01")
     assert await chat.say("wh1", "帮助") == 200
-    await chat.app[CONVERSATIONS].drain()
+    await chat.app[INBOUND_QUEUE].drain()
     clock = Clock()
 
     chat.fake.stall_next(2.0)

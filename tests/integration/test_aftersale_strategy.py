@@ -13,10 +13,10 @@ from domain.aftersale import ApprovalPolicy
 from domain.clock import utcnow
 from domain.errors import GuardRefused, IllegalTransition
 from domain.users import User
+from handlers.bootstrap import build_bus
 from handlers.bus import Deps, MessageBus
 from handlers.chat_aftersales import approve_aftersale
 from handlers.chat_commands import ChatRequest
-from handlers.wiring import build_bus
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork

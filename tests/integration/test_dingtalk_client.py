@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from handlers.chat import Reply, to_payload
+from domain.chat import Reply, to_payload
 from integrations.delivery.dingtalk_sender import SESSION_WEBHOOK, DingTalkChatSender
 from integrations.delivery.dispatcher import OutboxRow, PermanentDelivery, RetryableDelivery
 from integrations.dingtalk.client import (

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import event as sqlalchemy_event
 
 from bot.parser import VERBS
+from domain.chat import Button, Card, Reply, to_payload
 from domain.users import User
-from handlers.chat import Button, Card, Reply, to_payload
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.tokens import DbTokenCache

@@ -18,9 +18,9 @@ from config.settings import ApiSettings, Settings
 from domain import commands as c
 from domain.safety_stock import RecordDemandSignal, RegisterSku, SafetyStockPolicy
 from domain.users import User
+from handlers.bootstrap import build_bus
 from handlers.bus import Deps, MessageBus
 from handlers.safety_stock import safety_stock
-from handlers.wiring import build_bus
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.repositories import aware

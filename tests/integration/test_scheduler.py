@@ -12,8 +12,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.scheduler import JobEnv, JobScheduler, JobSpec, job_specs
 from config.settings import Settings
+from handlers.bootstrap import build_bus
 from handlers.bus import Deps
-from handlers.wiring import build_bus
 from integrations.db.engine import Database
 from integrations.db.lease import Lease
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 
 from domain.users import User
+from handlers.bootstrap import build_bus
 from handlers.bus import Deps, MessageBus
 from handlers.escalation import escalate_exceptions, stuck_orders
-from handlers.wiring import build_bus
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from handlers.chat import Button, Card, Reply
+from domain.chat import Button, Card, Reply
 from integrations.fakes.wecom import RESPONSE_CODE_USED, UPDATE_CARD_PATH, WEBHOOK_PATH, FakeWeCom
 from integrations.wecom.client import MemoryTokenCache, WeComClient, WeComRejected, WeComRetryable
 from integrations.wecom.render import render_card_update, render_message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from handlers.chat import Button, Card, Reply
+from domain.chat import Button, Card, Reply
 from integrations.dingtalk.render import render_batch, render_webhook, send_command_url
 
 CARD = Card("退款待审批", "AS000012 · ¥350.00", "as12",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.chat import Button, Card, Reply
+from domain.chat import Button, Card, Reply
 from integrations.wecom.render import render_card_update, render_message
 
 AGENT_ID = 1000002

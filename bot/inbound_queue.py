@@ -12,10 +12,10 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.parser import ParseError, help_text, parse
+from domain.chat import InboundMessage
 from domain.clock import utcnow
 from domain.errors import DomainError
 from handlers.bus import MessageBus
-from handlers.chat import InboundMessage
 from handlers.chat_commands import ChatRequest
 from integrations.db import inbox
 from integrations.db.engine import Database
@@ -41,7 +41,7 @@ def to_request(msg: InboundMessage) -> ChatRequest:
     return dataclasses.replace(base, verb=parsed.verb, args=parsed.args)
 
 
-class Conversations:
+class InboundQueue:
     """Stored messages wait in a queue for a few workers: a burst is acknowledged at once and worked off
     at the pace the database allows, instead of hundreds of tasks fighting the acknowledgements for
     connections (and, on SQLite, for the write lock)."""
