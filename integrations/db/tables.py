@@ -8,7 +8,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    DateTime,
     Float,
     Index,
     Integer,
@@ -18,6 +17,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+
+from integrations.db.column_types import UtcDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -30,7 +31,7 @@ metadata = MetaData(
 )
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
-TS = DateTime(timezone=True)
+TS = UtcDateTime()  # every datetime column: aware UTC in and out, on SQLite as on PostgreSQL
 
 orders = Table(
     "orders",
