@@ -1,16 +1,13 @@
-"""Access tokens kept in the `api_tokens` table, so every replica shares one WeCom token.
+"""Access tokens kept in the `api_tokens` table, so every replica shares one WeCom (or DingTalk) token.
 
 WeCom invalidates the previous access token when a new one is fetched too often and limits gettoken
-calls, so replicas must not each fetch their own. Each process keeps the last token it read or stored in
-memory until `margin_s` before it expires, so a send does not read the table; when WeCom refuses a token
-(40014/42001), the client calls `forget`, and the next `get` reads the table, where another replica may
-already have put a fresh one.
+calls, so replicas must not each fetch their own. This is the shared store of integrations.tokens;
+each process's TokenKeeper keeps the token in memory and reads this table only when it has none fresh,
+or when the platform refused the one it had (another replica may already have put a fresh one here).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -19,33 +16,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from integrations.db import tables as t
 from integrations.db.engine import Database
 
-MEMORY_MARGIN_S = 300.0  # = integrations.wecom.client.TOKEN_REFRESH_MARGIN_S: served from memory until then
-
 
 class DbTokenCache:
-    """The `TokenCache` protocol of integrations.wecom.client, on the database."""
+    """The `TokenCache` protocol of integrations.tokens, on the database."""
 
-    def __init__(
-        self, db: Database, *, margin_s: float = MEMORY_MARGIN_S, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._margin_s = margin_s
-        self._clock = clock
-        self._memory: dict[str, tuple[str, float]] = {}
 
     async def get(self, key: str) -> tuple[str, float] | None:
-        remembered = self._memory.get(key)
-        if remembered is not None and remembered[1] - self._clock() > self._margin_s:
-            return remembered
         stmt = select(t.api_tokens.c.token, t.api_tokens.c.expires_at).where(t.api_tokens.c.key == key)
         async with self._db.engine.connect() as conn:
             row = (await conn.execute(stmt)).first()
-        if row is None:
-            self._memory.pop(key, None)
-            return None
-        found = row.token, _as_utc(row.expires_at).timestamp()
-        self._memory[key] = found
-        return found
+        return None if row is None else (row.token, row.expires_at.timestamp())
 
     async def put(self, key: str, token: str, expires_at: float) -> None:
         values = {"key": key, "token": token, "expires_at": datetime.fromtimestamp(expires_at, UTC)}
@@ -57,14 +39,3 @@ class DbTokenCache:
         )
         async with self._db.engine.begin() as conn:
             await conn.execute(stmt)
-        self._memory[key] = (token, expires_at)
-
-    def forget(self, key: str, token: str) -> None:
-        """WeCom refused `token`: the next `get` reads the table instead of memory."""
-        if key in self._memory and self._memory[key][0] == token:
-            del self._memory[key]
-
-
-def _as_utc(at: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at

@@ -1,10 +1,9 @@
-"""Async client for the DingTalk open API: access-token lifecycle, robot batchSend, sessionWebhook replies,
+"""Async client for the DingTalk open API (its token kept by a TokenKeeper): robot batchSend, sessionWebhook replies,
 and interactive cards (POST /v1.0/card/instances/createAndDeliver, open.dingtalk.com/document/development/
 create-and-deliver-cards)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -13,19 +12,12 @@ from typing import Any
 
 import httpx
 
-from integrations.wecom.client import MemoryTokenCache, TokenCache
-
-__all__ = [
-    "DingTalkClient", "DingTalkError", "DingTalkRejected", "DingTalkRetryable", "MemoryTokenCache",
-    "SessionWebhook", "TokenCache",
-]
+from integrations.tokens import DEFAULT_TOKEN_TTL_S, TokenCache, TokenKeeper
 
 TOKEN_PATH = "/v1.0/oauth2/accessToken"
 BATCH_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
 CARD_CREATE_AND_DELIVER_PATH = "/v1.0/card/instances/createAndDeliver"
 CARD_ALREADY_EXISTS = "param.cardAlreadyExist"
-TOKEN_REFRESH_MARGIN_S = 300.0
-DEFAULT_TOKEN_TTL_S = 7200
 SESSION_MARGIN_MS = 60_000  # a webhook about to expire is not worth the try
 
 # api.dingtalk.com answers a bad or expired token with HTTP 400 or 401 and this code.
@@ -90,10 +82,9 @@ class DingTalkClient:
         self._api_base = api_base.rstrip("/")
         self.app_key = app_key  # also the robotCode of the app's robot
         self._app_secret = app_secret
-        self._cache = token_cache
-        self._cache_key = f"dingtalk:{app_key}"
-        self._clock = clock
-        self._refresh_lock = asyncio.Lock()
+        self._tokens = TokenKeeper(
+            token_cache, f"dingtalk:{app_key}", self._fetch_token, refused=_TokenRefused, clock=clock
+        )
 
     async def batch_send(self, user_ids: list[str], msg_key: str, msg_param: JsonObject) -> JsonObject:
         """Robot message to people (by staff id). Meant for one person per call: a flow-controlled or
@@ -141,14 +132,8 @@ class DingTalkClient:
         return answer
 
     async def _call_with_token(self, path: str, body: JsonObject) -> JsonObject:
-        token = await self._access_token()
         try:
-            return await self._post_with_token(path, token, body)
-        except _TokenRefused:
-            self._cache.forget(self._cache_key, token)  # re-read the shared row: another replica may have a new one
-            token = await self._refresh_token(stale=token)
-        try:
-            return await self._post_with_token(path, token, body)
+            return await self._tokens.call(lambda token: self._post_with_token(path, token, body))
         except _TokenRefused as refused:
             raise DingTalkRetryable(refused.code, "fresh access token refused: " + refused.message) from refused
 
@@ -157,21 +142,7 @@ class DingTalkClient:
             self._api_base + path, body=body, headers={"x-acs-dingtalk-access-token": token}, token_call=True
         )
 
-    async def _access_token(self) -> str:
-        cached = await self._cache.get(self._cache_key)
-        if cached is not None and self._still_fresh(cached[1]):
-            return cached[0]
-        return await self._refresh_token(stale=cached[0] if cached else None)
-
-    async def _refresh_token(self, stale: str | None) -> str:
-        """Fetch a token unless someone (another task or replica) already replaced the stale one."""
-        async with self._refresh_lock:
-            cached = await self._cache.get(self._cache_key)
-            if cached is not None and cached[0] != stale and self._still_fresh(cached[1]):
-                return cached[0]
-            return await self._fetch_token()
-
-    async def _fetch_token(self) -> str:
+    async def _fetch_token(self) -> tuple[str, float]:
         answer = await self._request(
             self._api_base + TOKEN_PATH, body={"appKey": self.app_key, "appSecret": self._app_secret}, headers={}
         )
@@ -179,14 +150,9 @@ class DingTalkClient:
         if not isinstance(token, str) or not token:
             raise DingTalkRetryable(None, "accessToken answer has no accessToken")
         try:
-            expires_in = float(answer.get("expireIn") or DEFAULT_TOKEN_TTL_S)
+            return token, float(answer.get("expireIn") or DEFAULT_TOKEN_TTL_S)
         except (TypeError, ValueError):
-            expires_in = DEFAULT_TOKEN_TTL_S
-        await self._cache.put(self._cache_key, token, self._clock() + expires_in)
-        return token
-
-    def _still_fresh(self, expires_at: float) -> bool:
-        return expires_at - self._clock() > TOKEN_REFRESH_MARGIN_S
+            return token, DEFAULT_TOKEN_TTL_S
 
     async def _request(
         self, url: str, *, body: JsonObject, headers: dict[str, str], token_call: bool = False

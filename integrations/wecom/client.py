@@ -1,16 +1,14 @@
-"""Async client for the WeCom server API: access-token lifecycle, errcode classification, sending."""
+"""Async client for the WeCom server API: errcode classification and sending; a TokenKeeper keeps its token."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
-TOKEN_REFRESH_MARGIN_S = 300.0
-DEFAULT_TOKEN_TTL_S = 7200
+from integrations.tokens import DEFAULT_TOKEN_TTL_S, TokenCache, TokenKeeper
 
 # invalid credential / invalid access_token / access_token expired: fetch a new token and repeat once.
 _TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
@@ -18,29 +16,6 @@ _TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
 _RETRYABLE_ERRCODES = frozenset({-1, 45009, 45033})
 
 JsonObject = dict[str, Any]
-
-
-class TokenCache(Protocol):
-    async def get(self, key: str) -> tuple[str, float] | None: ...
-
-    async def put(self, key: str, token: str, expires_at: float) -> None: ...
-
-    def forget(self, key: str, token: str) -> None:
-        """`token` was refused: the next get must read the shared store, not a copy kept in memory."""
-
-
-class MemoryTokenCache:
-    def __init__(self) -> None:
-        self._tokens: dict[str, tuple[str, float]] = {}
-
-    async def get(self, key: str) -> tuple[str, float] | None:
-        return self._tokens.get(key)
-
-    async def put(self, key: str, token: str, expires_at: float) -> None:
-        self._tokens[key] = (token, expires_at)
-
-    def forget(self, key: str, token: str) -> None:
-        """Nothing to do: this dictionary is the store itself."""
 
 
 class WeComError(Exception):
@@ -60,6 +35,10 @@ class WeComRejected(WeComError):
     """WeCom refused the call for good: repeating the same payload will not help."""
 
 
+class _TokenRefused(WeComError):
+    """The access token was refused: the token keeper fetches a new one and repeats once."""
+
+
 class WeComClient:
     def __init__(
         self,
@@ -76,10 +55,9 @@ class WeComClient:
         self._api_base = api_base.rstrip("/")
         self._corp_id = corp_id
         self._secret = secret
-        self._cache = token_cache
-        self._cache_key = f"{corp_id}:{agent_id}"
-        self._clock = clock
-        self._refresh_lock = asyncio.Lock()
+        self._tokens = TokenKeeper(
+            token_cache, f"{corp_id}:{agent_id}", self._fetch_token, refused=_TokenRefused, clock=clock
+        )
 
     async def send(self, payload: JsonObject) -> JsonObject:
         """POST message/send; the answer carries msgid, and response_code for template cards."""
@@ -94,45 +72,24 @@ class WeComClient:
         return _checked(answer)
 
     async def _call_with_token(self, path: str, payload: JsonObject) -> JsonObject:
-        token = await self._access_token()
-        answer = await self._post_with_token(path, token, payload)
-        if _errcode(answer) in _TOKEN_ERRCODES:
-            self._cache.forget(self._cache_key, token)  # another replica may have stored a fresh one
-            token = await self._refresh_token(stale=token)
-            answer = await self._post_with_token(path, token, payload)
-            if _errcode(answer) in _TOKEN_ERRCODES:
-                raise WeComRetryable(_errcode(answer), "fresh access token refused: " + _errmsg(answer))
-        return _checked(answer)
+        try:
+            return await self._tokens.call(lambda token: self._post_with_token(path, token, payload))
+        except _TokenRefused as refused:
+            raise WeComRetryable(refused.errcode, "fresh access token refused: " + refused.message) from refused
 
     async def _post_with_token(self, path: str, token: str, payload: JsonObject) -> JsonObject:
-        return await self._request("POST", path, params={"access_token": token}, json=payload)
+        answer = await self._request("POST", path, params={"access_token": token}, json=payload)
+        if _errcode(answer) in _TOKEN_ERRCODES:
+            raise _TokenRefused(_errcode(answer), _errmsg(answer))
+        return _checked(answer)
 
-    async def _access_token(self) -> str:
-        cached = await self._cache.get(self._cache_key)
-        if cached is not None and self._still_fresh(cached[1]):
-            return cached[0]
-        return await self._refresh_token(stale=cached[0] if cached else None)
-
-    async def _refresh_token(self, stale: str | None) -> str:
-        """Fetch a token unless someone (another task or replica) already replaced the stale one."""
-        async with self._refresh_lock:
-            cached = await self._cache.get(self._cache_key)
-            if cached is not None and cached[0] != stale and self._still_fresh(cached[1]):
-                return cached[0]
-            return await self._fetch_token()
-
-    async def _fetch_token(self) -> str:
+    async def _fetch_token(self) -> tuple[str, float]:
         params = {"corpid": self._corp_id, "corpsecret": self._secret}
         answer = _checked(await self._request("GET", "/cgi-bin/gettoken", params=params))
         token = answer.get("access_token")
         if not isinstance(token, str) or not token:
             raise WeComRetryable(None, "gettoken answer has no access_token")
-        expires_in = float(answer.get("expires_in") or DEFAULT_TOKEN_TTL_S)
-        await self._cache.put(self._cache_key, token, self._clock() + expires_in)
-        return token
-
-    def _still_fresh(self, expires_at: float) -> bool:
-        return expires_at - self._clock() > TOKEN_REFRESH_MARGIN_S
+        return token, float(answer.get("expires_in") or DEFAULT_TOKEN_TTL_S)
 
     async def _request(
         self, method: str, path: str, *, params: dict[str, str], json: JsonObject | None = None

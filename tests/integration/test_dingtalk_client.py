@@ -16,11 +16,11 @@ from integrations.dingtalk.client import (
     DingTalkClient,
     DingTalkRejected,
     DingTalkRetryable,
-    MemoryTokenCache,
     SessionWebhook,
 )
 from integrations.dingtalk.render import render_batch, render_webhook
 from integrations.fakes.dingtalk import BATCH_SEND_PATH, SESSION_PATH, TOKEN_PATH, FakeDingTalk
+from integrations.tokens import MemoryTokenCache
 
 APP_KEY = "dingtestappkey"
 APP_SECRET = "test-app-secret"

@@ -10,7 +10,8 @@ import pytest
 
 from domain.chat import Button, Card, Reply
 from integrations.fakes.wecom import RESPONSE_CODE_USED, UPDATE_CARD_PATH, WEBHOOK_PATH, FakeWeCom
-from integrations.wecom.client import MemoryTokenCache, WeComClient, WeComRejected, WeComRetryable
+from integrations.tokens import MemoryTokenCache
+from integrations.wecom.client import WeComClient, WeComRejected, WeComRetryable
 from integrations.wecom.render import render_card_update, render_message
 
 CORP_ID = "ww-test-corp"
