@@ -15,7 +15,6 @@ from handlers.notify import notify_role
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.marks import mark_once
-from integrations.db.repositories import aware
 from integrations.db.uow import UnitOfWork
 
 DIGEST_LINES = 20
@@ -52,7 +51,7 @@ async def stuck_orders(db: Database, deps: Deps, sla_minutes: Mapping[str, int])
                 title=f"卡单提醒 · {r.order_no}",
                 description=_stuck_text(r.order_no, r.state, sla_minutes[r.state]),
                 task_id=f"stuck-{r.order_no}-{r.state}",
-                fields=(("状态", ORDER_LIFECYCLE.label(r.state)), ("进入时间", f"{local(aware(r.updated_at) or now):%m-%d %H:%M}"),
+                fields=(("状态", ORDER_LIFECYCLE.label(r.state)), ("进入时间", f"{local(r.updated_at):%m-%d %H:%M}"),
                         ("门店", r.store or "-")),
                 buttons=(Button(f"status {r.order_no}", "查看订单", 2),),
                 highlight=r.state == "delivery_exception",
@@ -86,7 +85,7 @@ async def escalate_exceptions(db: Database, deps: Deps, ack_minutes: int) -> int
         if rows:
             lines = [
                 f"- {CRITICAL if r.severity == 'critical' else ''}"
-                f"{local(aware(r.opened_at) or now):%H:%M} {r.message}"
+                f"{local(r.opened_at):%H:%M} {r.message}"
                 for r in rows[:DIGEST_LINES]
             ]
             more = f"\n另有 {len(rows) - DIGEST_LINES} 条，发送「异常」查看全部。" if len(rows) > DIGEST_LINES else ""

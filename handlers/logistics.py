@@ -29,7 +29,6 @@ from handlers.notify import notify_role
 from integrations.db import tables as t
 from integrations.db.courier_tracks import report_of, track_row, upsert_tracks
 from integrations.db.engine import Database
-from integrations.db.repositories import aware
 from integrations.db.uow import UnitOfWork
 from integrations.logistics.kuaidi100 import CourierTracking, carrier_for
 
@@ -157,7 +156,7 @@ async def _apply_page(rows: Sequence[Any], tracks: dict[str, CourierReport], bus
             if track is None:
                 continue
             says = False if r.order_no in not_received else None
-            verdict = arbitrate(WarehouseView(r.order_no, r.state, aware(r.shipped_at)), track, customer_says_received=says)
+            verdict = arbitrate(WarehouseView(r.order_no, r.state, r.shipped_at), track, customer_says_received=says)
             if verdict.conflict:
                 conflicts.append(LogisticsConflict(r.order_no, r.customer_id, r.store, r.waybill, verdict.conflict))
             elif verdict.trigger:

@@ -37,7 +37,6 @@ from handlers.skus import active_freezes, freeze
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.marks import mark_once
-from integrations.db.repositories import aware
 from integrations.db.uow import UnitOfWork
 
 NOT_SOLD = ("pending_payment", "cancelled")
@@ -182,9 +181,7 @@ async def _sales(conn: AsyncConnection, now: datetime) -> list[Sale]:
     )
     sales: list[Sale] = []
     async for channel, lines, created_at in await conn.stream(stmt):
-        at = aware(created_at)
-        assert at is not None
-        sales.extend(Sale(line["sku"], channel, int(line["qty"]), at) for line in lines)
+        sales.extend(Sale(line["sku"], channel, int(line["qty"]), created_at) for line in lines)
     return sales
 
 
@@ -258,7 +255,7 @@ async def _previous(
         .where(e.sku.in_(skus), e.evaluated_at >= since, e.evaluated_at < now)
         .order_by(e.evaluated_at.desc(), e.id.desc())
     ):
-        found.setdefault(sku, []).append(PastEvaluation(aware(at) or now, bool(over)))
+        found.setdefault(sku, []).append(PastEvaluation(at, bool(over)))
     return {sku: tuple(items) for sku, items in found.items()}
 
 

@@ -16,7 +16,6 @@ from domain.errors import Conflict, GuardRefused, InvalidInput, NotFound
 from domain.order_lifecycle import IN_WAREHOUSE, ORDER_LIFECYCLE
 from handlers.aftersales import yuan
 from integrations.db import tables as t
-from integrations.db.repositories import aware
 from integrations.db.uow import UnitOfWork
 
 MAX_LINES = 10
@@ -64,7 +63,7 @@ def next_step(order: Any) -> NextStep:
 
 
 def ago(then: datetime | None, now: datetime) -> str:
-    minutes = int(((now - (aware(then) or now)).total_seconds()) // 60)
+    minutes = int(((now - (then or now)).total_seconds()) // 60)
     if minutes < 1:
         return "刚刚"
     if minutes < 60:
@@ -210,10 +209,10 @@ async def exception_store(uow: UnitOfWork, row: Any) -> str | None:
 
 async def ack_exception(uow: UnitOfWork, row: Any, *, by: str, via: str, at: datetime) -> None:
     if row.resolved_at is not None:
-        raise GuardRefused(f"异常 #{row.id} 已由 {await _name(uow, row.resolved_by)} 于 {hhmm(aware(row.resolved_at))} 解决。")
+        raise GuardRefused(f"异常 #{row.id} 已由 {await _name(uow, row.resolved_by)} 于 {hhmm(row.resolved_at)} 解决。")
     if row.acknowledged_at is not None:
         who = await _name(uow, row.acknowledged_by)
-        raise GuardRefused(f"异常 #{row.id} 已由 {who} 于 {hhmm(aware(row.acknowledged_at))} 认领，处理完发送：解决 {row.id}")
+        raise GuardRefused(f"异常 #{row.id} 已由 {who} 于 {hhmm(row.acknowledged_at)} 认领，处理完发送：解决 {row.id}")
     x = t.exceptions.c
     await _change(uow, update(t.exceptions).where(x.id == row.id, x.acknowledged_at.is_(None), _OPEN)
                   .values(acknowledged_by=by, acknowledged_at=at), row.id)
@@ -223,7 +222,7 @@ async def ack_exception(uow: UnitOfWork, row: Any, *, by: str, via: str, at: dat
 
 async def resolve_exception(uow: UnitOfWork, row: Any, note: str, *, by: str, via: str, at: datetime) -> None:
     if row.resolved_at is not None:
-        raise GuardRefused(f"异常 #{row.id} 已由 {await _name(uow, row.resolved_by)} 于 {hhmm(aware(row.resolved_at))} 解决，无需重复处理。")
+        raise GuardRefused(f"异常 #{row.id} 已由 {await _name(uow, row.resolved_by)} 于 {hhmm(row.resolved_at)} 解决，无需重复处理。")
     x = t.exceptions.c
     values: dict[str, Any] = {"resolved_by": by, "resolved_at": at, "resolution": note}
     if row.acknowledged_at is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_
@@ -12,23 +12,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.arbitration import CourierReport
 from integrations.db import tables as t
-from integrations.db.repositories import aware
 
 _TRACKS = t.courier_tracks
 
 
 def track_row(report: CourierReport, carrier: str, now: datetime) -> dict[str, Any]:
-    """A courier_tracks row; times in UTC (SQLite keeps no zone, so a CST time would read back 8 h off)."""
+    """A courier_tracks row (its times stored as UTC by the column type)."""
     return {
         "waybill": report.waybill, "carrier": carrier, "status": report.status,
-        "signed_at": _utc(report.signed_at), "last_at": _utc(report.last_at),
-        "last_context": report.last_context, "updated_at": _utc(now),
+        "signed_at": report.signed_at, "last_at": report.last_at,
+        "last_context": report.last_context, "updated_at": now,
     }
 
 
 def report_of(row: Any) -> CourierReport:
     """A courier_tracks row (or a row with its columns) back as the report arbitration reads."""
-    return CourierReport(row.waybill, row.status, signed_at=aware(row.signed_at), last_at=aware(row.last_at),
+    return CourierReport(row.waybill, row.status, signed_at=row.signed_at, last_at=row.last_at,
                          last_context=row.last_context or "")
 
 
@@ -49,7 +48,3 @@ async def upsert_tracks(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
         ),
         list(rows),
     )
-
-
-def _utc(at: datetime | None) -> datetime | None:
-    return at.astimezone(UTC) if at is not None and at.tzinfo is not None else at

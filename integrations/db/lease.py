@@ -15,7 +15,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.db.repositories import aware
 
 
 class Lease:
@@ -71,4 +70,4 @@ class Lease:
             ).first()
         if row is None:
             return None
-        return row[0], aware(row[1])  # type: ignore[return-value]
+        return row[0], row[1]

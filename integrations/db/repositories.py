@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
@@ -15,14 +15,6 @@ from domain.inventory import Stock
 from domain.order import Order, OrderLine
 from domain.users import User
 from integrations.db import tables as t
-
-
-def aware(at: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if at is not None and at.tzinfo is None:
-        return at.replace(tzinfo=UTC)
-    return at
-
 
 _MUTABLE = ("store", "address", "state", "waybill", "address_change_pending", "updated_at", "shipped_at")
 
@@ -175,9 +167,9 @@ def _order_from_row(row: Any) -> Order:
         customer_phone=m["customer_phone"],
         address=m["address"],
         lines=[OrderLine(**line) for line in m["lines"]],
-        created_at=aware(m["created_at"]),  # type: ignore[arg-type]
-        updated_at=aware(m["updated_at"]),
-        shipped_at=aware(m["shipped_at"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        shipped_at=m["shipped_at"],
         store=m["store"],
         state=m["state"],
         waybill=m["waybill"],
@@ -290,8 +282,8 @@ class AfterSaleRepository:
             category=m["category"], amount_fen=m["amount_fen"], state=m["state"],
             approvals=[Approval(a["by"], a["role"], datetime.fromisoformat(a["at"])) for a in m["approvals"]],
             rejected_by=m["rejected_by"], decision_note=m["decision_note"], requested_by=m["requested_by"],
-            created_at=aware(m["created_at"]),  # type: ignore[arg-type]
-            updated_at=aware(m["updated_at"]), version=m["version"],
+            created_at=m["created_at"],
+            updated_at=m["updated_at"], version=m["version"],
         )
         self.seen.append(aftersale)
         return aftersale

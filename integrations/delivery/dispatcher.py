@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, or_, select, update
@@ -49,8 +49,7 @@ class OutboxRow:
     @classmethod
     def from_mapping(cls, m: Mapping[Any, Any]) -> OutboxRow:
         plain = {name: m[name] for name in _PLAIN_COLUMNS}
-        claimed_until = as_utc(m["claimed_until"]) if m["claimed_until"] else None
-        return cls(**plain, created_at=as_utc(m["created_at"]), claimed_until=claimed_until)
+        return cls(**plain, created_at=m["created_at"], claimed_until=m["claimed_until"])
 
     @property
     def deferred(self) -> bool:
@@ -282,11 +281,6 @@ async def _existing_dedup_keys(uow: UnitOfWork, keys: list[str]) -> set[str]:
         return set()
     found = await uow.session.execute(select(t.outbox.c.dedup_key).where(t.outbox.c.dedup_key.in_(keys)))
     return {key for (key,) in found}
-
-
-def as_utc(at: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 async def _first_of(*events: asyncio.Event, wait_s: float) -> None:

@@ -45,7 +45,7 @@ from domain.chat import Card, from_payload
 from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.delivery.dispatcher import DEFERRED_PREFIX, DeferDelivery, LostClaim, OutboxRow, as_utc
+from integrations.delivery.dispatcher import DEFERRED_PREFIX, DeferDelivery, LostClaim, OutboxRow
 
 APP_MESSAGE_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))  # (window s, messages)
 GROUP_ROBOT_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 20),)
@@ -198,7 +198,7 @@ class RecipientLimiter:
                 since = now - timedelta(seconds=window_s)
                 nth = select(t.outbox.c.delivered_at).where(self._sent_to(recipient, since))
                 nth = nth.order_by(t.outbox.c.delivered_at.desc()).offset(limit - 1).limit(1)
-                oldest = as_utc((await conn.execute(nth)).scalar_one())
+                oldest = (await conn.execute(nth)).scalar_one()
                 free_at = max(free_at, oldest + timedelta(seconds=window_s))
         return room, free_at
 

@@ -22,7 +22,6 @@ from handlers.bus import MessageBus
 from handlers.logistics import logistics_sweep
 from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.db.repositories import aware
 from integrations.db.uow import UnitOfWork
 from integrations.fakes.courier import FakeCourier
 from integrations.logistics.kuaidi100 import Kuaidi100Client
@@ -111,7 +110,7 @@ async def test_a_good_push_stores_then_updates_the_latest_track(push_app: PushAp
     assert late.status == 200
     [track] = await rows(push_app.db, t.courier_tracks)
     assert (track["status"], track["last_context"]) == ("signed", "已签收")
-    assert abs(aware(track["signed_at"]) - (now - timedelta(minutes=5))) < timedelta(seconds=1)
+    assert abs(track["signed_at"] - (now - timedelta(minutes=5))) < timedelta(seconds=1)
 
 
 async def test_shipping_subscribes_each_waybill_once_through_the_outbox(push_app: PushApp) -> None:

@@ -23,7 +23,6 @@ from handlers.bus import Deps, MessageBus
 from handlers.safety_stock import safety_stock
 from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.db.repositories import aware
 from integrations.db.uow import UnitOfWork
 from tests.integration.helpers import rows, stock
 
@@ -205,7 +204,7 @@ async def test_sku_and_demand_signal_routes(client: Client) -> None:
         assert await resp.json() == {"accepted": True}
     stored = await rows(db, t.demand_signals)
     assert [(s["kind"], s["value"]) for s in stored] == [("cart_add", 12), ("live_viewers", 0)]
-    assert aware(stored[1]["at"]) == T0  # 10:00 in Shanghai
+    assert stored[1]["at"] == T0  # 10:00 in Shanghai
 
     bad = {
         "kind": {"sku": "BP-HOT", "channel": "douyin", "kind": "likes", "value": 1},
