@@ -11,6 +11,18 @@ from handlers.bus import MessageBus
 from integrations.db import tables as t
 from integrations.db.engine import Database
 
+CLIENT_TIMEOUT_S = 0.3  # the platform-client tests' HTTP time-out (the `http` fixture in conftest.py)
+
+
+class Clock:
+    """Epoch seconds that a test moves by hand: a platform client's clock and its fake's, kept together."""
+
+    def __init__(self, now: float = 1_760_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
 
 def create_cmd(external_id: str = "DY1001", *, store: str | None = "SH01", qty: int = 2, paid: bool = True,
                sku: str = "BP-001", phone: str = "13800000000") -> c.CreateOrder:

@@ -21,18 +21,10 @@ from integrations.dingtalk.client import (
 from integrations.dingtalk.render import render_batch, render_webhook
 from integrations.fakes.dingtalk import BATCH_SEND_PATH, SESSION_PATH, TOKEN_PATH, FakeDingTalk
 from integrations.tokens import MemoryTokenCache
+from tests.integration.helpers import CLIENT_TIMEOUT_S, Clock
 
 APP_KEY = "dingtestappkey"
 APP_SECRET = "test-app-secret"
-CLIENT_TIMEOUT_S = 0.3
-
-
-class Clock:
-    def __init__(self, now: float = 1_760_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -44,12 +36,6 @@ def clock() -> Clock:
 async def fake(clock: Clock) -> AsyncIterator[FakeDingTalk]:
     async with FakeDingTalk(app_key=APP_KEY, app_secret=APP_SECRET, clock=clock) as server:
         yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT_S) as client:
-        yield client
 
 
 def make_client(http: httpx.AsyncClient, fake: FakeDingTalk, clock: Clock, *, cache: MemoryTokenCache | None = None,

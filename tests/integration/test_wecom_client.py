@@ -13,19 +13,11 @@ from integrations.fakes.wecom import RESPONSE_CODE_USED, UPDATE_CARD_PATH, WEBHO
 from integrations.tokens import MemoryTokenCache
 from integrations.wecom.client import WeComClient, WeComRejected, WeComRetryable
 from integrations.wecom.render import render_card_update, render_message
+from tests.integration.helpers import CLIENT_TIMEOUT_S, Clock
 
 CORP_ID = "ww-test-corp"
 SECRET = "test-secret"
 AGENT_ID = 1000002
-CLIENT_TIMEOUT_S = 0.3
-
-
-class Clock:
-    def __init__(self, now: float = 1_760_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -37,12 +29,6 @@ def fake_clock() -> Clock:
 async def fake(fake_clock: Clock) -> AsyncIterator[FakeWeCom]:
     async with FakeWeCom(corp_id=CORP_ID, secret=SECRET, agent_id=AGENT_ID, clock=fake_clock) as server:
         yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT_S) as client:
-        yield client
 
 
 def make_client(
