@@ -27,4 +27,6 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def _utc(at: datetime) -> datetime:
+    if at.tzinfo is UTC:  # asyncpg's answers and the domain's clock: nothing to do
+        return at
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
