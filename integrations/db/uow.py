@@ -7,17 +7,21 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from domain.events import Event
 from integrations.db import tables as t
 from integrations.db.engine import Database
+from integrations.db.inbox import InboxRepository
 from integrations.db.repositories import (
     AfterSaleRepository,
     InventoryRepository,
     OrderRepository,
     UserRepository,
 )
+
+DUPLICATE_ERRORS: tuple[type[Exception], ...] = (IntegrityError,)  # a unique key a concurrent twin took first
 
 
 class UnitOfWork:
@@ -36,6 +40,7 @@ class UnitOfWork:
         self.inventory = InventoryRepository(self.conn)
         self.aftersales = AfterSaleRepository(self.conn, self._seen)
         self.users = UserRepository(self.conn)
+        self.inbox = InboxRepository(self.conn)
         return self
 
     async def __aexit__(

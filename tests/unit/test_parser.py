@@ -4,7 +4,11 @@ import unicodedata
 
 import pytest
 
-from bot.parser import USAGE, VERBS, ParsedCommand, ParseError, help_text, parse
+from bot.parser import ParsedCommand, ParseError, parse
+from domain.chat_commands import COMMANDS, help_text
+
+VERBS = COMMANDS.typed
+USAGE = {spec.name: spec.usage for spec in VERBS}
 
 HINT = "发送“帮助”查看全部命令。"
 
