@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from domain.chat import InboundMessage
-from domain.chat_commands import COMMANDS, ActOnScan, Answer, ChatCommand, CommandSpec, help_text
+from domain.chat_commands import COMMANDS, UPPERCASE, ActOnScan, Answer, ChatCommand, CommandSpec, help_text
 
 ErrorKind = Literal["empty", "unknown", "missing_argument", "extra_argument"]
 
@@ -70,7 +70,8 @@ def parse(text: str) -> ParsedCommand | ParseError:
             pos = len(body)
         else:
             end = _token_end(body, pos)
-            args.append(_id_or_word(body[pos:end]))
+            token = body[pos:end]
+            args.append(token.upper() if arg.kind in UPPERCASE and _ID.fullmatch(token) else token)
             pos = end
 
     extra = body[_skip_separators(body, pos) :]
@@ -135,10 +136,6 @@ def _token_end(body: str, pos: int) -> int:
     while pos < len(body) and body[pos] not in _SEPARATORS:
         pos += 1
     return pos
-
-
-def _id_or_word(token: str) -> str:
-    return token.upper() if _ID.fullmatch(token) else token
 
 
 def _free_text(raw: str) -> str:

@@ -16,7 +16,8 @@ from domain.chat import Button, Card, Reply
 from domain.commands import Command
 from domain.users import ROLES
 
-ArgKind = Literal["order", "waybill", "aftersale", "incident", "customer", "text"]
+ArgKind = Literal["order", "waybill", "aftersale", "incident", "customer", "user", "word", "text"]
+UPPERCASE: frozenset[str] = frozenset({"order", "waybill", "aftersale", "incident", "customer"})  # ids typed any case
 EVERYONE = frozenset(ROLES)
 FLOOR = frozenset({"warehouse", "supervisor"})
 DESK = frozenset({"supervisor", "manager"})
@@ -76,7 +77,7 @@ class ChatCommand(Command[ChatOutcome]):
 
 
 SUBJECTS: dict[str, str] = {
-    "order": "order", "aftersale": "aftersale", "incident": "exception", "customer": "customer",
+    "order": "order", "aftersale": "aftersale", "incident": "exception", "customer": "customer", "user": "user",
 }
 
 
@@ -246,6 +247,13 @@ class ResolveIncident(ChatCommand):
 @dataclass(frozen=True, kw_only=True)
 class ReleaseSettlementHold(ChatCommand):
     customer: str = arg("客户", "customer")
+
+
+@declare("user", "用户", "停用或启用员工账号", roles=frozenset({"manager"}))
+@dataclass(frozen=True, kw_only=True)
+class SetUserActive(ChatCommand):
+    userid: str = arg("账号", "user")
+    switch: str = arg("停用|启用", "word")
 
 
 @declare("tasks", "待办", "我的待办", roles=EVERYONE, synonyms=("任务",))

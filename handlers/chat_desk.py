@@ -13,11 +13,13 @@ from domain.chat_commands import (
     ListIncidents,
     ReleaseSettlementHold,
     ResolveIncident,
+    SetUserActive,
     ShowHelp,
     ShowSummary,
     ShowTasks,
     help_text,
 )
+from domain.errors import InvalidInput, NotFound
 from handlers import worklists
 from handlers.chat_router import ChatContext, ChatRouter
 
@@ -101,3 +103,29 @@ async def release(cmd: ReleaseSettlementHold, ctx: ChatContext) -> Reply:
     row = await worklists.release_hold(ctx.uow, cmd.customer, by=ctx.user.userid, via=cmd.via, at=ctx.deps.now)
     why = f"（冻结原因：{row.hold_reason}）" if row.hold_reason else ""
     return Reply(f"已解冻客户 {row.name or row.customer_id}（{row.customer_id}）的结算{why}。其订单签收后即可结算完成。")
+
+
+SWITCHES = {"停用": False, "disable": False, "启用": True, "enable": True}
+
+
+@chat.handles(SetUserActive)
+async def set_user_active(cmd: SetUserActive, ctx: ChatContext) -> Reply:
+    """A manager disables (or re-enables) a staff account; a disabled account is refused from then on."""
+    active = SWITCHES.get(cmd.switch.lower())
+    if active is None:
+        raise InvalidInput(f"请写“停用”或“启用”。用法：{cmd.spec.usage}")
+    who = await ctx.uow.users.get(cmd.userid)
+    if who is None:
+        raise NotFound(f"找不到账号 {cmd.userid}，请核对企业微信账号（可用 orderbot users list 查看）。")
+    if who.userid == ctx.user.userid and not active:
+        raise InvalidInput("不能停用自己的账号，请让另一位运营经理操作。")
+    word = "启用" if active else "停用"
+    if who.active == active:
+        return Reply(f"{who.name}（{who.userid}）的账号已是{word}状态，无需重复操作。")
+    await ctx.uow.users.set_active(who.userid, active)
+    await ctx.uow.audit(
+        actor=ctx.user.userid, via=cmd.via, entity="user", entity_id=who.userid, action="enable" if active else "disable",
+        from_state="active" if who.active else "disabled", to_state="active" if active else "disabled", at=ctx.deps.now,
+    )
+    then = "可以继续使用订单助手。" if active else "此后其消息将被拒绝，也不再收到推送。"
+    return Reply(f"已{word} {who.name}（{who.userid}）的账号，{then}")

@@ -26,6 +26,7 @@ from handlers.orders import load_order
 from integrations.db.uow import UnitOfWork
 
 UNKNOWN_USER = "您好，您还没有开通订单助手。请联系运营经理为您添加账号。"
+DISABLED_USER = "您的订单助手账号已停用。如需恢复，请联系运营经理。"
 
 Answer = Reply | Card | list[Reply | Card]
 
@@ -73,11 +74,12 @@ async def run_pipeline(
     if not await uow.inbox.claim(cmd.via, cmd.message_id, deps.now):
         return ChatOutcome(duplicate=True)  # a retry, or another replica, handled it already
     user = await uow.users.by_platform_id(cmd.via, cmd.by)
-    if user is None:
+    if user is None or not user.active:
+        text, why = (UNKNOWN_USER, "unknown user") if user is None else (DISABLED_USER, "disabled user")
         await uow.audit(actor=cmd.by, via=cmd.via, entity="user", entity_id=cmd.by, action=cmd.action(),
-                        at=deps.now, outcome="refused", reason="unknown user")
-        await _answer(uow, deps, cmd, cmd.by, [Reply(UNKNOWN_USER)])
-        return ChatOutcome((Reply(UNKNOWN_USER),))
+                        at=deps.now, outcome="refused", reason=why)
+        await _answer(uow, deps, cmd, user.userid if user else cmd.by, [Reply(text)])
+        return ChatOutcome((Reply(text),))
     spec = cmd.spec
     if not user.has(*spec.roles):
         allowed = "、".join(ROLES[r] for r in sorted(spec.roles))
