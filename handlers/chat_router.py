@@ -18,6 +18,7 @@ from domain.chat_commands import DESK, ChatCommand, ChatOutcome
 from domain.clock import hhmm
 from domain.errors import DomainError, Forbidden
 from domain.order import Order
+from domain.outbox import CardUpdate, ReplyTo
 from domain.users import ROLES, User
 from handlers import worklists
 from handlers.bus import Deps, Router
@@ -120,12 +121,7 @@ async def _load_subject(cmd: ChatCommand, ctx: ChatContext) -> None:
 
 async def _mark_clicked(cmd: ChatCommand, user: User, done: str, uow: UnitOfWork, deps: Deps) -> None:
     """A command from a card button turns that card's buttons into who did it and when."""
-    await uow.enqueue(
-        channel="chat", kind="card_update", recipient=user.userid,
-        payload={"userids": [user.userid], "response_code": cmd.response_code,
-                 "replace_text": f"{done} · {user.name} {hhmm(deps.now)}"},
-        at=deps.now, dedup_key=f"card:{cmd.response_code}",
-    )
+    await uow.send(CardUpdate(user.userid, cmd.response_code, f"{done} · {user.name} {hhmm(deps.now)}"), at=deps.now)
 
 
 router = Router()  # what every chat command shares: the answer to a refusal
@@ -137,13 +133,18 @@ async def answer_refusal(cmd: ChatCommand, uow: UnitOfWork, err: DomainError, de
     await uow.inbox.claim(cmd.via, cmd.message_id, deps.now)
     user = await uow.users.by_platform_id(cmd.via, cmd.by)
     await notify_user(uow, deps, user.userid if user else cmd.by, Reply(err.reason),
-                      dedup_key=f"reply:{cmd.via}:{cmd.message_id}")
+                      dedup_key=f"reply:{cmd.via}:{cmd.message_id}", reply_to=_origin(cmd))
     return ChatOutcome((Reply(err.reason),), refused=err.reason)
 
 
 async def _answer(uow: UnitOfWork, deps: Deps, cmd: ChatCommand, userid: str, replies: list[Reply | Card]) -> None:
     for i, reply in enumerate(replies):
-        await notify_user(uow, deps, userid, reply, dedup_key=f"reply:{cmd.via}:{cmd.message_id}:{i}")
+        await notify_user(uow, deps, userid, reply, dedup_key=f"reply:{cmd.via}:{cmd.message_id}:{i}",
+                          reply_to=_origin(cmd))
+
+
+def _origin(cmd: ChatCommand) -> ReplyTo:
+    return ReplyTo(cmd.via, cmd.message_id)
 
 
 def _roles(user: User) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from domain.events import Event
+from domain.outbox import OutboxMessage
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.inbox import InboxRepository
@@ -114,6 +115,14 @@ class UnitOfWork:
             [{"channel": channel, "kind": kind, "recipient": recipient, "payload": payload, "dedup_key": dedup_key}],
             at=at,
         )
+
+    async def send(self, *messages: OutboxMessage, at: datetime) -> None:
+        """Typed outbound messages, delivered only after this transaction commits."""
+        await self.enqueue_many([
+            {"channel": m.channel, "kind": m.kind, "recipient": m.recipient, "payload": m.payload(),
+             "dedup_key": m.dedup_key}
+            for m in messages
+        ], at=at)
 
     async def enqueue_many(self, rows: list[dict[str, Any]], *, at: datetime) -> None:
         """Outbox rows with the keys of `enqueue`, in one executemany."""

@@ -3,12 +3,21 @@ command is added: one declaration in domain/chat_commands.py and one handler in 
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from bot.keys import DB
 from integrations.db import tables as t
 from tests.e2e.conftest import Chat
-from tests.e2e.test_chat_warehouse import say, staff  # noqa: F401 (fixture)
+from tests.e2e.test_chat_warehouse import say
+
+
+@pytest.fixture
+async def staff(chat: Chat) -> Chat:
+    await chat.add_user("wh1", "王强", "warehouse", store="SH01")
+    await chat.add_user("sup1", "李敏", "supervisor")
+    await chat.add_user("mgr1", "王芳", "manager")
+    return chat
 
 
 async def audit_of(chat: Chat, userid: str) -> list[tuple[str, str, str, str]]:
