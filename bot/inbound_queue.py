@@ -7,38 +7,18 @@ done. A message stored but never processed (the process died) is replayed by `re
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.parser import ParseError, help_text, parse
+from bot.parser import command_for
 from domain.chat import InboundMessage
 from domain.clock import utcnow
 from domain.errors import DomainError
 from handlers.bus import MessageBus
-from handlers.chat_commands import ChatRequest
 from integrations.db import inbox
 from integrations.db.engine import Database
 
 log = logging.getLogger(__name__)
-
-WELCOME = "您好，我是订单助手。发送“帮助”查看命令，或直接扫快递单/订单条码。"
-
-
-def to_request(msg: InboundMessage) -> ChatRequest:
-    base = ChatRequest(by=msg.sender, via=msg.platform, message_id=msg.message_id,
-                       response_code=msg.card_response_code, task_id=msg.card_task_id)
-    if msg.kind == "enter":
-        return dataclasses.replace(base, answer=WELCOME)
-    if msg.kind == "scan":
-        code = msg.scan_result.split(",")[-1].strip().upper()  # barcodes arrive as "CODE_128,SF123..."
-        return dataclasses.replace(base, verb="scan", args=(code,))
-    parsed = parse(msg.text)
-    if isinstance(parsed, ParseError):
-        return dataclasses.replace(base, answer=help_text() if parsed.kind == "empty" else parsed.message)
-    if parsed.verb == "help":
-        return dataclasses.replace(base, answer=help_text())
-    return dataclasses.replace(base, verb=parsed.verb, args=parsed.args)
 
 
 class InboundQueue:
@@ -85,7 +65,7 @@ class InboundQueue:
 
     async def process(self, msg: InboundMessage) -> None:
         try:
-            await self.bus.handle(to_request(msg))
+            await self.bus.handle(command_for(msg))
         except DomainError:
             pass  # refused: the bus has answered the reason in the conversation and audited it
         except Exception:

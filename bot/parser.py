@@ -1,6 +1,6 @@
 """Chat command parser: what people type in WeCom or DingTalk becomes a verb and its arguments.
 
-The verbs are one table (`VERBS`). Each command is matched on a normalised copy of the text
+The commands are one table (`domain.chat_commands.COMMANDS`). Each command is matched on a normalised copy of the text
 (NFKC: full-width letters, digits, spaces and punctuation become ASCII), while free text such as a
 new address or a refusal reason is cut from the message as typed, so its Chinese punctuation stays.
 """
@@ -13,27 +13,10 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
+from domain.chat import InboundMessage
+from domain.chat_commands import COMMANDS, UPPERCASE, ActOnScan, Answer, ChatCommand, CommandSpec, help_text
+
 ErrorKind = Literal["empty", "unknown", "missing_argument", "extra_argument"]
-
-
-@dataclass(frozen=True)
-class Arg:
-    label: str  # what the user calls it, e.g. 单号
-    optional: bool = False
-    rest: bool = False  # free text running to the end of the line (an address, a reason)
-
-
-@dataclass(frozen=True)
-class Verb:
-    name: str  # canonical English name, also the English alias
-    zh: str  # the Chinese form shown in usage and help
-    purpose: str  # one short line for the help reply
-    args: tuple[Arg, ...] = ()
-    synonyms: tuple[str, ...] = ()  # other words people type for it
-
-    @property
-    def forms(self) -> tuple[str, ...]:
-        return (self.zh, self.name, *self.synonyms)
 
 
 @dataclass(frozen=True)
@@ -51,38 +34,7 @@ class ParseError:
     suggestion: str | None = None  # Chinese form of the closest command
 
 
-_ORDER = Arg("单号")
-_WAYBILL = Arg("运单号", optional=True)
-_AFTERSALE = Arg("售后单号")
-_EXCEPTION = Arg("异常编号")
-
-VERBS: tuple[Verb, ...] = (
-    Verb("status", "查询", "查订单状态", (_ORDER,), ("状态", "查")),
-    Verb("pick", "拣货", "开始拣货", (_ORDER,)),
-    Verb("check", "质检", "拣完，送质检", (_ORDER,)),
-    Verb("pack", "打包", "打包，可录运单号", (_ORDER, _WAYBILL)),
-    Verb("ship", "发货", "扫码出库", (_ORDER, _WAYBILL), ("出库",)),
-    Verb("address", "改地址", "改收货地址", (_ORDER, Arg("新地址", rest=True))),
-    Verb("relabel", "确认改签", "改址后确认新运单", (_ORDER, Arg("新运单号"))),
-    Verb("approve", "同意", "同意售后退款", (_AFTERSALE,), ("退款同意", "批准", "通过")),
-    Verb("reject", "拒绝", "拒绝售后退款", (_AFTERSALE, Arg("原因", optional=True, rest=True)), ("驳回",)),
-    Verb("ack", "确认", "认领异常", (_EXCEPTION,)),
-    Verb("resolve", "解决", "异常已处理", (_EXCEPTION, Arg("说明", optional=True, rest=True))),
-    Verb("release", "解冻", "解除客户结算冻结", (Arg("客户"),)),
-    Verb("tasks", "待办", "我的待办", (), ("任务",)),
-    Verb("exceptions", "异常", "未处理的异常", ()),
-    Verb("summary", "概况", "今日概况", ()),
-    Verb("help", "帮助", "查看全部命令", (Arg("命令", optional=True, rest=True),), ("?", "菜单")),
-)
-
-
-def _usage(verb: Verb) -> str:
-    return " ".join([verb.zh, *(f"[{a.label}]" if a.optional else f"<{a.label}>" for a in verb.args)])
-
-
-USAGE: dict[str, str] = {v.name: _usage(v) for v in VERBS}
-
-_BY_FORM: dict[str, Verb] = {form.lower(): v for v in VERBS for form in v.forms}
+_BY_FORM: dict[str, CommandSpec] = {form.lower(): spec for spec in COMMANDS.typed for form in spec.forms}
 _FORMS_LONGEST_FIRST = sorted(_BY_FORM, key=len, reverse=True)
 _SEPARATORS = frozenset(" \t\r\n:,;、。!?.")
 _ID = re.compile(r"[A-Za-z0-9_-]+")
@@ -110,7 +62,7 @@ def parse(text: str) -> ParsedCommand | ParseError:
             if arg.optional:
                 break
             return ParseError(
-                "missing_argument", f"缺少{arg.label}。用法：{USAGE[verb.name]}", verb=verb.name
+                "missing_argument", f"缺少{arg.label}。用法：{verb.usage}", verb=verb.name
             )
         if arg.rest:
             begin, end = origin[start + pos], origin[start + len(body) - 1] + 1
@@ -118,21 +70,32 @@ def parse(text: str) -> ParsedCommand | ParseError:
             pos = len(body)
         else:
             end = _token_end(body, pos)
-            args.append(_id_or_word(body[pos:end]))
+            token = body[pos:end]
+            args.append(token.upper() if arg.kind in UPPERCASE and _ID.fullmatch(token) else token)
             pos = end
 
     extra = body[_skip_separators(body, pos) :]
     if extra:
-        return ParseError("extra_argument", f"多了“{_clip(extra)}”。用法：{USAGE[verb.name]}", verb=verb.name)
+        return ParseError("extra_argument", f"多了“{_clip(extra)}”。用法：{verb.usage}", verb=verb.name)
     return ParsedCommand(verb.name, tuple(args), text)
 
 
-def help_text() -> str:
-    lines = ["可以发这些命令（中文或英文）："]
-    for verb in VERBS:  # two short lines each: a phone shows about 16 Chinese characters a line
-        lines += [USAGE[verb.name], f"　{verb.purpose} · {verb.name}"]
-    lines += ["<> 必填，[] 可不填", "例：查询 OB00000012"]
-    return "\n".join(lines)
+WELCOME = "您好，我是订单助手。发送“帮助”查看命令，或直接扫快递单/订单条码。"
+
+
+def command_for(msg: InboundMessage) -> ChatCommand:
+    """The typed command a platform-neutral message asks for; a message that is none gets its answer."""
+    common = {"by": msg.sender, "via": msg.platform, "message_id": msg.message_id,
+              "response_code": msg.card_response_code, "task_id": msg.card_task_id}
+    if msg.kind == "enter":
+        return Answer(**common, text=WELCOME)
+    if msg.kind == "scan":
+        code = msg.scan_result.split(",")[-1].strip().upper()  # barcodes arrive as "CODE_128,SF123..."
+        return ActOnScan(**common, order_no=code)
+    parsed = parse(msg.text)
+    if isinstance(parsed, ParseError):
+        return Answer(**common, text=help_text() if parsed.kind == "empty" else parsed.message)
+    return COMMANDS[parsed.verb].build(parsed.args, **common)
 
 
 def _normalise(text: str) -> tuple[str, list[int]]:
@@ -150,7 +113,7 @@ def _is_cjk(ch: str) -> bool:
     return "\u3400" <= ch <= "\u9fff"
 
 
-def _match_verb(body: str) -> tuple[Verb | None, int]:
+def _match_verb(body: str) -> tuple[CommandSpec | None, int]:
     """Longest form first, so 确认改签 wins over 确认 and 查询 over 查."""
     for form in _FORMS_LONGEST_FIRST:
         head = body[: len(form)]
@@ -173,10 +136,6 @@ def _token_end(body: str, pos: int) -> int:
     while pos < len(body) and body[pos] not in _SEPARATORS:
         pos += 1
     return pos
-
-
-def _id_or_word(token: str) -> str:
-    return token.upper() if _ID.fullmatch(token) else token
 
 
 def _free_text(raw: str) -> str:
@@ -213,4 +172,4 @@ def _unknown(body: str, typed: str) -> ParseError:
     if not close:
         return ParseError("unknown", said + _HELP_HINT)
     verb = _BY_FORM[close[0]]
-    return ParseError("unknown", f"{said}您是不是要：{USAGE[verb.name]}？{_HELP_HINT}", suggestion=verb.zh)
+    return ParseError("unknown", f"{said}您是不是要：{verb.usage}？{_HELP_HINT}", suggestion=verb.zh)

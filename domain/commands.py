@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+R = TypeVar("R")
 
 
-class Command:
+class Command(Generic[R]):
+    """`R` is what the bus returns for it. `subject` and `action` name it in the audit trail."""
+
     by: str
     via: str
+
+    def subject(self) -> tuple[str, str]:
+        return "system", ""
+
+    def action(self) -> str:
+        return type(self).__name__
+
+
+class OrderCommand(Command[R]):
+    order_no: str
+
+    def subject(self) -> tuple[str, str]:
+        return "order", self.order_no
 
 
 @dataclass(frozen=True)
@@ -19,7 +37,7 @@ class LineInput:
 
 
 @dataclass(frozen=True)
-class CreateOrder(Command):
+class CreateOrder(Command[Any]):
     channel: str
     external_id: str
     customer_id: str
@@ -32,9 +50,12 @@ class CreateOrder(Command):
     customer_name: str = ""
     customer_phone: str = ""
 
+    def subject(self) -> tuple[str, str]:
+        return "order", self.external_id
+
 
 @dataclass(frozen=True)
-class FireOrderTrigger(Command):
+class FireOrderTrigger(OrderCommand[Any]):
     """pay, pick, check, pack, ship, pick_up, deliver, report_exception, resolve_exception, complete, cancel."""
 
     order_no: str
@@ -44,9 +65,12 @@ class FireOrderTrigger(Command):
     waybill: str | None = None
     reason: str = ""
 
+    def action(self) -> str:
+        return self.trigger
+
 
 @dataclass(frozen=True)
-class ChangeAddress(Command):
+class ChangeAddress(OrderCommand[Any]):
     order_no: str
     new_address: str
     by: str
@@ -54,7 +78,7 @@ class ChangeAddress(Command):
 
 
 @dataclass(frozen=True)
-class ConfirmRelabel(Command):
+class ConfirmRelabel(OrderCommand[Any]):
     order_no: str
     waybill: str
     by: str
@@ -62,16 +86,19 @@ class ConfirmRelabel(Command):
 
 
 @dataclass(frozen=True)
-class SetStock(Command):
+class SetStock(Command[Any]):
     store: str
     sku: str
     on_hand: int
     by: str
     via: str
 
+    def subject(self) -> tuple[str, str]:
+        return "inventory", f"{self.store}/{self.sku}"
+
 
 @dataclass(frozen=True)
-class OpenAfterSale(Command):
+class OpenAfterSale(OrderCommand[Any]):
     order_no: str
     kind: str
     reason: str
@@ -80,15 +107,22 @@ class OpenAfterSale(Command):
     via: str
 
 
+class AfterSaleCommand(Command[R]):
+    aftersale_no: str
+
+    def subject(self) -> tuple[str, str]:
+        return "aftersale", self.aftersale_no
+
+
 @dataclass(frozen=True)
-class ApproveAfterSale(Command):
+class ApproveAfterSale(AfterSaleCommand[Any]):
     aftersale_no: str
     by: str
     via: str
 
 
 @dataclass(frozen=True)
-class RejectAfterSale(Command):
+class RejectAfterSale(AfterSaleCommand[Any]):
     aftersale_no: str
     by: str
     via: str
@@ -96,7 +130,7 @@ class RejectAfterSale(Command):
 
 
 @dataclass(frozen=True)
-class FireOrderTriggers(Command):
+class FireOrderTriggers(Command[Any]):
     """One trigger for many orders in one unit of work: a scanned wave, a courier pickup, a tracking sweep.
 
     Each order is checked on its own: refusals are reported per order and do not stop the others.
@@ -107,3 +141,6 @@ class FireOrderTriggers(Command):
     by: str
     via: str
     waybills: tuple[tuple[str, str], ...] = ()  # (order_no, waybill) where the trigger fills one
+
+    def action(self) -> str:
+        return self.trigger

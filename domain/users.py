@@ -21,6 +21,7 @@ class User:
     roles: frozenset[str]
     store: str | None = None
     dingtalk_id: str | None = None
+    active: bool = True  # a manager can disable an account (用户 <账号> 停用); a disabled user is refused
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))

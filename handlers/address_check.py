@@ -1,7 +1,7 @@
 """A customer's address change, checked on the map before the warehouse is bothered.
 
-The check is an HTTP call, so it runs in the command's `prepare`, which the bus awaits before the unit of
-work opens. Then, in one transaction:
+The check is an HTTP call, so it runs in the command's `before` step, which the bus awaits before the unit
+of work opens. Then, in one transaction:
 - the address resolves to street and number: the change is applied (the relabel card to the store's
   warehouse and finance's 账期重算 follow from AddressChanged), and the order's open address exceptions close;
 - it does not ("浦东某小区"): the order stays as it was; an `address_unresolved` exception, a red card to
@@ -14,11 +14,13 @@ work opens. Then, in one transaction:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from domain import commands as c
-from domain.chat import Button, Card
-from domain.commands import Command
+from domain.chat import Card
+from domain.chat_commands import QueryOrder
+from domain.chat_commands import button as command_button
+from domain.commands import OrderCommand
 from domain.order import Order
 from handlers import worklists
 from handlers.bus import Deps, Router
@@ -34,17 +36,11 @@ SERVICE, FALLBACK = "service", "supervisor"  # with no customer-service staff, t
 
 
 @dataclass(frozen=True)
-class RequestAddressChange(Command):
+class RequestAddressChange(OrderCommand["AddressChangeOutcome"]):
     order_no: str
     new_address: str
     by: str
     via: str
-    check: AddressCheck | None = None  # set by `prepare`; None when nothing was asked (no geocoder)
-
-    async def prepare(self, deps: Deps) -> RequestAddressChange:
-        if self.check is not None:
-            return self
-        return replace(self, check=await check_address(deps, self.new_address))
 
 
 @dataclass(frozen=True)
@@ -62,9 +58,16 @@ async def check_address(deps: Deps, address: str) -> AddressCheck | None:
     return await deps.address_validator.validate(address)
 
 
-@router.command(RequestAddressChange)
-async def request_address_change(cmd: RequestAddressChange, uow: UnitOfWork, deps: Deps) -> AddressChangeOutcome:
-    check = cmd.check
+async def check_new_address(cmd: RequestAddressChange, deps: Deps) -> AddressCheck | None:
+    return await check_address(deps, cmd.new_address)
+
+
+@router.command(RequestAddressChange, before=check_new_address)
+async def request_address_change(
+    cmd: RequestAddressChange, uow: UnitOfWork, deps: Deps, facts: AddressCheck | None = None
+) -> AddressChangeOutcome:
+    """`facts` is the map's answer, asked before the transaction (None: nothing was asked)."""
+    check = facts
     if check is not None and not check.ok:
         order = await load_order(uow, cmd.order_no)
         copy.deepcopy(order).change_address(cmd.new_address, deps.now)  # "shipped", "same address" come first
@@ -115,7 +118,7 @@ def _card(
     return Card(
         title=f"{title} {order.order_no}", description=text,
         task_id=f"addr-{order.order_no}-{int(deps.now.timestamp() * 1000)}",
-        fields=fields, buttons=(Button(f"status {order.order_no}", "查看订单", 2),), highlight=highlight,
+        fields=fields, buttons=(command_button(QueryOrder, order.order_no, text="查看订单", style=2),), highlight=highlight,
     )
 
 

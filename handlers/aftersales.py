@@ -9,7 +9,9 @@ from domain import commands as c
 from domain import events
 from domain.aftersale import AfterSale, open_aftersale
 from domain.aftersale_reasons import classify
-from domain.chat import Button, Card, Reply
+from domain.chat import Card, Reply
+from domain.chat_commands import ApproveRefund, RejectRefund
+from domain.chat_commands import button as command_button
 from domain.errors import Forbidden, NotFound
 from handlers.bus import Deps, Router
 from handlers.metrics import TRANSITIONS
@@ -95,8 +97,8 @@ def approval_card(aftersale: AfterSale, note: str, stage: str = "supervisor") ->
         task_id=f"approve-{aftersale.aftersale_no}" + ("" if stage == "supervisor" else f"-{stage}"),
         fields=(("售后单", aftersale.aftersale_no), ("订单", aftersale.order_no), ("金额", yuan(aftersale.amount_fen)),
                 ("原因", _clip(f"{aftersale.category}：{aftersale.reason}" if aftersale.reason else aftersale.category))),
-        buttons=(Button(f"approve {aftersale.aftersale_no}", "同意", 1),
-                 Button(f"reject {aftersale.aftersale_no}", "拒绝", 2)),
+        buttons=(command_button(ApproveRefund, aftersale.aftersale_no, text="同意", style=1),
+                 command_button(RejectRefund, aftersale.aftersale_no, text="拒绝", style=2)),
         highlight=True,
     )
 

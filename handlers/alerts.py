@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from domain import events
-from domain.chat import Button, Card, Reply
+from domain.chat import Card, Reply
+from domain.chat_commands import QueryOrder
+from domain.chat_commands import button as command_button
 from handlers.bus import Deps, Router
 from handlers.notify import notify_role
 from handlers.orders import load_order
@@ -34,7 +36,7 @@ async def relabel_needed(event: events.AddressChanged, uow: UnitOfWork, deps: De
         description=f"新地址：{event.new_address}。作废旧面单，按草稿 #{draft} 打印新面单后发送：确认改签 {order.order_no} <新运单号>",
         task_id=f"relabel-{order.order_no}-{order.version}",
         fields=(("原地址", event.old_address), ("作废运单", event.voided_waybill or "无"), ("新运单草稿", f"#{draft}")),
-        buttons=(Button(f"status {order.order_no}", "查看订单", 2),),
+        buttons=(command_button(QueryOrder, order.order_no, text="查看订单", style=2),),
         highlight=True,
     )
     await notify_role(

@@ -6,9 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
-
-from sqlalchemy.exc import IntegrityError
+from typing import Any, TypeVar, cast
 
 from domain.aftersale import ApprovalPolicy
 from domain.clock import utcnow
@@ -35,9 +33,12 @@ class Deps:
         return self.clock()
 
 
-CommandHandler = Callable[[Any, UnitOfWork, Deps], Awaitable[Any]]
+CommandHandler = Callable[..., Awaitable[Any]]  # (command, uow, deps[, facts])
 EventHandler = Callable[[Any, UnitOfWork, Deps], Awaitable[None]]
 BatchEventHandler = Callable[[list[Any], UnitOfWork, Deps], Awaitable[None]]
+Before = Callable[[Any, Deps], Awaitable[Any]]
+RefusalHandler = Callable[[Any, UnitOfWork, DomainError, Deps], Awaitable[Any]]
+R = TypeVar("R")
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 
 
@@ -46,14 +47,31 @@ class Router:
 
     def __init__(self) -> None:
         self.commands: dict[type[Command], CommandHandler] = {}
+        self.before: dict[type[Command], Before] = {}
+        self.refusals: dict[type[Command], RefusalHandler] = {}
         self.events: dict[type[Event], list[EventHandler]] = {}
         self.batch_events: dict[type[Event], list[BatchEventHandler]] = {}
 
-    def command(self, kind: type[Command]) -> Callable[[H], H]:
+    def command(self, kind: type[Command], *, before: Before | None = None) -> Callable[[H], H]:
+        """`before` runs outside the transaction (a network look-up, e.g. a geocoder); the handler gets its
+        result as `facts`."""
+
         def register(handler: H) -> H:
             if kind in self.commands:
                 raise ValueError(f"{kind.__name__} already has a handler")
             self.commands[kind] = handler
+            if before is not None:
+                self.before[kind] = before
+            return handler
+
+        return register
+
+    def refusal(self, kind: type[Command]) -> Callable[[RefusalHandler], RefusalHandler]:
+        """What else a refusal of `kind` (or a subclass) does besides its audit row: a chat command answers
+        the reason in its conversation; its return value is what `handle` returns instead of raising."""
+
+        def register(handler: RefusalHandler) -> RefusalHandler:
+            self.refusals[kind] = handler
             return handler
 
         return register
@@ -77,10 +95,16 @@ class Router:
 
 
 class MessageBus:
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], deps: Deps, *routers: Router) -> None:
+    def __init__(
+        self, uow_factory: Callable[[], UnitOfWork], deps: Deps, *routers: Router,
+        duplicate_errors: tuple[type[Exception], ...] = (),
+    ) -> None:
         self.uow_factory = uow_factory
         self.deps = deps
+        self.duplicate_errors = duplicate_errors  # the storage's unique-key violation: a concurrent twin
         self.commands: dict[type[Command], CommandHandler] = {}
+        self.before: dict[type[Command], Before] = {}
+        self.refusals: dict[type[Command], RefusalHandler] = {}
         self.events: dict[type[Event], list[EventHandler]] = {}
         self.batch_events: dict[type[Event], list[BatchEventHandler]] = {}
         for router in routers:
@@ -88,31 +112,36 @@ class MessageBus:
                 if kind in self.commands:
                     raise ValueError(f"{kind.__name__} has two handlers")
                 self.commands[kind] = handler
+            self.before.update(router.before)
+            self.refusals.update(router.refusals)
             for event_kind, handlers in router.events.items():
                 self.events.setdefault(event_kind, []).extend(handlers)
             for event_kind, batch_handlers in router.batch_events.items():
                 self.batch_events.setdefault(event_kind, []).extend(batch_handlers)
 
-    async def handle(self, command: Command) -> Any:
+    async def handle(self, command: Command[R]) -> R:
         """Run the command and the reactions to its events in one transaction, then commit."""
         handler = self.commands[type(command)]
-        prepare = getattr(command, "prepare", None)
-        if prepare is not None:  # look-ups over the network (a geocoder) happen before any transaction opens
-            command = await prepare(self.deps)
+        extra: dict[str, Any] = {}
+        before = self.before.get(type(command))
+        if before is not None:  # look-ups over the network happen before any transaction opens
+            extra["facts"] = await before(command, self.deps)
         for attempt in (1, 2):
             try:
                 async with self.uow_factory() as uow:
-                    result = await handler(command, uow, self.deps)
+                    result = await handler(command, uow, self.deps, **extra)
                     await self._react(uow)
                     await uow.commit()
-                    return result
-            except IntegrityError as err:
+                    return cast(R, result)
+            except self.duplicate_errors as err:
                 # a concurrent twin (same channel + external id, same message id) committed first
                 if attempt == 2:
                     raise Conflict("同一单据正在被并发提交，请稍后再试。") from err
             except DomainError as err:
-                await self._audit_refusal(command, err)
-                raise
+                answered = await self._refused(command, err)
+                if answered is None:
+                    raise
+                return cast(R, answered)
         raise AssertionError("unreachable")
 
     async def _react(self, uow: UnitOfWork) -> None:
@@ -128,37 +157,24 @@ class MessageBus:
                     for event in same:
                         await reaction(event, uow, self.deps)
 
-    async def _audit_refusal(self, command: Command, err: DomainError) -> None:
+    async def _refused(self, command: Command[Any], err: DomainError) -> Any:
+        """Audit the refusal (who, what, why) and let the command's family answer it; None: nobody did."""
         COMMANDS_REFUSED.labels(type(command).__name__, err.code).inc()
         if isinstance(err, IllegalTransition):
             STATE_JUMP_ANOMALIES.inc()
-        entity, entity_id = _entity_of(command)
+        entity, entity_id = command.subject()
         log.info("refused %s by %s via %s: %s", type(command).__name__, command.by, command.via, err.reason)
+        on_refused = next((h for kind, h in self.refusals.items() if isinstance(command, kind)), None)
         try:
             async with self.uow_factory() as uow:
                 await uow.audit(
                     actor=command.by, via=command.via, entity=entity, entity_id=entity_id,
-                    action=getattr(command, "trigger", None) or getattr(command, "verb", None) or type(command).__name__,
-                    at=self.deps.now,
+                    action=command.action(), at=self.deps.now,
                     outcome="refused", reason=err.reason, detail={"code": err.code},
                 )
-                on_refused = getattr(command, "on_refused", None)
-                if on_refused is not None:  # e.g. a chat command answers the refusal in its conversation
-                    await on_refused(uow, err, self.deps)
+                answered = None if on_refused is None else await on_refused(command, uow, err, self.deps)
                 await uow.commit()
+                return answered
         except Exception:  # the refusal itself must still reach the caller
             log.exception("could not audit a refusal")
-
-
-def _entity_of(command: Command) -> tuple[str, str]:
-    args = getattr(command, "args", ())
-    if args:  # a chat command: its first argument names the order or after-sale it was about
-        first = str(args[0])
-        return ("aftersale" if first.startswith("AS") else "order"), first
-    for attr, entity in (("order_no", "order"), ("aftersale_no", "aftersale"), ("external_id", "order")):
-        value = getattr(command, attr, None)
-        if value:
-            return entity, str(value)
-    if hasattr(command, "sku"):
-        return "inventory", f"{getattr(command, 'store', '')}/{command.sku}"
-    return "system", ""
+            return None

@@ -1,7 +1,7 @@
 """Chat verbs for after-sale decisions: 同意/拒绝 typed or clicked on the approval card.
 
-A decision made from a card click also updates that card, in the same transaction, so it then shows who
-decided and when ("已同意 · 李敏 10:42"). A click on a case that is already decided changes nothing and
+A decision made from a card click also updates that card, in the same transaction (the chat pipeline does
+it from the command's declaration), so it then shows who decided and when ("已同意 · 李敏 10:42"). A click on a case that is already decided changes nothing and
 says who decided it; the refusal rolls back, so no second card update is queued.
 """
 
@@ -10,45 +10,45 @@ from __future__ import annotations
 from domain import commands as c
 from domain.aftersale import AfterSale
 from domain.chat import Reply
+from domain.chat_commands import ApproveRefund, RejectRefund
 from domain.clock import hhmm
-from domain.errors import Conflict, GuardRefused, IllegalTransition, InvalidInput
-from domain.users import User
+from domain.errors import Conflict, GuardRefused, IllegalTransition
 from handlers.aftersales import Strategy, approve, choose_strategy, load_aftersale, name_of, reject, yuan
-from handlers.bus import Deps
-from handlers.chat_commands import ChatRequest, verb
+from handlers.chat_router import ChatContext, ChatRouter
 from integrations.db.uow import UnitOfWork
+
+chat = ChatRouter()
+router = chat.router
 
 APPROVED_STATES = frozenset({"approved", "return_in_transit", "received", "refunded", "replaced"})
 
 
-@verb("approve", "supervisor", "manager", label="同意")
-async def approve_aftersale(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> Reply:
-    aftersale_no = _aftersale_no(req, "同意 <售后单号>")
+@chat.handles(ApproveRefund)
+async def approve_aftersale(cmd: ApproveRefund, ctx: ChatContext) -> Reply:
+    uow, aftersale_no = ctx.uow, cmd.aftersale_no
     await refuse_if_decided(uow, aftersale_no)
     try:
-        aftersale, done = await approve(c.ApproveAfterSale(aftersale_no, by=user.userid, via=req.via), uow, deps)
+        decision = c.ApproveAfterSale(aftersale_no, by=ctx.user.userid, via=cmd.via)
+        aftersale, done = await approve(decision, uow, ctx.deps)
     except (Conflict, IllegalTransition):
         await refuse_if_decided(uow, aftersale_no)  # someone decided it a moment ago: say who
         raise
-    await update_card(req, user, "已同意", uow, deps)
     if not done:
         return Reply("已记录您的同意，还需经理复核，已推送给经理。")
     return Reply(approved_text(aftersale, await choose_strategy(aftersale, uow)))
 
 
-@verb("reject", "supervisor", "manager", label="拒绝")
-async def reject_aftersale(req: ChatRequest, user: User, uow: UnitOfWork, deps: Deps) -> Reply:
-    aftersale_no = _aftersale_no(req, "拒绝 <售后单号> [原因]")
-    reason = " ".join(req.args[1:]).strip()
+@chat.handles(RejectRefund)
+async def reject_aftersale(cmd: RejectRefund, ctx: ChatContext) -> Reply:
+    uow, aftersale_no, reason = ctx.uow, cmd.aftersale_no, cmd.reason.strip()
     await refuse_if_decided(uow, aftersale_no)
     try:
         aftersale = await reject(
-            c.RejectAfterSale(aftersale_no, by=user.userid, via=req.via, reason=reason), uow, deps
+            c.RejectAfterSale(aftersale_no, by=ctx.user.userid, via=cmd.via, reason=reason), uow, ctx.deps
         )
     except (Conflict, IllegalTransition):
         await refuse_if_decided(uow, aftersale_no)
         raise
-    await update_card(req, user, "已拒绝", uow, deps)
     told = "，已通知申请人" if await uow.users.get(aftersale.requested_by) is not None else ""
     because = f"（原因：{reason}）" if reason else ""
     return Reply(f"已拒绝售后单 {aftersale.aftersale_no}{because}{told}。")
@@ -86,21 +86,3 @@ async def decided_sentence(uow: UnitOfWork, aftersale: AfterSale) -> str:
     if aftersale.state != "pending_approval":
         return f"售后单 {no} 现在是“{aftersale.state_label}”，不能审批。"
     return ""
-
-
-async def update_card(req: ChatRequest, user: User, decision: str, uow: UnitOfWork, deps: Deps) -> None:
-    """Replace the clicked card's buttons with who decided and when (WeCom: one use per response_code)."""
-    if not req.response_code:
-        return
-    await uow.enqueue(
-        channel="chat", kind="card_update", recipient=user.userid,
-        payload={"userids": [user.userid], "response_code": req.response_code,
-                 "replace_text": f"{decision} · {user.name} {hhmm(deps.now)}"},
-        at=deps.now, dedup_key=f"card:{req.response_code}",
-    )
-
-
-def _aftersale_no(req: ChatRequest, usage: str) -> str:
-    if not req.args or not req.args[0].strip():
-        raise InvalidInput(f"缺少售后单号。用法：{usage}")
-    return req.args[0].strip().upper()

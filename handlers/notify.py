@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from domain.chat import Card, Reply, to_payload
+from domain.chat import Card, Reply
+from domain.outbox import ChatPush, ReplyTo
 from handlers.bus import Deps
 from integrations.db.uow import UnitOfWork
 
 
 async def notify_user(
-    uow: UnitOfWork, deps: Deps, userid: str, message: Reply | Card, *, dedup_key: str | None = None
+    uow: UnitOfWork, deps: Deps, userid: str, message: Reply | Card, *, dedup_key: str | None = None,
+    reply_to: ReplyTo | None = None,
 ) -> None:
-    await uow.enqueue(
-        channel="chat", kind="card" if isinstance(message, Card) else "message", recipient=userid,
-        payload=to_payload(message), at=deps.now, dedup_key=dedup_key,
-    )
+    await uow.send(ChatPush(userid, message, dedup_key, reply_to), at=deps.now)
 
 
 async def notify_role(

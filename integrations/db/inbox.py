@@ -89,3 +89,13 @@ async def stale(db: Database, now: datetime, older_than_s: float = 30, limit: in
             .limit(limit)
         )
         return [dict(r._mapping) for r in rows]
+
+
+class InboxRepository:
+    """The inbox as the unit of work sees it: claim a stored message for processing, once."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def claim(self, platform: str, message_id: str, at: datetime) -> bool:
+        return await claim(self._conn, platform, message_id, at)

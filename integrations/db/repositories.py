@@ -361,6 +361,9 @@ class UserRepository:
         users = [_user(r) for r in await self.conn.execute(stmt)]
         return [u for u in users if role is None or role in u.roles]
 
+    async def set_active(self, userid: str, active: bool) -> None:
+        await self.conn.execute(update(t.users).where(t.users.c.userid == userid).values(active=active))
+
     async def upsert(self, user: User, at: datetime) -> bool:
         """Returns True when the user is new."""
         values = {
@@ -376,4 +379,4 @@ class UserRepository:
 
 def _user(row: Any) -> User:
     m = row._mapping
-    return User(m["userid"], m["name"], frozenset(m["roles"]), m["store"], m["dingtalk_id"])
+    return User(m["userid"], m["name"], frozenset(m["roles"]), m["store"], m["dingtalk_id"], bool(m["active"]))

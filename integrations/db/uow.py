@@ -7,17 +7,22 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from domain.events import Event
+from domain.outbox import OutboxMessage
 from integrations.db import tables as t
 from integrations.db.engine import Database
+from integrations.db.inbox import InboxRepository
 from integrations.db.repositories import (
     AfterSaleRepository,
     InventoryRepository,
     OrderRepository,
     UserRepository,
 )
+
+DUPLICATE_ERRORS: tuple[type[Exception], ...] = (IntegrityError,)  # a unique key a concurrent twin took first
 
 
 class UnitOfWork:
@@ -36,6 +41,7 @@ class UnitOfWork:
         self.inventory = InventoryRepository(self.conn)
         self.aftersales = AfterSaleRepository(self.conn, self._seen)
         self.users = UserRepository(self.conn)
+        self.inbox = InboxRepository(self.conn)
         return self
 
     async def __aexit__(
@@ -109,6 +115,14 @@ class UnitOfWork:
             [{"channel": channel, "kind": kind, "recipient": recipient, "payload": payload, "dedup_key": dedup_key}],
             at=at,
         )
+
+    async def send(self, *messages: OutboxMessage, at: datetime) -> None:
+        """Typed outbound messages, delivered only after this transaction commits."""
+        await self.enqueue_many([
+            {"channel": m.channel, "kind": m.kind, "recipient": m.recipient, "payload": m.payload(),
+             "dedup_key": m.dedup_key}
+            for m in messages
+        ], at=at)
 
     async def enqueue_many(self, rows: list[dict[str, Any]], *, at: datetime) -> None:
         """Outbox rows with the keys of `enqueue`, in one executemany."""

@@ -8,8 +8,9 @@ the same row (a lapsed claim, another replica) add nothing.
 Who gets what:
 - a push goes to every configured platform the person is on: WeCom by userid (every user has one),
   DingTalk by dingtalk_id;
-- a reply (dedup key "reply:<platform>:<message id>...") goes back only to the platform asked from, when
-  that platform reaches the person; a DingTalk reply carries the question's sessionWebhook, if it had one;
+- a reply (its payload names the message it answers: `reply_to`) goes back only to the platform asked
+  from, when that platform reaches the person; a DingTalk reply carries the question's sessionWebhook, if
+  it had one;
 - someone who is not a user (a refused stranger) is answered on the platform asked from, by the id they
   wrote from; a push to such an id goes to WeCom, as it did before fan-out;
 - a card update only means something to WeCom.
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from domain.clock import utcnow
+from domain.outbox import ReplyTo
 from domain.users import User
 from integrations.db import tables as t
 from integrations.db.engine import Database
@@ -39,7 +41,6 @@ log = logging.getLogger(__name__)
 WECOM_CHAT = "wecom_chat"
 DINGTALK_CHAT = "dingtalk_chat"
 _CHANNELS = {"wecom": WECOM_CHAT, "dingtalk": DINGTALK_CHAT}
-_REPLY_PREFIX = "reply:"
 
 
 class ChatFanout:
@@ -75,7 +76,8 @@ class ChatFanout:
 
     def _targets(self, row: OutboxRow, user: User | None) -> dict[str, str]:
         """channel → recipient on that channel."""
-        origin = _origin(row.dedup_key)
+        asked = ReplyTo.from_payload(row.payload)
+        origin = asked.platform if asked else ""
         if row.kind == CARD_UPDATE:
             return {WECOM_CHAT: row.recipient} if "wecom" in self._platforms else {}
         if user is None:
@@ -97,7 +99,7 @@ class ChatFanout:
                 continue
             payload = dict(row.payload)
             if channel == DINGTALK_CHAT:
-                hint = await _session_hint(uow, row.dedup_key)
+                hint = await _session_hint(uow, ReplyTo.from_payload(row.payload))
                 if hint:
                     payload[SESSION_WEBHOOK] = hint
             new.append({"channel": channel, "kind": row.kind, "recipient": recipient, "payload": payload,
@@ -105,22 +107,12 @@ class ChatFanout:
         return new
 
 
-def _origin(dedup_key: str | None) -> str:
-    """The platform a reply answers ("reply:<platform>:<message id>[:<n>]"); "" for a push."""
-    if not dedup_key or not dedup_key.startswith(_REPLY_PREFIX):
-        return ""
-    return dedup_key[len(_REPLY_PREFIX):].partition(":")[0]
-
-
-async def _session_hint(uow: UnitOfWork, dedup_key: str | None) -> str:
+async def _session_hint(uow: UnitOfWork, asked: ReplyTo | None) -> str:
     """The reply hint of the DingTalk message a reply answers, from the inbox."""
-    prefix = f"{_REPLY_PREFIX}dingtalk:"
-    if not dedup_key or not dedup_key.startswith(prefix):
+    if asked is None or asked.platform != "dingtalk":
         return ""
-    rest = dedup_key[len(prefix):]
-    candidates = {rest, rest.rpartition(":")[0]} - {""}  # with and without the reply's index
     inbox = t.inbound_messages.c
-    stmt = select(inbox.payload).where(inbox.platform == "dingtalk", inbox.message_id.in_(candidates))
+    stmt = select(inbox.payload).where(inbox.platform == "dingtalk", inbox.message_id == asked.message_id)
     for (payload,) in await uow.conn.execute(stmt):
         if isinstance(payload, dict) and isinstance(payload.get("reply_hint"), str):
             return str(payload["reply_hint"])

@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from domain.chat import Card, from_payload
+from domain.chat_commands import COMMANDS
 from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.engine import Database
@@ -56,23 +57,6 @@ LINE_MAX_CHARS = 60
 
 # The Chinese form of each command a card button may carry; mirrors bot.parser.VERBS, which this layer
 # cannot import (tests/integration/test_outbox_delivery.py checks that they agree).
-ZH_COMMANDS = {
-    "status": "查询",
-    "pick": "拣货",
-    "check": "质检",
-    "pack": "打包",
-    "ship": "发货",
-    "address": "改地址",
-    "relabel": "确认改签",
-    "approve": "同意",
-    "reject": "拒绝",
-    "ack": "确认",
-    "resolve": "解决",
-    "release": "解冻",
-    "tasks": "待办",
-    "exceptions": "异常",
-    "summary": "概况",
-}
 
 
 @dataclass(frozen=True)
@@ -277,8 +261,7 @@ def chat_line(row: OutboxRow) -> str:
 
 def command_text(key: str) -> str:
     """A button's command as a person would type it: "approve AS000012" → "同意 AS000012"."""
-    verb, _, rest = key.partition(" ")
-    return " ".join(part for part in (ZH_COMMANDS.get(verb, verb), rest) if part)
+    return COMMANDS.zh_text(key)
 
 
 _MARKUP = re.compile(r"\*\*|</?font[^>]*>|^>\s*", re.MULTILINE)

@@ -225,8 +225,10 @@ async def test_exceptions_are_listed_acknowledged_and_resolved(staff: Chat) -> N
     [done] = await rows(staff, t.exceptions)
     assert (done["acknowledged_by"], done["resolved_by"], done["resolution"]) == ("wh1", "sup1", "已补货")
     audit = await rows(staff, t.audit_log, t.audit_log.c.entity == "exception")
-    assert [(r["actor"], r["action"], r["to_state"]) for r in audit] == [
+    assert [(r["actor"], r["action"], r["to_state"]) for r in audit if r["outcome"] == "ok"] == [
         ("wh1", "ack", "acknowledged"), ("sup1", "resolve", "resolved")]
+    # the refused tries are on the same record's trail: the other store's clerk, the second claim
+    assert [(r["actor"], r["action"]) for r in audit if r["outcome"] == "refused"] == [("wh2", "ack"), ("sup1", "ack")]
     assert await say(staff, "sup1", "异常") == "暂无未处理的异常。"
     assert (await say(staff, "sup1", "解决 999")).startswith("找不到异常 #999")
 
@@ -239,7 +241,8 @@ async def test_release_clears_a_settlement_hold_and_audits_it(staff: Chat) -> No
     assert (await say(staff, "sup1", "解冻 C-4S-01")).startswith("已解冻客户 浦东4S店（C-4S-01）的结算")
     [customer] = await rows(staff, t.customers)
     assert customer["settlement_hold"] is False or customer["settlement_hold"] == 0
-    [audit] = await rows(staff, t.audit_log, t.audit_log.c.entity == "customer")
+    refused, audit = await rows(staff, t.audit_log, t.audit_log.c.entity == "customer")
+    assert (refused["actor"], refused["outcome"], refused["entity_id"]) == ("cs1", "refused", "C-4S-01")
     assert (audit["actor"], audit["action"], audit["from_state"], audit["to_state"]) == (
         "sup1", "release", "held", "released")
     assert "没有冻结" in await say(staff, "sup1", "解冻 C-4S-01")

@@ -10,15 +10,17 @@ import pytest
 
 from domain import commands as c
 from domain.aftersale import ApprovalPolicy
+from domain.chat_commands import ApproveRefund
 from domain.clock import utcnow
 from domain.errors import GuardRefused, IllegalTransition
 from domain.users import User
 from handlers.bootstrap import build_bus
 from handlers.bus import Deps, MessageBus
 from handlers.chat_aftersales import approve_aftersale
-from handlers.chat_commands import ChatRequest
+from handlers.chat_router import run_pipeline
 from integrations.db import tables as t
 from integrations.db.engine import Database
+from integrations.db.inbox import InboxWriter
 from integrations.db.uow import UnitOfWork
 from tests.integration.helpers import create_cmd, inventory, rows, stock
 
@@ -94,9 +96,9 @@ async def test_the_manager_threshold_comes_from_the_policy(db: Database) -> None
     assert row["state"] == "pending_approval" and await outbox_to(db, "fin1") == []
 
 
-def _click(user: str, no: str, code: str) -> ChatRequest:
-    return ChatRequest(by=user, via="wecom", message_id=f"m-{code}", verb="approve", args=(no,),
-                       response_code=code, task_id=f"approve-{no}")
+def _click(user: str, no: str, code: str) -> ApproveRefund:
+    return ApproveRefund(by=user, via="wecom", message_id=f"m-{code}", aftersale_no=no,
+                         response_code=code, task_id=f"approve-{no}")
 
 
 async def test_the_loser_of_a_simultaneous_approval_is_told_who_won(
@@ -107,16 +109,17 @@ async def test_the_loser_of_a_simultaneous_approval_is_told_who_won(
     if db.is_sqlite:
         pytest.skip("SQLite serialises writers before they read; the row-version race needs PostgreSQL")
     no = await open_case(bus, db, amount_fen=30_000)
-    sup1 = User("sup1", "李敏", frozenset({"supervisor"}))
-    sup2 = User("sup2", "张伟", frozenset({"supervisor"}))
+    inbox = InboxWriter(db)
+    for code in ("rc-1", "rc-2"):  # both clicks were acknowledged and stored
+        assert await inbox.record("wecom", f"m-{code}", {}, utcnow())
 
     async def second() -> None:
         async with UnitOfWork(db) as uow:
-            await approve_aftersale(_click("sup2", no, "rc-2"), sup2, uow, deps)
+            await run_pipeline(_click("sup2", no, "rc-2"), uow, deps, approve_aftersale)
             await uow.commit()
 
     async with UnitOfWork(db) as first:
-        await approve_aftersale(_click("sup1", no, "rc-1"), sup1, first, deps)
+        await run_pipeline(_click("sup1", no, "rc-1"), first, deps, approve_aftersale)
         racing = asyncio.create_task(second())
         await asyncio.sleep(0.3)  # sup2 has read the pending case and waits on the row sup1 updated
         assert not racing.done()

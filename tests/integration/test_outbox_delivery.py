@@ -11,15 +11,15 @@ import httpx
 import pytest
 from sqlalchemy import event as sqlalchemy_event
 
-from bot.parser import VERBS
 from domain.chat import Button, Card, Reply, to_payload
+from domain.chat_commands import COMMANDS
 from domain.users import User
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.tokens import DbTokenCache
 from integrations.db.uow import UnitOfWork
 from integrations.delivery import OutboxDispatcher, OutboxRow, Sender, tell_admins_about_dead_row
-from integrations.delivery.limiter import GROUP_ROBOT_LIMITS, ZH_COMMANDS, RecipientLimiter
+from integrations.delivery.limiter import GROUP_ROBOT_LIMITS, RecipientLimiter, command_text
 from integrations.delivery.wecom_sender import WeComChatSender, WeComGroupSender, group_line
 from integrations.fakes.wecom import FakeWeCom
 from integrations.wecom.client import WeComClient
@@ -393,9 +393,10 @@ async def test_replicas_share_one_access_token(db: Database, fake: FakeWeCom, cl
     assert token["key"] == f"{CORP_ID}:{AGENT_ID}"
 
 
-def test_digest_commands_match_the_parser() -> None:
-    zh_of = {verb.name: verb.zh for verb in VERBS}
-    assert {name: zh_of[name] for name in ZH_COMMANDS} == ZH_COMMANDS
+def test_digest_lines_say_a_button_as_a_person_would_type_it() -> None:
+    for spec in COMMANDS.typed:
+        assert command_text(f"{spec.name} AS000012") == f"{spec.zh} AS000012"
+    assert command_text("tasks") == "待办"
 
 
 async def test_notify_wakes_the_running_dispatcher_before_its_poll(

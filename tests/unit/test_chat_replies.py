@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.order import Order, OrderLine, new_order
-from handlers.chat_warehouse import card_task_id, order_card
+from handlers.chat_orders import card_task_id, order_card
 from handlers.worklists import ago, next_step, start_of_today
 
 T0 = datetime(2024, 11, 11, 2, 42, tzinfo=UTC)  # 10:42 in China

@@ -4,7 +4,11 @@ import unicodedata
 
 import pytest
 
-from bot.parser import USAGE, VERBS, ParsedCommand, ParseError, help_text, parse
+from bot.parser import ParsedCommand, ParseError, parse
+from domain.chat_commands import COMMANDS, help_text
+
+VERBS = COMMANDS.typed
+USAGE = {spec.name: spec.usage for spec in VERBS}
 
 HINT = "发送“帮助”查看全部命令。"
 
@@ -64,6 +68,8 @@ EVERY_VERB = [
     ("resolve EX000007 resent", cmd("resolve", "EX000007", "resent")),
     ("解冻 C-4S-01", cmd("release", "C-4S-01")),
     ("release C-4S-01", cmd("release", "C-4S-01")),
+    ("用户 wh1 停用", cmd("user", "wh1", "停用")),
+    ("user ZhangSan enable", cmd("user", "ZhangSan", "enable")),
     ("待办", cmd("tasks")),
     ("tasks", cmd("tasks")),
     ("任务", cmd("tasks")),
