@@ -1,0 +1,72 @@
+"""One set of limits for every stored field, checked at every edge (chat, REST, import, channel push) the
+same way: a value past its limit is refused with a short Chinese reason before anything is stored.
+
+The lengths match the columns in integrations/db/tables.py (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from domain.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Limit:
+    label: str  # what people call the field, for the refusal
+    max_chars: int
+    pattern: re.Pattern[str] | None = None  # the whole value must match, when given
+    hint: str = ""  # what a valid value looks like
+
+    def problem(self, value: str) -> str | None:
+        """None when `value` is acceptable, else the reason in one Chinese sentence."""
+        if "\x00" in value:
+            return f"{self.label}含有非法字符。"
+        if len(value) > self.max_chars:
+            return f"{self.label}太长（最多 {self.max_chars} 个字符）。"
+        if self.pattern is not None and not self.pattern.fullmatch(value):
+            return f"{self.label}格式不对{('，应为' + self.hint) if self.hint else ''}。"
+        return None
+
+    def check(self, value: str) -> str:
+        reason = self.problem(value)
+        if reason:
+            raise InvalidInput(reason)
+        return value
+
+
+_CODE = re.compile(r"[A-Za-z0-9_-]+")
+_SKU = re.compile(r"[A-Za-z0-9._-]+")
+
+ORDER_NO = Limit("单号", 64, _CODE, "字母、数字、- 或 _")  # our number, a channel's number or a waybill
+EXTERNAL_ID = Limit("渠道单号", 64)
+CHANNEL = Limit("渠道", 32, _CODE, "字母、数字、- 或 _")
+STORE = Limit("门店编号", 32, _CODE, "字母、数字、- 或 _，如 SH01")
+SKU = Limit("SKU", 64, _SKU, "字母、数字、.、- 或 _，如 BP-001")
+WAYBILL = Limit("运单号", 64, _CODE, "字母、数字、- 或 _")
+AFTERSALE_NO = Limit("售后单号", 32, _CODE, "如 AS000012")
+INCIDENT_NO = Limit("异常编号", 9, re.compile(r"[0-9]+"), "数字，如 12")
+CUSTOMER_ID = Limit("客户编号", 64)
+CUSTOMER_NAME = Limit("客户名称", 64)
+PHONE = Limit("电话", 32, re.compile(r"[0-9+() -]+"), "数字")
+ADDRESS = Limit("地址", 500)
+REASON = Limit("原因", 500)
+NOTE = Limit("说明", 500)
+USERID = Limit("账号", 64)
+PERSON_NAME = Limit("姓名", 64)
+MESSAGE_ID = Limit("消息编号", 128)
+
+# What one chat message may carry: WeCom text messages are limited to 2,048 bytes, markdown to 4,096.
+WECOM_TEXT_BYTES = 2048
+WECOM_MARKDOWN_BYTES = 4096
+DINGTALK_TEXT_BYTES = 5000
+
+
+def cut_to_bytes(text: str, limit: int, *, ellipsis: str = "…") -> str:
+    """`text` cut on a character boundary so that its UTF-8 form fits in `limit` bytes."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    room = limit - len(ellipsis.encode("utf-8"))
+    return data[:room].decode("utf-8", errors="ignore") + ellipsis
