@@ -10,9 +10,11 @@ from handlers import (  # noqa: F401 (chat_* modules register their verbs on imp
     chat_commands,
     chat_warehouse,
     courier_tracks,
+    escalation,
     inventory,
     logistics,
     orders,
+    safety_stock,
     skus,
 )
 from handlers.bus import Deps, MessageBus
@@ -21,8 +23,10 @@ from integrations.db.uow import UnitOfWork
 
 
 def build_bus(db: Database, deps: Deps) -> MessageBus:
-    return MessageBus(
+    bus = MessageBus(
         lambda: UnitOfWork(db), deps, orders.router, inventory.router, aftersales.router, alerts.router,
         chat_commands.router, logistics.router, chat_warehouse.router, courier_tracks.router,
-        address_check.router, skus.router,
+        address_check.router, skus.router, escalation.router, safety_stock.router,
     )
+    deps.dispatch = bus.handle  # a scheduled job's steps each run as a command of their own
+    return bus

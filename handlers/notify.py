@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from domain.chat import Card, Reply, to_payload
 from handlers.bus import Deps
-from integrations.db.uow import UnitOfWork
+from handlers.unit_of_work import AbstractUnitOfWork
 
 
 async def notify_user(
-    uow: UnitOfWork, deps: Deps, userid: str, message: Reply | Card, *, dedup_key: str | None = None
+    uow: AbstractUnitOfWork, deps: Deps, userid: str, message: Reply | Card, *, dedup_key: str | None = None
 ) -> None:
     await uow.enqueue(
         channel="chat", kind="card" if isinstance(message, Card) else "message", recipient=userid,
@@ -17,7 +17,7 @@ async def notify_user(
 
 
 async def notify_role(
-    uow: UnitOfWork, deps: Deps, role: str, message: Reply | Card, *, store: str | None = None,
+    uow: AbstractUnitOfWork, deps: Deps, role: str, message: Reply | Card, *, store: str | None = None,
     dedup_key: str | None = None,
 ) -> list[str]:
     """Push to everyone with `role` (in `store`, when given). Returns who was told."""
