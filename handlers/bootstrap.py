@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from handlers import (  # noqa: F401 (chat_* modules register their verbs on import)
     address_check,
     aftersales,
@@ -21,12 +23,19 @@ from handlers.bus import Deps, MessageBus
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
 
+ROUTERS = (
+    orders.router, inventory.router, aftersales.router, alerts.router, chat_commands.router, logistics.router,
+    chat_warehouse.router, courier_tracks.router, address_check.router, skus.router, escalation.router,
+    safety_stock.router,
+)
+
 
 def build_bus(db: Database, deps: Deps) -> MessageBus:
-    bus = MessageBus(
-        lambda: UnitOfWork(db), deps, orders.router, inventory.router, aftersales.router, alerts.router,
-        chat_commands.router, logistics.router, chat_warehouse.router, courier_tracks.router,
-        address_check.router, skus.router, escalation.router, safety_stock.router,
-    )
+    return compose(lambda: UnitOfWork(db), deps)
+
+
+def compose(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> MessageBus:
+    """The bus over any unit of work: the database's, or tests/unit/fakes.py's in-memory one."""
+    bus = MessageBus(uow_factory, deps, *ROUTERS)
     deps.dispatch = bus.handle  # a scheduled job's steps each run as a command of their own
     return bus
