@@ -38,10 +38,10 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from config.settings import LogisticsSettings, Settings  # noqa: E402
 from domain.clock import local  # noqa: E402
+from domain.commands import SweepLogistics  # noqa: E402
 from domain.users import User  # noqa: E402
 from handlers.bootstrap import build_bus  # noqa: E402
 from handlers.bus import Deps  # noqa: E402
-from handlers.logistics import logistics_sweep  # noqa: E402
 from integrations.db import migrate  # noqa: E402
 from integrations.db import tables as t  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402
@@ -105,8 +105,9 @@ async def bench_sweep(db: Database, n: int, untracked: int, batch: int, fallback
         fake.default_state = "0"  # the untracked ones are in transit when polled
         poller = Kuaidi100Client(http, api_base=fake.base_url, customer=fake.customer, key=fake.key)
         for label in ("sweep", "again"):
-            report = await logistics_sweep(db, bus, poller, bus.deps, batch_size=batch, concurrency=concurrency,
-                                           fallback_limit=fallback_limit)
+            bus.deps.courier = poller
+            report = await bus.handle(SweepLogistics(batch_size=batch, concurrency=concurrency,
+                                                     fallback_limit=fallback_limit))
             print(f"{label}: {report.summary()}")
             print(f"{label}: {report.swept:,} orders in {report.seconds:.2f} s = {report.swept / report.seconds:,.0f} "
                   f"orders/s; conflicts found {report.conflicts}; HTTP polls {len(fake.queries)} in "

@@ -23,9 +23,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.keys import BUS, DB, SETTINGS
 from config.settings import Settings
+from domain import commands as c
 from domain.order_lifecycle import ORDER_LIFECYCLE
-from handlers import escalation, logistics, safety_stock
 from handlers.bus import Deps, MessageBus
+from handlers.safety_stock import policy_of
 from integrations.db.engine import Database
 from integrations.db.lease import Lease
 from integrations.logistics.kuaidi100 import Kuaidi100Client, courier_http
@@ -59,27 +60,24 @@ class JobSpec:
 
 
 async def _logistics_sweep(env: JobEnv) -> str:
-    report = await logistics.logistics_sweep(
-        env.db, env.bus, env.courier, env.deps, batch_size=env.settings.logistics.batch_size,
-        concurrency=env.settings.logistics.concurrency,
-    )
-    return report.summary()
+    cfg = env.settings.logistics
+    report = await env.bus.handle(c.SweepLogistics(batch_size=cfg.batch_size, concurrency=cfg.concurrency))
+    return str(report.summary())
 
 
 async def _stuck_orders(env: JobEnv) -> str:
-    told = await escalation.stuck_orders(env.db, env.deps, env.settings.sla.minutes)
+    told = await env.bus.handle(c.FlagStuckOrders(tuple(env.settings.sla.minutes.items())))
     return f"{told} 个卡单已提醒"
 
 
 async def _escalate_exceptions(env: JobEnv) -> str:
-    told = await escalation.escalate_exceptions(env.db, env.deps, env.settings.escalation.ack_minutes)
+    told = await env.bus.handle(c.EscalateIncidents(env.settings.escalation.ack_minutes))
     return f"{told} 条异常已升级给运营经理"
 
 
 async def _safety_stock(env: JobEnv) -> str:
-    policy = safety_stock.policy_of(**env.settings.safety_stock.model_dump())
-    report = await safety_stock.safety_stock(env.db, env.deps, policy)
-    return report.summary()
+    report = await env.bus.handle(c.EvaluateSafetyStock(policy_of(**env.settings.safety_stock.model_dump())))
+    return str(report.summary())
 
 
 def job_specs(settings: Settings) -> list[JobSpec]:
@@ -158,13 +156,17 @@ class JobScheduler:
 
 @asynccontextmanager
 async def job_env(settings: Settings, db: Database, bus: MessageBus, deps: Deps) -> AsyncIterator[JobEnv]:
-    """The courier client's connection pool lives as long as the env."""
+    """The courier client's connection pool lives as long as the env; the bus's sweep polls through it."""
     cfg = settings.logistics
     async with courier_http(cfg.concurrency, cfg.timeout_s) as http:
         courier = Kuaidi100Client(
             http, api_base=cfg.api_base, customer=cfg.customer, key=cfg.key, default_carrier=cfg.default_carrier
         )
-        yield JobEnv(db, bus, deps, settings, courier)
+        bus.deps.courier = courier
+        try:
+            yield JobEnv(db, bus, deps, settings, courier)
+        finally:
+            bus.deps.courier = None
 
 
 def lease_for(settings: Settings, db: Database) -> Lease:

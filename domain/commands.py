@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:  # both modules define commands on top of this one
+    from domain.arbitration import CourierReport
+    from domain.safety_stock import SafetyStockPolicy
 
 R = TypeVar("R")
 
@@ -144,3 +149,55 @@ class FireOrderTriggers(Command[Any]):
 
     def action(self) -> str:
         return self.trigger
+
+
+# ---- scheduled jobs: the scheduler (or `orderbot jobs run`) sends these through the bus like any command
+
+
+@dataclass(frozen=True)
+class SweepLogistics(Command[Any]):
+    """Arbitrate every trackable order against its courier track; poll the few with no pushed track."""
+
+    batch_size: int = 1000
+    concurrency: int = 200  # parallel HTTP polls of the fallback
+    batches_in_flight: int = 4
+    fallback_after: timedelta = timedelta(hours=6)  # a waybill with no pushed track by then is polled
+    fallback_limit: int = 200  # at most this many HTTP polls per sweep, oldest first
+    by: str = "logistics_sweep"
+    via: str = "job"
+
+
+@dataclass(frozen=True)
+class RecordCourierTracks(Command[Any]):
+    """Keep the latest report per waybill (a push, or what a fallback poll found); never an older one."""
+
+    tracks: tuple[tuple[CourierReport, str], ...]  # (report, carrier)
+    by: str = "logistics_sweep"
+    via: str = "job"
+
+
+@dataclass(frozen=True)
+class FlagStuckOrders(Command[Any]):
+    """Tell the responsible person about each order past its state's SLA, once per order and state."""
+
+    sla_minutes: tuple[tuple[str, int], ...]  # (state, minutes)
+    by: str = "stuck_orders"
+    via: str = "job"
+
+
+@dataclass(frozen=True)
+class EscalateIncidents(Command[Any]):
+    """Open incidents nobody acknowledged within `ack_minutes` go to the managers, each once."""
+
+    ack_minutes: int
+    by: str = "escalation"
+    via: str = "job"
+
+
+@dataclass(frozen=True)
+class EvaluateSafetyStock(Command[Any]):
+    """The hourly safety-stock evaluation: replenishment suggestions, channel freezes, slow movers."""
+
+    policy: SafetyStockPolicy
+    by: str = "safety_stock"
+    via: str = "job"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from handlers import (
     address_check,
     aftersales,
@@ -11,20 +13,30 @@ from handlers import (
     chat_orders,
     chat_router,
     courier_tracks,
+    escalation,
     inventory,
     logistics,
     orders,
+    safety_stock,
     skus,
 )
 from handlers.bus import Deps, MessageBus
 from integrations.db.engine import Database
 from integrations.db.uow import DUPLICATE_ERRORS, UnitOfWork
 
+ROUTERS = (
+    orders.router, inventory.router, aftersales.router, alerts.router, chat_router.router, chat_orders.router,
+    chat_desk.router, chat_aftersales.router, logistics.router, courier_tracks.router, address_check.router,
+    skus.router, escalation.router, safety_stock.router,
+)
+
 
 def build_bus(db: Database, deps: Deps) -> MessageBus:
-    return MessageBus(
-        lambda: UnitOfWork(db), deps, orders.router, inventory.router, aftersales.router, alerts.router,
-        chat_router.router, chat_orders.router, chat_desk.router, chat_aftersales.router, logistics.router,
-        courier_tracks.router, address_check.router, skus.router,
-        duplicate_errors=DUPLICATE_ERRORS,
-    )
+    return compose(lambda: UnitOfWork(db), deps)
+
+
+def compose(uow_factory: Callable[[], UnitOfWork], deps: Deps) -> MessageBus:
+    """The bus over any unit of work: the database's, or tests/unit/fakes.py's in-memory one."""
+    bus = MessageBus(uow_factory, deps, *ROUTERS, duplicate_errors=DUPLICATE_ERRORS)
+    deps.dispatch = bus.handle  # a scheduled job's steps each run as a command of their own
+    return bus

@@ -16,6 +16,7 @@ from domain.events import Event
 from handlers.metrics import COMMANDS_REFUSED, STATE_JUMP_ANOMALIES
 from integrations.db.uow import UnitOfWork
 from integrations.geo import AddressValidator
+from integrations.logistics.kuaidi100 import CourierTracking
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,9 @@ class Deps:
     clock: Callable[[], datetime] = utcnow
     policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
     address_validator: AddressValidator | None = None  # None: addresses are not validated (no geo key)
+    courier: CourierTracking | None = None  # the logistics sweep's fallback poll; None: no polling
+    # a job's steps, each in its own unit of work (build_bus sets it to the bus's `handle`)
+    dispatch: Callable[[Command], Awaitable[Any]] | None = None
 
     @property
     def now(self) -> datetime:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-
+from domain import commands as c
 from domain import events
 from domain.arbitration import NO_TRACK
 from handlers.bus import Deps, Router
-from integrations.db import tables as t
-from integrations.db.courier_tracks import track_row, upsert_tracks
+from handlers.unit_of_work import AbstractUnitOfWork
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
 from integrations.logistics.kuaidi100_push import CHANNEL, SUBSCRIBE, Push
@@ -24,7 +22,7 @@ def subscribe_key(waybill: str) -> str:
 
 
 @router.events_of(events.OrderShipped)
-async def subscribe_waybills(shipped: list[events.OrderShipped], uow: UnitOfWork, deps: Deps) -> None:
+async def subscribe_waybills(shipped: list[events.OrderShipped], uow: AbstractUnitOfWork, deps: Deps) -> None:
     """One subscription per waybill, ever: a waybill already subscribed (a re-ship, a shared label) is skipped
     here rather than left to the outbox's unique dedup key, which would fail the whole shipping wave."""
     wanted: dict[str, events.OrderShipped] = {}
@@ -33,8 +31,7 @@ async def subscribe_waybills(shipped: list[events.OrderShipped], uow: UnitOfWork
             wanted.setdefault(subscribe_key(event.waybill), event)
     if not wanted:
         return
-    found = await uow.conn.execute(select(t.outbox.c.dedup_key).where(t.outbox.c.dedup_key.in_(list(wanted))))
-    done = {key for (key,) in found}
+    done = await uow.outbox_keys.taken(list(wanted))
     await uow.enqueue_many([
         {"channel": CHANNEL, "kind": SUBSCRIBE, "recipient": e.waybill, "dedup_key": key,
          "payload": {"waybill": e.waybill, "order_no": e.order_no, "phone": e.customer_phone}}
@@ -42,10 +39,16 @@ async def subscribe_waybills(shipped: list[events.OrderShipped], uow: UnitOfWork
     ], at=deps.now)
 
 
+@router.command(c.RecordCourierTracks)
+async def record_courier_tracks(cmd: c.RecordCourierTracks, uow: AbstractUnitOfWork, deps: Deps) -> None:
+    await uow.tracks.record(cmd.tracks, deps.now)
+
+
 async def record_push(db: Database, push: Push, deps: Deps) -> None:
     """Store a verified push; arbitration happens in the next sweep, not in the courier's request."""
     if push.report.status != NO_TRACK:
-        async with db.engine.begin() as conn:
-            await upsert_tracks(conn, [track_row(push.report, push.carrier, deps.now)])
+        async with UnitOfWork(db) as uow:
+            await uow.tracks.record([(push.report, push.carrier)], deps.now)
+            await uow.commit()
     if push.status == "abort":  # Kuaidi100 stopped tracking (e.g. 3 days without a scan): the sweep's poll takes over
         log.warning("kuaidi100 stopped pushing %s: %s", push.report.waybill, push.message)

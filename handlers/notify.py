@@ -5,18 +5,18 @@ from __future__ import annotations
 from domain.chat import Card, Reply
 from domain.outbox import ChatPush, ReplyTo
 from handlers.bus import Deps
-from integrations.db.uow import UnitOfWork
+from handlers.unit_of_work import AbstractUnitOfWork
 
 
 async def notify_user(
-    uow: UnitOfWork, deps: Deps, userid: str, message: Reply | Card, *, dedup_key: str | None = None,
+    uow: AbstractUnitOfWork, deps: Deps, userid: str, message: Reply | Card, *, dedup_key: str | None = None,
     reply_to: ReplyTo | None = None,
 ) -> None:
     await uow.send(ChatPush(userid, message, dedup_key, reply_to), at=deps.now)
 
 
 async def notify_role(
-    uow: UnitOfWork, deps: Deps, role: str, message: Reply | Card, *, store: str | None = None,
+    uow: AbstractUnitOfWork, deps: Deps, role: str, message: Reply | Card, *, store: str | None = None,
     dedup_key: str | None = None,
 ) -> list[str]:
     """Push to everyone with `role` (in `store`, when given). Returns who was told."""

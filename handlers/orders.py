@@ -5,17 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
-
 from domain import commands as c
 from domain import events
+from domain.customers import Customer
 from domain.errors import DomainError, IllegalTransition, NotFound, OutOfStock
 from domain.inventory import plan_allocation
 from domain.order import Order, OrderLine, new_order
 from domain.order_lifecycle import ORDER_LIFECYCLE
 from handlers.bus import Deps, Router
 from handlers.metrics import STATE_JUMP_ANOMALIES, TRANSITIONS
-from integrations.db import tables as t
 from integrations.db.uow import UnitOfWork
 
 router = Router()
@@ -53,16 +51,7 @@ async def create_order(cmd: c.CreateOrder, uow: UnitOfWork, deps: Deps) -> tuple
 
 
 async def _remember_customer(uow: UnitOfWork, order: Order, deps: Deps) -> None:
-    found = (
-        await uow.conn.execute(select(t.customers.c.customer_id).where(t.customers.c.customer_id == order.customer_id))
-    ).first()
-    if found is None:
-        await uow.conn.execute(
-            insert(t.customers).values(
-                customer_id=order.customer_id, name=order.customer_name, phone=order.customer_phone,
-                settlement_hold=False, hold_reason="", updated_at=deps.now,
-            )
-        )
+    await uow.customers.add_missing([Customer(order.customer_id, order.customer_name, order.customer_phone)], deps.now)
 
 
 async def allocate(order: Order, uow: UnitOfWork, deps: Deps, *, by: str, via: str) -> None:

@@ -1,8 +1,6 @@
 """Dynamic safety stock, the hourly job: forecast the A-class SKUs, push replenishment to purchasing and freeze
-the SKU on the non-core channels, flag slow movers to the supervisors. The rules live in domain/safety_stock.py.
-
-Sales history is read from the orders table, not kept twice: top-level orders (children of a split repeat
-their parent's lines) created in the last 7 days, neither unpaid nor cancelled, aggregated in Python per line.
+the SKU on the non-core channels, flag slow movers to the supervisors. The rules live in domain/safety_stock.py;
+what it reads (a week of sales, stock, signals, past evaluations) in integrations/db/stock_views.py.
 """
 
 from __future__ import annotations
@@ -12,17 +10,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from domain import commands as c
 from domain.chat import Reply
 from domain.clock import local
+from domain.incidents import Incident
 from domain.safety_stock import (
     DemandSignals,
     Evaluation,
-    PastEvaluation,
     SafetyStockPolicy,
-    Sale,
     SalesStats,
     SkuState,
     classify,
@@ -31,15 +26,14 @@ from domain.safety_stock import (
     sales_stats,
     slow_mover_text,
 )
-from handlers.bus import Deps
+from handlers.bus import Deps, Router
 from handlers.notify import notify_role
-from handlers.skus import active_freezes, freeze
-from integrations.db import tables as t
-from integrations.db.engine import Database
-from integrations.db.marks import mark_once
-from integrations.db.uow import UnitOfWork
+from handlers.skus import freeze
+from handlers.unit_of_work import AbstractUnitOfWork
+from integrations.db.skus import SkuRegistration
+from integrations.db.stock_views import StockTotal
 
-NOT_SOLD = ("pending_payment", "cancelled")
+router = Router()
 DIGEST_LINES = 20
 HOT = '<font color="warning">补货建议</font>'
 
@@ -62,57 +56,42 @@ class SafetyStockReport:
         )
 
 
-@dataclass(frozen=True)
-class Registered:
-    name: str
-    threshold: int
-    lead_time_days: int
-
-
-@dataclass(frozen=True)
-class Stock:
-    on_hand: int
-    available: int
-
-
-async def safety_stock(db: Database, deps: Deps, policy: SafetyStockPolicy) -> SafetyStockReport:
+@router.command(c.EvaluateSafetyStock)
+async def evaluate_safety_stock(cmd: c.EvaluateSafetyStock, uow: AbstractUnitOfWork, deps: Deps) -> SafetyStockReport:
     """One hourly evaluation. Every A-class evaluation is recorded; alerts are marked once in the database."""
-    now = deps.now
+    now, policy = deps.now, cmd.policy
     report = SafetyStockReport()
-    async with UnitOfWork(db) as uow:
-        stats = sales_stats(await _sales(uow.conn, now), now, policy.short_video_channels)
-        registered = await _registered(uow.conn)
-        stock = await _stock(uow.conn)
-        classes = classify(stats, [*registered, *stock], policy)
-        a_class = sorted(sku for sku, cls in classes.items() if cls == "A")
-        report.unregistered = tuple(sku for sku in a_class if sku not in registered)
-        states = await _states(uow.conn, now, policy, [s for s in a_class if s in registered],
-                               registered, stock, stats)
-        for state in states:
-            evaluation = evaluate(state, "A", now, policy)
-            report.evaluated += 1
-            report.over += evaluation.over
-            if evaluation.suggestion and await _push_suggestion(uow, deps, evaluation, state, policy, report):
-                report.suggested += 1
-            else:
-                await _record(uow.conn, evaluation, now, suggested=None)
-        report.slow_movers = await _flag_slow_movers(uow, deps, policy, stock, stats, registered)
-        await uow.commit()
+    stats = sales_stats(await uow.stock_views.sales(now - timedelta(days=7), now), now, policy.short_video_channels)
+    registered = await uow.skus.registered()
+    stock = await uow.stock_views.stock_totals()
+    classes = classify(stats, [*registered, *stock], policy)
+    a_class = sorted(sku for sku, cls in classes.items() if cls == "A")
+    report.unregistered = tuple(sku for sku in a_class if sku not in registered)
+    states = await _states(uow, now, policy, [s for s in a_class if s in registered], registered, stock, stats)
+    for state in states:
+        evaluation = evaluate(state, "A", now, policy)
+        report.evaluated += 1
+        report.over += evaluation.over
+        if evaluation.suggestion and await _push_suggestion(uow, deps, evaluation, state, policy, report):
+            report.suggested += 1
+        else:
+            await uow.skus.record_evaluation(evaluation, now, suggested=None)
+    report.slow_movers = await _flag_slow_movers(uow, deps, policy, stock, stats, registered)
     return report
 
 
 async def _push_suggestion(
-    uow: UnitOfWork, deps: Deps, evaluation: Evaluation, state: SkuState, policy: SafetyStockPolicy,
+    uow: AbstractUnitOfWork, deps: Deps, evaluation: Evaluation, state: SkuState, policy: SafetyStockPolicy,
     report: SafetyStockReport,
 ) -> bool:
     """Once per SKU per local day: record, freeze the non-core channels, tell purchasing (or the supervisors)."""
     assert evaluation.suggestion is not None
     now = deps.now
     key = f"replenish:{state.sku}:{local(now):%Y-%m-%d}"
-    if not await mark_once(uow.conn, [key], now):
+    if not await uow.marks.once([key], now):
         return False
     suggestion = evaluation.suggestion
-    await _record(uow.conn, evaluation, now, suggested=suggestion.quantity)
+    await uow.skus.record_evaluation(evaluation, now, suggested=suggestion.quantity)
     channels = await freeze(uow, now, state.sku, policy.non_core_channels,
                             reason=f"补货建议 {suggestion.quantity} 件：预测超阈值，非核心渠道暂停")
     report.frozen += len(channels)
@@ -126,24 +105,16 @@ async def _push_suggestion(
     return True
 
 
-async def _record(conn: AsyncConnection, evaluation: Evaluation, at: datetime, *, suggested: int | None) -> None:
-    await conn.execute(insert(t.stock_evaluations).values({
-        "sku": evaluation.sku, "evaluated_at": at, "forecast": round(evaluation.forecast.total, 3),
-        "threshold": evaluation.threshold, "over": evaluation.over, "class": evaluation.sku_class,
-        "available": evaluation.available, "suggested_qty": suggested,
-    }))
-
-
 async def _flag_slow_movers(
-    uow: UnitOfWork, deps: Deps, policy: SafetyStockPolicy, stock: dict[str, Stock], stats: dict[str, SalesStats],
-    registered: dict[str, Registered],
+    uow: AbstractUnitOfWork, deps: Deps, policy: SafetyStockPolicy, stock: dict[str, StockTotal],
+    stats: dict[str, SalesStats], registered: dict[str, SkuRegistration],
 ) -> int:
-    """Each slow mover once per SKU per ISO week: an exceptions row each, one digest to the supervisors."""
+    """Each slow mover once per SKU per ISO week: an incident each, one digest to the supervisors."""
     now = deps.now
     year, week, _ = local(now).isocalendar()
     slow = {sku: f"slow_mover:{sku}:{year}-W{week:02d}" for sku, s in sorted(stock.items())
             if is_slow_mover(s.on_hand, stats.get(sku, SalesStats(sku)).units_7d, policy)}
-    fresh = await mark_once(uow.conn, list(slow.values()), now)
+    fresh = await uow.marks.once(list(slow.values()), now)
     flagged = [sku for sku, key in slow.items() if key in fresh]
     if not flagged:
         return 0
@@ -152,11 +123,7 @@ async def _flag_slow_movers(
                              stats.get(sku, SalesStats(sku)).units_7d, policy)
         for sku in flagged
     }
-    await uow.conn.execute(insert(t.exceptions), [
-        {"kind": "slow_mover", "order_no": None, "sku": sku, "store": None, "severity": "warning",
-         "message": texts[sku], "opened_at": now, "resolution": ""}
-        for sku in flagged
-    ])
+    await uow.incidents.add_many([Incident("slow_mover", texts[sku], now, sku=sku) for sku in flagged])
     lines = [f"- {texts[sku]}" for sku in flagged[:DIGEST_LINES]]
     more = f"\n另有 {len(flagged) - DIGEST_LINES} 个，发送「异常」查看全部。" if len(flagged) > DIGEST_LINES else ""
     text = (f'<font color="warning">滞销提醒</font> **{len(flagged)} 个 SKU 周转天数超过 '
@@ -171,92 +138,26 @@ def _short(text: str) -> str:
     return text if len(text) <= 40 else hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-async def _sales(conn: AsyncConnection, now: datetime) -> list[Sale]:
-    o = t.orders.c
-    stmt = (
-        select(o.channel, o.lines, o.created_at)
-        .where(o.parent_no.is_(None), o.state.not_in(NOT_SOLD), o.created_at > now - timedelta(days=7),
-               o.created_at <= now)
-        .execution_options(yield_per=2000)
-    )
-    sales: list[Sale] = []
-    async for channel, lines, created_at in await conn.stream(stmt):
-        sales.extend(Sale(line["sku"], channel, int(line["qty"]), created_at) for line in lines)
-    return sales
-
-
-async def _registered(conn: AsyncConnection) -> dict[str, Registered]:
-    s = t.skus.c
-    rows = await conn.execute(select(s.sku, s.name, s.replenish_threshold, s.lead_time_days))
-    return {r.sku: Registered(r.name, r.replenish_threshold, r.lead_time_days) for r in rows}
-
-
-async def _stock(conn: AsyncConnection) -> dict[str, Stock]:
-    i = t.inventory.c
-    rows = await conn.execute(
-        select(i.sku, func.sum(i.on_hand), func.sum(i.on_hand - i.reserved)).group_by(i.sku)
-    )
-    return {sku: Stock(int(on_hand or 0), int(available or 0)) for sku, on_hand, available in rows}
-
-
 async def _states(
-    conn: AsyncConnection, now: datetime, policy: SafetyStockPolicy, skus: Sequence[str],
-    registered: dict[str, Registered], stock: dict[str, Stock], stats: dict[str, SalesStats],
+    uow: AbstractUnitOfWork, now: datetime, policy: SafetyStockPolicy, skus: Sequence[str],
+    registered: dict[str, SkuRegistration], stock: dict[str, StockTotal], stats: dict[str, SalesStats],
 ) -> list[SkuState]:
     if not skus:
         return []
-    signals = await _signals(conn, now, policy, skus)
-    previous = await _previous(conn, now, policy, skus)
-    frozen = {sku for sku, _ in await active_freezes(conn, skus)}
+    signals = await uow.stock_views.signals(now, policy.live_fresh_minutes, skus)
+    # the evaluations that could chain to this one: within (consecutive − 1) × max_gap
+    since = now - policy.max_gap * max(policy.consecutive - 1, 0)
+    previous = await uow.stock_views.evaluations(since, now, skus)
+    frozen = {sku for sku, _ in await uow.freezes.active(skus)}
     return [
         SkuState(
             sku=sku, name=registered[sku].name, threshold=registered[sku].threshold,
-            lead_time_days=registered[sku].lead_time_days, available=stock.get(sku, Stock(0, 0)).available,
+            lead_time_days=registered[sku].lead_time_days, available=stock.get(sku, StockTotal(0, 0)).available,
             stats=stats.get(sku, SalesStats(sku)), signals=signals.get(sku, DemandSignals()),
             previous=previous.get(sku, ()), open_suggestion=sku in frozen,
         )
         for sku in skus
     ]
-
-
-async def _signals(
-    conn: AsyncConnection, now: datetime, policy: SafetyStockPolicy, skus: Sequence[str]
-) -> dict[str, DemandSignals]:
-    """Cart adds summed over the last 24 h; live viewers: the latest fresh reading per channel, summed."""
-    d = t.demand_signals.c
-    carts: dict[str, int] = {sku: int(total or 0) for sku, total in await conn.execute(
-        select(d.sku, func.sum(d.value))
-        .where(d.kind == "cart_add", d.at > now - timedelta(hours=24), d.at <= now, d.sku.in_(skus))
-        .group_by(d.sku)
-    )}
-    latest: dict[tuple[str, str], int] = {}
-    for sku, channel, value in await conn.execute(
-        select(d.sku, d.channel, d.value)
-        .where(d.kind == "live_viewers", d.at > now - timedelta(minutes=policy.live_fresh_minutes), d.at <= now,
-               d.sku.in_(skus))
-        .order_by(d.at, d.id)
-    ):
-        latest[(sku, channel)] = value  # ordered by time: the last one wins
-    viewers: dict[str, int] = {}
-    for (sku, _), value in latest.items():
-        viewers[sku] = viewers.get(sku, 0) + value
-    return {sku: DemandSignals(carts.get(sku, 0), viewers.get(sku, 0)) for sku in skus}
-
-
-async def _previous(
-    conn: AsyncConnection, now: datetime, policy: SafetyStockPolicy, skus: Sequence[str]
-) -> dict[str, tuple[PastEvaluation, ...]]:
-    """The evaluations that could chain to this one: newest first, within (consecutive − 1) × max_gap."""
-    e = t.stock_evaluations.c
-    since = now - policy.max_gap * max(policy.consecutive - 1, 0)
-    found: dict[str, list[PastEvaluation]] = {}
-    for sku, at, over in await conn.execute(
-        select(e.sku, e.evaluated_at, e.over)
-        .where(e.sku.in_(skus), e.evaluated_at >= since, e.evaluated_at < now)
-        .order_by(e.evaluated_at.desc(), e.id.desc())
-    ):
-        found.setdefault(sku, []).append(PastEvaluation(at, bool(over)))
-    return {sku: tuple(items) for sku, items in found.items()}
 
 
 def policy_of(

@@ -23,3 +23,14 @@ async def mark_once(conn: AsyncConnection, keys: Sequence[str], at: datetime) ->
         .returning(t.alert_marks.c.key)
     )
     return set((await conn.execute(stmt)).scalars())
+
+
+class AlertMarks:
+    """The unit of work's face of `mark_once`."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def once(self, keys: Sequence[str], at: datetime) -> set[str]:
+        """Mark `keys`; returns those not marked before (the alerts still to send)."""
+        return await mark_once(self.conn, keys, at)

@@ -13,14 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from domain.events import Event
 from domain.outbox import OutboxMessage
 from integrations.db import tables as t
+from integrations.db.customers import CustomerRepository
 from integrations.db.engine import Database
 from integrations.db.inbox import InboxRepository
+from integrations.db.incidents import IncidentRepository
+from integrations.db.marks import AlertMarks
+from integrations.db.outbox_keys import OutboxKeys
 from integrations.db.repositories import (
     AfterSaleRepository,
     InventoryRepository,
     OrderRepository,
     UserRepository,
 )
+from integrations.db.skus import FreezeRepository, SkuRepository
+from integrations.db.stock_views import SafetyStockViews
+from integrations.db.tracking import CourierTrackRepository
+from integrations.db.views import WorklistViews
 
 DUPLICATE_ERRORS: tuple[type[Exception], ...] = (IntegrityError,)  # a unique key a concurrent twin took first
 
@@ -42,6 +50,15 @@ class UnitOfWork:
         self.aftersales = AfterSaleRepository(self.conn, self._seen)
         self.users = UserRepository(self.conn)
         self.inbox = InboxRepository(self.conn)
+        self.incidents = IncidentRepository(self.conn)
+        self.customers = CustomerRepository(self.conn)
+        self.skus = SkuRepository(self.conn)
+        self.freezes = FreezeRepository(self.conn)
+        self.tracks = CourierTrackRepository(self.conn)
+        self.marks = AlertMarks(self.conn)
+        self.outbox_keys = OutboxKeys(self.conn)
+        self.views = WorklistViews(self.conn)
+        self.stock_views = SafetyStockViews(self.conn)
         return self
 
     async def __aexit__(

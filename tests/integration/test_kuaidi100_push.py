@@ -17,9 +17,9 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.keys import BUS, DB, DISPATCHER
 from config.settings import LogisticsSettings, Settings
+from domain import commands as c
 from domain.users import User
 from handlers.bus import MessageBus
-from handlers.logistics import logistics_sweep
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
@@ -158,7 +158,8 @@ async def test_a_push_signed_before_shipping_is_flagged_by_the_next_sweep(push_a
     async with httpx.AsyncClient() as http:
         poller = Kuaidi100Client(http, api_base=push_app.fake.base_url, customer=push_app.fake.customer,
                                  key=push_app.fake.key)
-        report = await logistics_sweep(push_app.db, push_app.bus, poller, push_app.bus.deps, batch_size=1)
+        push_app.bus.deps.courier = poller
+        report = await push_app.bus.handle(c.SweepLogistics(batch_size=1))
     assert (report.tracked, report.polled, report.conflicts) == (2, 0, 1)
     assert push_app.fake.queries == []  # arbitrated from the pushes alone
     states = {r["order_no"]: r["state"] for r in await rows(push_app.db, t.orders)}

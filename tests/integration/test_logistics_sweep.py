@@ -13,8 +13,9 @@ from domain import commands as c
 from domain.arbitration import CourierReport
 from domain.errors import GuardRefused
 from domain.users import User
+from handlers.bootstrap import build_bus
 from handlers.bus import Deps, MessageBus
-from handlers.logistics import logistics_sweep
+from handlers.logistics import SweepReport
 from integrations.db import tables as t
 from integrations.db.courier_tracks import track_row, upsert_tracks
 from integrations.db.engine import Database
@@ -45,10 +46,16 @@ async def order_at(bus: MessageBus, external_id: str, *triggers: str, waybill: s
     return str(order.order_no)
 
 
+async def logistics_sweep(bus: MessageBus, client: Kuaidi100Client, **options: object) -> SweepReport:
+    """The scheduled job: a SweepLogistics command through the bus, polling the fake courier."""
+    bus.deps.courier = client
+    report: SweepReport = await bus.handle(c.SweepLogistics(**options))  # type: ignore[arg-type]
+    return report
+
+
 async def sweep(db: Database, bus: MessageBus, client: Kuaidi100Client) -> str:
     """Every waybill without a pushed track is old enough to poll (fallback_after 0)."""
-    report = await logistics_sweep(db, bus, client, bus.deps, batch_size=2, concurrency=4,
-                                   fallback_after=timedelta(0))
+    report = await logistics_sweep(bus, client, batch_size=2, concurrency=4, fallback_after=timedelta(0))
     return report.summary()
 
 
@@ -138,11 +145,11 @@ async def test_the_fallback_polls_only_old_waybills_without_a_track_and_keeps_wh
     for w in ("SF601", "SF602", "SF603", "SF604"):
         fake.script(w, "3", (now + timedelta(hours=1), "已签收"))
 
-    young = await logistics_sweep(db, bus, client, bus.deps)  # shipped just now: pushes may still come
+    young = await logistics_sweep(bus, client)  # shipped just now: pushes may still come
     assert (young.tracked, young.polled, fake.queries) == (1, 0, [])
 
-    later = Deps(clock=lambda: now + timedelta(hours=7))
-    first = await logistics_sweep(db, bus, client, later, fallback_limit=2)  # bounded: two polls per sweep
+    later = build_bus(db, Deps(clock=lambda: now + timedelta(hours=7)))
+    first = await logistics_sweep(later, client, fallback_limit=2)  # bounded: two polls per sweep
     assert (first.polled, first.answered) == (2, 2)
     assert {q.num for q in fake.queries} == {"SF602", "SF603"}
     states = {r["order_no"]: r["state"] for r in await rows(db, t.orders)}
@@ -150,7 +157,7 @@ async def test_the_fallback_polls_only_old_waybills_without_a_track_and_keeps_wh
     assert {r["waybill"] for r in await rows(db, t.courier_tracks)} == {"SF601", "SF602", "SF603"}
 
     fake.queries.clear()
-    second = await logistics_sweep(db, bus, client, later, fallback_limit=2)  # the next-oldest, not the same ones
+    second = await logistics_sweep(later, client, fallback_limit=2)  # the next-oldest, not the same ones
     assert [q.num for q in fake.queries] == ["SF604"] and second.polled == 1
     assert {r["state"] for r in await rows(db, t.orders, t.orders.c.order_no == silent[2])} == {"delivered"}
 

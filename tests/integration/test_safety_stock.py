@@ -20,7 +20,6 @@ from domain.safety_stock import RecordDemandSignal, RegisterSku, SafetyStockPoli
 from domain.users import User
 from handlers.bootstrap import build_bus
 from handlers.bus import Deps, MessageBus
-from handlers.safety_stock import safety_stock
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
@@ -101,7 +100,7 @@ async def pushed(db: Database, recipient: str, marker: str) -> list[str]:
 
 async def run_hourly(db: Database, bus: MessageBus, clock: Clock, at: datetime) -> None:
     clock.now = at
-    await safety_stock(db, bus.deps, POLICY)
+    await bus.handle(c.EvaluateSafetyStock(POLICY))
 
 
 async def test_brake_pads_reach_purchasing_at_the_second_hourly_evaluation(client: Client) -> None:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
+from domain import commands as c
 from domain.users import User
 from handlers.bootstrap import build_bus
 from handlers.bus import Deps, MessageBus
-from handlers.escalation import escalate_exceptions, stuck_orders
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
@@ -62,15 +62,15 @@ async def test_stuck_orders_reach_the_responsible_role_once(db: Database) -> Non
     await drive(bus, fresh.order_no, "pick")  # fresh enters picking at +50
     clock.now = T0 + timedelta(minutes=61)
 
-    assert await stuck_orders(db, bus.deps, SLA) == 1
+    assert await bus.handle(c.FlagStuckOrders(tuple(SLA.items()))) == 1
     assert await outbox(db, "wh1") == [f"卡单提醒 · {picking.order_no}"]
     assert await outbox(db, "wh2") == [] and await outbox(db, "sup1") == []
 
     clock.now = T0 + timedelta(minutes=241)
-    assert await stuck_orders(db, bus.deps, SLA) == 2  # fresh's picking, trouble's delivery_exception
+    assert await bus.handle(c.FlagStuckOrders(tuple(SLA.items()))) == 2  # fresh's picking, trouble's delivery_exception
     assert await outbox(db, "sup1") == [f"卡单提醒 · {trouble.order_no}"]
     assert sorted(await outbox(db, "wh1")) == sorted([f"卡单提醒 · {picking.order_no}", f"卡单提醒 · {fresh.order_no}"])
-    assert await stuck_orders(db, bus.deps, SLA) == 0  # deduplicated per order + state
+    assert await bus.handle(c.FlagStuckOrders(tuple(SLA.items()))) == 0  # deduplicated per order + state
 
     kinds = [(x["kind"], x["order_no"]) for x in await rows(db, t.exceptions)]
     assert sorted(kinds) == sorted(("stuck_order", no) for no in (picking.order_no, fresh.order_no, trouble.order_no))
@@ -83,7 +83,7 @@ async def test_unacknowledged_exceptions_escalate_to_managers_once(db: Database)
     other, _ = await bus.handle(create_cmd("DY2"))
     await drive(bus, other.order_no, "pick")
     clock.now = T0 + timedelta(minutes=61)
-    await stuck_orders(db, bus.deps, SLA)
+    await bus.handle(c.FlagStuckOrders(tuple(SLA.items())))
     async with db.engine.begin() as conn:  # someone acknowledged the second one
         await conn.execute(
             update(t.exceptions).where(t.exceptions.c.order_no == other.order_no)
@@ -91,11 +91,11 @@ async def test_unacknowledged_exceptions_escalate_to_managers_once(db: Database)
         )
 
     clock.now = T0 + timedelta(minutes=61 + 29)
-    assert await escalate_exceptions(db, bus.deps, 30) == 0
+    assert await bus.handle(c.EscalateIncidents(30)) == 0
     clock.now = T0 + timedelta(minutes=61 + 31)
-    assert await escalate_exceptions(db, bus.deps, 30) == 1
+    assert await bus.handle(c.EscalateIncidents(30)) == 1
     [digest] = await outbox(db, "mgr1")
     assert "异常升级" in digest and order.order_no in digest and other.order_no not in digest
     clock.now += timedelta(minutes=30)
-    assert await escalate_exceptions(db, bus.deps, 30) == 0
+    assert await bus.handle(c.EscalateIncidents(30)) == 0
     assert len(await outbox(db, "mgr1")) == 1
