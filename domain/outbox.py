@@ -128,3 +128,28 @@ class CustomerText(OutboxMessage):
 
     def payload(self) -> dict[str, Any]:
         return {"text": self.text}
+
+
+@dataclass(frozen=True)
+class TrackingSubscription(OutboxMessage):
+    """Ask the courier-tracking service to push this waybill's scans to us; once per waybill, ever."""
+
+    channel: ClassVar[str] = "courier"
+    waybill: str
+    order_no: str
+    phone: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "subscribe"
+
+    @property
+    def recipient(self) -> str:
+        return self.waybill
+
+    @property
+    def dedup_key(self) -> str | None:
+        return f"courier:subscribe:{self.waybill}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"waybill": self.waybill, "order_no": self.order_no, "phone": self.phone}

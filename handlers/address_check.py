@@ -92,7 +92,7 @@ async def _refuse(order: Order, cmd: RequestAddressChange, check: AddressCheck, 
     open_rows = await worklists.open_exceptions(uow, kinds=(UNRESOLVED,), order_no=order.order_no)
     if any(f"「{new_address}」" in row.message for row in open_rows):
         return  # the same vague address again: customer service already has it
-    await uow.open_exception(
+    await uow.incidents.open(
         kind=UNRESOLVED, order_no=order.order_no, store=order.store, at=deps.now,
         message=f"订单 {order.order_no} 新地址「{new_address}」定位不到街道门牌（{check.level or '无结果'}），未改址，请联系客户补全",
     )
@@ -101,7 +101,7 @@ async def _refuse(order: Order, cmd: RequestAddressChange, check: AddressCheck, 
 
 
 async def _ask_service_to_confirm(order: Order, check: AddressCheck, uow: UnitOfWork, deps: Deps) -> None:
-    await uow.open_exception(
+    await uow.incidents.open(
         kind=UNVERIFIED, order_no=order.order_no, store=order.store, at=deps.now,
         message=f"订单 {order.order_no} 新地址「{order.address}」{check.reason}，已改址，请向客户确认",
     )

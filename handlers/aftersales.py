@@ -216,7 +216,7 @@ async def request_purchase(aftersale: AfterSale, strategy: Strategy, uow: UnitOf
     text = f"补货申请：{items}，用于换货 {aftersale.aftersale_no}（订单 {aftersale.order_no}，{where}{stock}）。"
     await notify_role(uow, deps, "purchasing", Reply(text), dedup_key=f"purchase:{aftersale.aftersale_no}")
     for sku, qty, have in strategy.short:
-        await uow.open_exception(
+        await uow.incidents.open(
             kind="purchase_request", order_no=aftersale.order_no, sku=sku, store=strategy.store,
             message=f"换货 {aftersale.aftersale_no} 需要 {sku} × {qty}，{where}现有 {have}。", at=deps.now,
         )

@@ -7,36 +7,30 @@ import logging
 from domain import commands as c
 from domain import events
 from domain.arbitration import NO_TRACK
+from domain.outbox import TrackingSubscription
 from handlers.bus import Deps, Router
 from handlers.unit_of_work import AbstractUnitOfWork
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
-from integrations.logistics.kuaidi100_push import CHANNEL, SUBSCRIBE, Push
+from integrations.logistics.kuaidi100_push import Push
 
 log = logging.getLogger(__name__)
 router = Router()
-
-
-def subscribe_key(waybill: str) -> str:
-    return f"courier:subscribe:{waybill}"
 
 
 @router.events_of(events.OrderShipped)
 async def subscribe_waybills(shipped: list[events.OrderShipped], uow: AbstractUnitOfWork, deps: Deps) -> None:
     """One subscription per waybill, ever: a waybill already subscribed (a re-ship, a shared label) is skipped
     here rather than left to the outbox's unique dedup key, which would fail the whole shipping wave."""
-    wanted: dict[str, events.OrderShipped] = {}
-    for event in shipped:
-        if event.waybill:
-            wanted.setdefault(subscribe_key(event.waybill), event)
+    wanted: dict[str, TrackingSubscription] = {}
+    for e in shipped:
+        if e.waybill:
+            sub = TrackingSubscription(e.waybill, e.order_no, e.customer_phone)
+            wanted.setdefault(str(sub.dedup_key), sub)
     if not wanted:
         return
     done = await uow.outbox_keys.taken(list(wanted))
-    await uow.enqueue_many([
-        {"channel": CHANNEL, "kind": SUBSCRIBE, "recipient": e.waybill, "dedup_key": key,
-         "payload": {"waybill": e.waybill, "order_no": e.order_no, "phone": e.customer_phone}}
-        for key, e in wanted.items() if key not in done
-    ], at=deps.now)
+    await uow.send(*(sub for key, sub in wanted.items() if key not in done), at=deps.now)
 
 
 @router.command(c.RecordCourierTracks)

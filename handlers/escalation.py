@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from domain import commands as c
-from domain.chat import Button, Card, Reply
+from domain.chat import Card, Reply
+from domain.chat_commands import QueryOrder
+from domain.chat_commands import button as command_button
 from domain.clock import local
 from domain.incidents import Incident
 from domain.order_lifecycle import IN_WAREHOUSE, ORDER_LIFECYCLE
@@ -41,7 +43,7 @@ async def flag_stuck_orders(cmd: c.FlagStuckOrders, uow: AbstractUnitOfWork, dep
             task_id=f"stuck-{r.order_no}-{r.state}",
             fields=(("状态", ORDER_LIFECYCLE.label(r.state)), ("进入时间", f"{local(r.updated_at):%m-%d %H:%M}"),
                     ("门店", r.store or "-")),
-            buttons=(Button(f"status {r.order_no}", "查看订单", 2),),
+            buttons=(command_button(QueryOrder, r.order_no, text="查看订单", style=2),),
             highlight=r.state == "delivery_exception",
         )
         role = responsible_role(r.state)

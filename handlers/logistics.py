@@ -20,7 +20,9 @@ from domain.arbitration import (
     WarehouseView,
     arbitrate,
 )
-from domain.chat import Button, Card
+from domain.chat import Card
+from domain.chat_commands import QueryOrder, ReleaseSettlementHold
+from domain.chat_commands import button as command_button
 from domain.errors import Conflict, DomainError
 from domain.incidents import Incident
 from handlers.bus import Deps, Router
@@ -181,7 +183,8 @@ async def flag_logistics_conflicts(cmd: FlagLogisticsConflicts, uow: AbstractUni
             description=f"{x.reason}。客户 {x.customer_id} 的结算已暂停，核实后可解冻。",
             task_id=f"logistics-conflict-{x.order_no}",
             fields=(("运单", x.waybill), ("客户", x.customer_id), ("门店", x.store or "-")),
-            buttons=(Button(f"status {x.order_no}", "查看订单", 2), Button(f"release {x.customer_id}", "核实后解冻", 1)),
+            buttons=(command_button(QueryOrder, x.order_no, text="查看订单", style=2),
+                     command_button(ReleaseSettlementHold, x.customer_id, text="核实后解冻")),
             highlight=True,
         )
         await notify_role(uow, deps, "supervisor", card, dedup_key=f"logistics_conflict:{x.order_no}")

@@ -12,6 +12,7 @@ from domain.errors import DomainError, IllegalTransition, NotFound, OutOfStock
 from domain.inventory import plan_allocation
 from domain.order import Order, OrderLine, new_order
 from domain.order_lifecycle import ORDER_LIFECYCLE
+from domain.outbox import CustomerText
 from handlers.bus import Deps, Router
 from handlers.metrics import STATE_JUMP_ANOMALIES, TRANSITIONS
 from integrations.db.uow import UnitOfWork
@@ -94,7 +95,7 @@ async def allocate(order: Order, uow: UnitOfWork, deps: Deps, *, by: str, via: s
 
 async def _out_of_stock(order: Order, uow: UnitOfWork, deps: Deps, reason: str) -> None:
     skus = tuple(sorted({line.sku for line in order.lines}))
-    await uow.open_exception(
+    await uow.incidents.open(
         kind="out_of_stock", order_no=order.order_no, store=order.store, severity="critical",
         message=f"订单 {order.order_no} {reason}", at=deps.now,
     )
@@ -223,15 +224,11 @@ async def create_receivables(shipped: list[events.OrderShipped], uow: UnitOfWork
 
 @router.events_of(events.OrderShipped)
 async def text_customers(shipped: list[events.OrderShipped], uow: UnitOfWork, deps: Deps) -> None:
-    await uow.enqueue_many([
-        {
-            "channel": "sms", "kind": "order_shipped", "recipient": e.customer_phone,
-            "payload": {"text": f"您的订单 {e.order_no} 已发货，运单号 {e.waybill}，请留意查收。"},
-            "dedup_key": f"sms:shipped:{e.order_no}",
-        }
-        for e in shipped
-        if e.customer_phone
-    ], at=deps.now)
+    await uow.send(*(
+        CustomerText(e.customer_phone, f"您的订单 {e.order_no} 已发货，运单号 {e.waybill}，请留意查收。",
+                     "order_shipped", f"sms:shipped:{e.order_no}")
+        for e in shipped if e.customer_phone
+    ), at=deps.now)
 
 
 @router.event(events.OrderCancelled)

@@ -150,17 +150,6 @@ class UnitOfWork:
                 for row in rows
             ])
 
-    async def open_exception(
-        self, *, kind: str, message: str, at: datetime, order_no: str | None = None,
-        sku: str | None = None, store: str | None = None, severity: str = "warning",
-    ) -> None:
-        await self.conn.execute(
-            insert(t.exceptions).values(
-                kind=kind, order_no=order_no, sku=sku, store=store, severity=severity,
-                message=message, opened_at=at, resolution="",
-            )
-        )
-
     async def create_receivables(self, rows: list[dict[str, Any]], *, at: datetime) -> None:
         """Receivables (order_no, customer_id, amount_fen) created when orders ship."""
         if rows:

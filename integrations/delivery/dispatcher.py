@@ -20,8 +20,9 @@ from typing import Any, Protocol
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from domain.chat import Reply, to_payload
+from domain.chat import Reply
 from domain.clock import utcnow
+from domain.outbox import ChatPush
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
@@ -262,14 +263,7 @@ async def tell_admins_about_dead_row(db: Database, row: OutboxRow, *, at: dateti
         told = await _existing_dedup_keys(uow, list(keys.values()))
         for userid, key in keys.items():
             if key not in told:
-                await uow.enqueue(
-                    channel="chat",
-                    kind="message",
-                    recipient=userid,
-                    payload=to_payload(Reply(text)),
-                    at=now,
-                    dedup_key=key,
-                )
+                await uow.send(ChatPush(userid, Reply(text), key), at=now)
         try:
             await uow.commit()
         except IntegrityError:  # another replica told them first

@@ -240,11 +240,6 @@ class FakeUnitOfWork:
     async def use_waybill_draft(self, *, order_no: str, waybill: str, at: datetime) -> None:
         return None
 
-    async def open_exception(self, *, kind: str, message: str, at: datetime, order_no: str | None = None,
-                             sku: str | None = None, store: str | None = None, severity: str = "warning") -> None:
-        await self.incidents.open(kind=kind, message=message, at=at, order_no=order_no, sku=sku, store=store,
-                                  severity=severity)
-
     async def history(self, entity: str, entity_id: str, limit: int = 50) -> list[dict[str, Any]]:
         return [r for r in self.audit_rows if (r["entity"], r["entity_id"]) == (entity, entity_id)][-limit:]
 
