@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from config.settings import Settings, load_settings
 from domain.clock import utcnow
+from domain.events import AccountSaved
 from domain.users import ROLES, User, validate_roles
 from integrations.db import migrate
 from integrations.db.engine import Database
@@ -156,11 +157,9 @@ async def _add_user(settings: Settings, user: User) -> bool:
                     f"钉钉 ID {user.dingtalk_id} 已属于用户 {holder.userid}（{holder.name}），请用 --dingtalk-id 指定另一个。"
                 )
             created = await uow.users.upsert(user, now)
-            await uow.audit(
-                actor="cli", via="cli", entity="user", entity_id=user.userid,
-                action="add_user" if created else "update_user", at=now,
-                detail={"roles": sorted(user.roles), "store": user.store},
-            )
+            uow.acting("cli", "cli")
+            change = AccountSaved(user.userid, created, tuple(sorted(user.roles)), user.store).change()
+            await uow.record([change], now)
             await uow.commit()
             return created
     finally:

@@ -12,7 +12,7 @@ from domain.aftersale import ApprovalPolicy
 from domain.clock import utcnow
 from domain.commands import Command
 from domain.errors import Conflict, DomainError, IllegalTransition
-from domain.events import Event
+from domain.events import Audited, Change, Event
 from handlers.metrics import COMMANDS_REFUSED, STATE_JUMP_ANOMALIES
 from integrations.db.uow import UnitOfWork
 from integrations.geo import AddressValidator
@@ -133,6 +133,7 @@ class MessageBus:
         for attempt in (1, 2):
             try:
                 async with self.uow_factory() as uow:
+                    uow.acting(command.by, command.via)
                     result = await handler(command, uow, self.deps, **extra)
                     await self._react(uow)
                     await uow.commit()
@@ -151,6 +152,7 @@ class MessageBus:
     async def _react(self, uow: UnitOfWork) -> None:
         """Run the reactions to every event the aggregates raised, round after round, until none is left."""
         while events := uow.pop_events():
+            await uow.record([e.change() for e in events if isinstance(e, Audited)], self.deps.now)
             by_kind: dict[type[Event], list[Event]] = {}
             for event in events:
                 by_kind.setdefault(type(event), []).append(event)
@@ -171,11 +173,10 @@ class MessageBus:
         on_refused = next((h for kind, h in self.refusals.items() if isinstance(command, kind)), None)
         try:
             async with self.uow_factory() as uow:
-                await uow.audit(
-                    actor=command.by, via=command.via, entity=entity, entity_id=entity_id,
-                    action=command.action(), at=self.deps.now,
-                    outcome="refused", reason=err.reason, detail={"code": err.code},
-                )
+                uow.acting(command.by, command.via)
+                refusal = Change(entity, entity_id, command.action(), outcome="refused", reason=err.reason,
+                                 detail={"code": err.code})
+                await uow.record([refusal], self.deps.now)
                 answered = None if on_refused is None else await on_refused(command, uow, err, self.deps)
                 await uow.commit()
                 return answered

@@ -20,6 +20,7 @@ from domain.chat_commands import (
     help_text,
 )
 from domain.errors import InvalidInput, NotFound
+from domain.events import AccountSwitched
 from handlers import worklists
 from handlers.chat_router import ChatContext, ChatRouter
 
@@ -123,9 +124,6 @@ async def set_user_active(cmd: SetUserActive, ctx: ChatContext) -> Reply:
     if who.active == active:
         return Reply(f"{who.name}（{who.userid}）的账号已是{word}状态，无需重复操作。")
     await ctx.uow.users.set_active(who.userid, active)
-    await ctx.uow.audit(
-        actor=ctx.user.userid, via=cmd.via, entity="user", entity_id=who.userid, action="enable" if active else "disable",
-        from_state="active" if who.active else "disabled", to_state="active" if active else "disabled", at=ctx.deps.now,
-    )
+    ctx.uow.emit(AccountSwitched(who.userid, active, who.active))
     then = "可以继续使用订单助手。" if active else "此后其消息将被拒绝，也不再收到推送。"
     return Reply(f"已{word} {who.name}（{who.userid}）的账号，{then}")

@@ -17,6 +17,7 @@ from domain.chat import Card, Reply
 from domain.chat_commands import DESK, ChatCommand, ChatOutcome
 from domain.clock import hhmm
 from domain.errors import DomainError, Forbidden
+from domain.events import SenderRefused
 from domain.order import Order
 from domain.outbox import CardUpdate, ReplyTo
 from domain.users import ROLES, User
@@ -77,8 +78,7 @@ async def run_pipeline(
     user = await uow.users.by_platform_id(cmd.via, cmd.by)
     if user is None or not user.active:
         text, why = (UNKNOWN_USER, "unknown user") if user is None else (DISABLED_USER, "disabled user")
-        await uow.audit(actor=cmd.by, via=cmd.via, entity="user", entity_id=cmd.by, action=cmd.action(),
-                        at=deps.now, outcome="refused", reason=why)
+        uow.emit(SenderRefused(cmd.by, cmd.action(), why))
         await _answer(uow, deps, cmd, user.userid if user else cmd.by, [Reply(text)])
         return ChatOutcome((Reply(text),))
     spec = cmd.spec

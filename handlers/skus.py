@@ -33,10 +33,7 @@ async def register_sku(cmd: RegisterSku, uow: AbstractUnitOfWork, deps: Deps) ->
         raise InvalidInput("补货阈值和交期不能为负。")
     now = deps.now
     await uow.skus.register(cmd.sku, SkuRegistration(cmd.name, cmd.replenish_threshold, cmd.lead_time_days), now)
-    await uow.audit(
-        actor=cmd.by, via=cmd.via, entity="sku", entity_id=cmd.sku, action="register_sku", at=now,
-        detail={"name": cmd.name, "replenish_threshold": cmd.replenish_threshold, "lead_time_days": cmd.lead_time_days},
-    )
+    uow.emit(events.SkuRegistered(cmd.sku, cmd.name, cmd.replenish_threshold, cmd.lead_time_days))
     return {"sku": cmd.sku, "name": cmd.name, "replenish_threshold": cmd.replenish_threshold,
             "lead_time_days": cmd.lead_time_days}
 
@@ -60,11 +57,7 @@ async def freeze(
     if not fresh:
         return []
     await uow.freezes.add(sku, fresh, reason=reason, at=at)
-    await uow.audit_many([
-        {"at": at, "actor": ACTOR, "via": VIA, "entity": "sku", "entity_id": sku, "action": "freeze",
-         "from_state": None, "to_state": None, "outcome": "ok", "reason": reason, "detail": {"channel": channel}}
-        for channel in fresh
-    ])
+    uow.emit(*(events.ChannelFrozen(sku, channel, reason, ACTOR, VIA) for channel in fresh))
     return fresh
 
 
@@ -76,11 +69,7 @@ async def unfreeze_sku(cmd: UnfreezeSku, uow: AbstractUnitOfWork, deps: Deps) ->
     if not held:
         raise NotFound(f"{cmd.sku} 没有生效中的渠道冻结。")
     await uow.freezes.lift(cmd.sku, held, by=cmd.by, at=now)
-    await uow.audit_many([
-        {"at": now, "actor": cmd.by, "via": cmd.via, "entity": "sku", "entity_id": cmd.sku, "action": "unfreeze",
-         "from_state": None, "to_state": None, "outcome": "ok", "reason": "", "detail": {"channel": channel}}
-        for channel in held
-    ])
+    uow.emit(*(events.ChannelUnfrozen(cmd.sku, channel) for channel in held))
     return held
 
 

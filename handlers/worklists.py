@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from domain import events
 from domain.clock import hhmm, local
 from domain.customers import Customer
 from domain.errors import Conflict, GuardRefused, InvalidInput, NotFound
@@ -182,8 +183,7 @@ async def ack_exception(uow: AbstractUnitOfWork, row: Incident, *, by: str, via:
     row.acknowledge(by, at)
     if not await uow.incidents.acknowledge(row):
         raise Conflict(f"{row.id} 刚被其他人处理过，请刷新后再看。")
-    await uow.audit(actor=by, via=via, entity="exception", entity_id=str(row.id), action="ack", at=at,
-                    from_state="open", to_state="acknowledged", detail={"order_no": row.order_no, "kind": row.kind})
+    uow.emit(events.IncidentAcknowledged(row.id, row.kind, row.order_no))
 
 
 async def resolve_exception(
@@ -194,9 +194,7 @@ async def resolve_exception(
     before = row.resolve(by, at, note)
     if not await uow.incidents.resolve(row):
         raise Conflict(f"{row.id} 刚被其他人处理过，请刷新后再看。")
-    await uow.audit(actor=by, via=via, entity="exception", entity_id=str(row.id), action="resolve", at=at,
-                    from_state=before, to_state="resolved", reason=note,
-                    detail={"order_no": row.order_no, "kind": row.kind})
+    uow.emit(events.IncidentResolved(row.id, row.kind, row.order_no, before, note))
 
 
 async def release_hold(uow: AbstractUnitOfWork, customer_ref: str, *, by: str, via: str, at: datetime) -> Customer:
@@ -208,8 +206,7 @@ async def release_hold(uow: AbstractUnitOfWork, customer_ref: str, *, by: str, v
         raise GuardRefused(f"客户 {customer.name or customer.customer_id}（{customer.customer_id}）的结算没有冻结，无需解冻。")
     if not await uow.customers.release(customer.customer_id, at):
         raise Conflict(f"{customer.customer_id} 刚被其他人处理过，请刷新后再看。")
-    await uow.audit(actor=by, via=via, entity="customer", entity_id=customer.customer_id, action="release", at=at,
-                    from_state="held", to_state="released", reason=customer.hold_reason)
+    uow.emit(events.SettlementReleased(customer.customer_id, customer.hold_reason))
     return customer
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from domain.events import Event
+from domain.events import Change, Event
 from domain.outbox import OutboxMessage
 from integrations.db import tables as t
 from integrations.db.customers import CustomerRepository
@@ -39,12 +39,15 @@ class UnitOfWork:
         self.session: AsyncSession
         self.conn: AsyncConnection
         self._seen: list[Any] = []
+        self._raised: list[Event] = []
+        self.actor, self.via = "system", "system"  # who acts through this unit of work: set by the bus
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._db.sessions()
         # Core statements go straight to the session's connection: the ORM execute path costs ~2x
         self.conn = await self.session.connection()
         self._seen = []
+        self._raised = []
         self.orders = OrderRepository(self.conn, self._seen)
         self.inventory = InventoryRepository(self.conn)
         self.aftersales = AfterSaleRepository(self.conn, self._seen)
@@ -75,9 +78,26 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.session.rollback()
 
+    def acting(self, actor: str, via: str) -> None:
+        self.actor, self.via = actor, via
+
+    def emit(self, *events: Event) -> None:
+        """A fact raised by a use case rather than by an aggregate (an 异常 claimed, a hold released)."""
+        self._raised.extend(events)
+
+    async def record(self, changes: list[Change], at: datetime) -> None:
+        """The audit trail's one writer: a line per change, by this unit of work's actor unless it names one."""
+        await self.audit_many([
+            {"at": at, "actor": c.actor or self.actor, "via": c.via or self.via, "entity": c.entity,
+             "entity_id": c.entity_id, "action": c.action, "from_state": c.from_state, "to_state": c.to_state,
+             "outcome": c.outcome, "reason": c.reason, "detail": dict(c.detail) if c.detail is not None else None}
+            for c in changes
+        ])
+
     def pop_events(self) -> list[Event]:
-        """Take the events raised so far by every aggregate this unit of work has touched."""
-        events: list[Event] = []
+        """Take the events raised so far by every aggregate this unit of work has touched, and by its use cases."""
+        events: list[Event] = self._raised
+        self._raised = []
         for agg in self._seen:
             if agg.events:
                 events.extend(agg.events)

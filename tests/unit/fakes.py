@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from domain.arbitration import CourierReport
-from domain.events import Event
+from domain.events import Change, Event
 from domain.outbox import OutboxMessage
 from domain.safety_stock import DemandSignals, Evaluation, PastEvaluation, Sale
 from domain.users import User
@@ -187,6 +187,8 @@ class FakeUnitOfWork:
         self.views = FakeViews(self)
         self.stock_views = FakeStockViews(self)
         self.commits = 0
+        self.raised: list[Event] = []
+        self.actor, self.via = "system", "system"
 
     async def __aenter__(self) -> FakeUnitOfWork:
         return self
@@ -202,8 +204,23 @@ class FakeUnitOfWork:
     async def rollback(self) -> None:
         return None
 
+    def acting(self, actor: str, via: str) -> None:
+        self.actor, self.via = actor, via
+
+    def emit(self, *events: Event) -> None:
+        self.raised.extend(events)
+
+    async def record(self, changes: list[Change], at: datetime) -> None:
+        await self.audit_many([
+            {"at": at, "actor": c.actor or self.actor, "via": c.via or self.via, "entity": c.entity,
+             "entity_id": c.entity_id, "action": c.action, "from_state": c.from_state, "to_state": c.to_state,
+             "outcome": c.outcome, "reason": c.reason, "detail": dict(c.detail) if c.detail is not None else None}
+            for c in changes
+        ])
+
     def pop_events(self) -> list[Event]:
-        events: list[Event] = []
+        events: list[Event] = self.raised
+        self.raised = []
         for agg in self.seen:
             events.extend(agg.events)
             agg.events.clear()

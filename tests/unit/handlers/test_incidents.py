@@ -6,6 +6,7 @@ import pytest
 
 from domain import commands as c
 from domain.customers import Customer
+from domain.events import Audited
 from domain.errors import GuardRefused, NotFound
 from domain.users import User
 from handlers import worklists
@@ -34,7 +35,8 @@ async def test_an_incident_is_claimed_once_then_resolved(uow: FakeUnitOfWork) ->
     assert (stored.status, stored.acknowledged_by, stored.resolved_by, stored.resolution) == (
         "resolved", "wh1", "sup1", "已补拣",
     )
-    assert [(a["action"], a["from_state"], a["to_state"]) for a in uow.audit_rows] == [
+    trail = [e.change() for e in uow.pop_events() if isinstance(e, Audited)]  # the bus writes these lines
+    assert [(a.action, a.from_state, a.to_state) for a in trail] == [
         ("ack", "open", "acknowledged"), ("resolve", "acknowledged", "resolved"),
     ]
     assert await worklists.exception_lines(uow, T0) == []
@@ -61,8 +63,8 @@ async def test_a_held_customer_is_released_once(uow: FakeUnitOfWork) -> None:
     released = await worklists.release_hold(uow, "c-4s-01", by="sup1", via="wecom", at=T0)
     assert released.hold_reason == "物流冲突：订单 OB00000001"
     assert uow.customers.rows["C-4S-01"].settlement_hold is False
-    [audit] = uow.audit_rows
-    assert (audit["entity_id"], audit["action"], audit["to_state"]) == ("C-4S-01", "release", "released")
+    [audit] = [e.change() for e in uow.pop_events() if isinstance(e, Audited)]
+    assert (audit.entity_id, audit.action, audit.to_state) == ("C-4S-01", "release", "released")
 
     with pytest.raises(GuardRefused, match="没有冻结"):
         await worklists.release_hold(uow, "C-4S-01", by="sup1", via="wecom", at=T0)
