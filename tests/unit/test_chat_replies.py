@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.order import Order, OrderLine, new_order
-from handlers.chat_warehouse import card_task_id, order_card
+from domain.order_lifecycle import ORDER_LIFECYCLE
+from handlers.chat_warehouse import DONE, card_task_id, order_card
 from handlers.worklists import ago, next_step, start_of_today
 
 T0 = datetime(2024, 11, 11, 2, 42, tzinfo=UTC)  # 10:42 in China
@@ -33,6 +34,10 @@ def order(state: str, *, waybill: str | None = None, pending: bool = False) -> O
 def test_next_step(state: str, waybill: str | None, pending: bool, text: str, key: str) -> None:
     step = next_step(order(state, waybill=waybill, pending=pending))
     assert (step.text, step.key) == (text, key)
+
+
+def test_the_chat_done_texts_are_the_tables() -> None:
+    assert {trigger: ORDER_LIFECYCLE.done_label(trigger) for trigger in DONE} == DONE
 
 
 def test_a_scan_card_has_exactly_one_button() -> None:
