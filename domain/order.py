@@ -68,7 +68,8 @@ class Order:
     def next_steps(self) -> list[str]:
         return ORDER_LIFECYCLE.next_triggers(self.state)
 
-    # bound automatic actions (StateSpec.on_enter), called by the shared machine with the trigger's ctx
+    # bound automatic actions (StateSpec.on_enter, TransitionSpec.before), called by the shared machine
+    # with the trigger's ctx
     def _entered_split(self, store: str | None = None, **_: Any) -> None:
         if store:  # a split parent names no store: its children do
             self.store = store
@@ -77,8 +78,9 @@ class Order:
         if waybill:
             self.waybill = waybill
 
-    def _entered_cancelled(self, source: str, **_: Any) -> None:
-        reserved = source in IN_WAREHOUSE and self.store is not None
+    def _cancelling(self, **_: Any) -> None:
+        """Still in the state it leaves: stock was reserved only if that is a warehouse state."""
+        reserved = self.state in IN_WAREHOUSE and self.store is not None
         self.events.append(events.OrderCancelled(self.order_no, self.store, self.items, reserved))
 
     def _entered_shipped(self, at: datetime, waybill: str | None = None, **_: Any) -> None:

@@ -38,7 +38,7 @@ STATES = (
     StateSpec("delivered", "已签收", waiting="等待结算完成"),
     StateSpec("delivery_exception", "签收异常", waiting="主管核实签收异常"),
     StateSpec("completed", "已完成", waiting=ENDED),
-    StateSpec("cancelled", "已取消", on_enter=("_entered_cancelled",), waiting=ENDED),
+    StateSpec("cancelled", "已取消", waiting=ENDED),
 )
 
 
@@ -86,7 +86,7 @@ TABLE = (
     ),
     TransitionSpec("resolve_exception", ("delivery_exception",), "delivered", "异常处理完毕", done="异常已处理完毕"),
     TransitionSpec("complete", ("delivered",), "completed", "结算完成", guards=(no_settlement_hold,), done="已结算完成"),
-    TransitionSpec("cancel", BEFORE_SHIPPING, "cancelled", "取消", done="已取消"),
+    TransitionSpec("cancel", BEFORE_SHIPPING, "cancelled", "取消", before=("_cancelling",), done="已取消"),
 )
 
 ORDER_LIFECYCLE = Lifecycle("order", STATES, TABLE)
