@@ -123,7 +123,7 @@ class AfterSale:
         approvers = tuple(a.by for a in self.approvals) or ("system",)
         self.events.append(events.RefundApproved(self.aftersale_no, self.order_no, self.amount_fen, approvers))
 
-    def _entered_rejected(self, by: str, reason: str = "", **_: Any) -> None:
+    def _entered_rejected(self, by: str = "system", reason: str = "", **_: Any) -> None:
         self.rejected_by = by
         self.decision_note = reason
         self.events.append(events.RefundRejected(self.aftersale_no, self.order_no, by, reason))
