@@ -8,32 +8,32 @@ from typing import Any
 
 from domain import events
 from domain.errors import Forbidden, GuardRefused, InvalidInput
-from domain.lifecycle import Lifecycle, StateSpec, TransitionSpec
+from domain.lifecycle import Lifecycle, NextStep, StateSpec, TransitionSpec
 
 KINDS = {"refund": "仅退款", "return": "退货退款", "exchange": "换货"}
 
 STATES = (
-    StateSpec("requested", "已申请"),
-    StateSpec("pending_approval", "待审批"),
-    StateSpec("approved", "已同意"),
-    StateSpec("rejected", "已拒绝"),
-    StateSpec("return_in_transit", "退货在途"),
-    StateSpec("received", "退货已收"),
-    StateSpec("refunded", "已退款"),
-    StateSpec("replaced", "已换货"),
-    StateSpec("closed", "已关闭"),
+    StateSpec("requested", "已申请", waiting="等待提交审批"),
+    StateSpec("pending_approval", "待审批", next=(NextStep("approve", "同意", "同意"),)),
+    StateSpec("approved", "已同意", on_enter=("_entered_approved",), waiting="等待退款、换货或寄回退货"),
+    StateSpec("rejected", "已拒绝", on_enter=("_entered_rejected",), waiting="等待关闭"),
+    StateSpec("return_in_transit", "退货在途", waiting="等待收到退货"),
+    StateSpec("received", "退货已收", waiting="等待退款或换货"),
+    StateSpec("refunded", "已退款", waiting="等待关闭"),
+    StateSpec("replaced", "已换货", waiting="等待关闭"),
+    StateSpec("closed", "已关闭", waiting="流程已结束"),
 )
 
 TABLE = (
-    TransitionSpec("submit", ("requested",), "pending_approval", "提交审批"),
-    TransitionSpec("auto_approve", ("requested",), "approved", "自动同意"),
-    TransitionSpec("approve", ("pending_approval",), "approved", "同意"),
-    TransitionSpec("reject", ("pending_approval",), "rejected", "拒绝"),
-    TransitionSpec("return_shipped", ("approved",), "return_in_transit", "寄回退货"),
-    TransitionSpec("receive", ("return_in_transit",), "received", "收到退货"),
-    TransitionSpec("refund", ("approved", "received"), "refunded", "退款"),
-    TransitionSpec("replace", ("approved", "received"), "replaced", "换货发出"),
-    TransitionSpec("close", ("refunded", "replaced", "rejected"), "closed", "关闭"),
+    TransitionSpec("submit", ("requested",), "pending_approval", "提交审批", done="已提交审批"),
+    TransitionSpec("auto_approve", ("requested",), "approved", "自动同意", done="已自动同意"),
+    TransitionSpec("approve", ("pending_approval",), "approved", "同意", done="已同意"),
+    TransitionSpec("reject", ("pending_approval",), "rejected", "拒绝", done="已拒绝"),
+    TransitionSpec("return_shipped", ("approved",), "return_in_transit", "寄回退货", done="退货已寄回"),
+    TransitionSpec("receive", ("return_in_transit",), "received", "收到退货", done="已收到退货"),
+    TransitionSpec("refund", ("approved", "received"), "refunded", "退款", done="已退款"),
+    TransitionSpec("replace", ("approved", "received"), "replaced", "换货发出", done="换货已发出"),
+    TransitionSpec("close", ("refunded", "replaced", "rejected"), "closed", "关闭", done="已关闭"),
 )
 
 AFTERSALE_LIFECYCLE = Lifecycle("aftersale", STATES, TABLE)
@@ -109,18 +109,21 @@ class AfterSale:
         else:
             self.approvals.append(Approval(by, "supervisor" if "supervisor" in roles else "manager", at))
         self.fire("approve", at)
-        self.events.append(
-            events.RefundApproved(
-                self.aftersale_no, self.order_no, self.amount_fen, tuple(a.by for a in self.approvals)
-            )
-        )
         return True
 
     def reject(self, by: str, roles: frozenset[str], reason: str, at: datetime) -> None:
         AFTERSALE_LIFECYCLE.check(self, "reject", {})
         if not roles & {"supervisor", "manager"}:
             raise Forbidden("只有主管或经理可以拒绝退款。")
-        self.fire("reject", at)
+        self.fire("reject", at, by=by, reason=reason)
+
+    # bound automatic actions (StateSpec.on_enter), called by the shared machine with the trigger's ctx
+    def _entered_approved(self, **_: Any) -> None:
+        """Approved by its approvers, or by the system when the amount needed none (auto_approve)."""
+        approvers = tuple(a.by for a in self.approvals) or ("system",)
+        self.events.append(events.RefundApproved(self.aftersale_no, self.order_no, self.amount_fen, approvers))
+
+    def _entered_rejected(self, by: str = "system", reason: str = "", **_: Any) -> None:
         self.rejected_by = by
         self.decision_note = reason
         self.events.append(events.RefundRejected(self.aftersale_no, self.order_no, by, reason))
@@ -155,8 +158,6 @@ def open_aftersale(
         updated_at=at,
     )
     needs_approval = policy.needs_approval(amount_fen)
-    aftersale.fire("submit" if needs_approval else "auto_approve", at)
     aftersale.events.append(events.AfterSaleOpened(aftersale_no, order_no, amount_fen, needs_approval))
-    if not needs_approval:
-        aftersale.events.append(events.RefundApproved(aftersale_no, order_no, amount_fen, ("system",)))
+    aftersale.fire("submit" if needs_approval else "auto_approve", at)  # entering approved raises RefundApproved
     return aftersale

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from domain.chat import Button, Card, Reply
 from domain.commands import Command
+from domain.order_lifecycle import ORDER_LIFECYCLE
 from domain.users import ROLES
 
 ArgKind = Literal["order", "waybill", "aftersale", "incident", "customer", "user", "word", "text"]
@@ -177,26 +178,26 @@ class QueryOrder(ChatCommand):
     order_no: str = arg("单号", "order")
 
 
-@declare("pick", "拣货", "开始拣货", roles=FLOOR, own_store=True, done="已开始拣货")
+@declare("pick", "拣货", "开始拣货", roles=FLOOR, own_store=True, done=ORDER_LIFECYCLE.done_label("pick"))
 @dataclass(frozen=True, kw_only=True)
 class StartPicking(ChatCommand):
     order_no: str = arg("单号", "order")
 
 
-@declare("check", "质检", "拣完，送质检", roles=FLOOR, own_store=True, done="已送质检")
+@declare("check", "质检", "拣完，送质检", roles=FLOOR, own_store=True, done=ORDER_LIFECYCLE.done_label("check"))
 @dataclass(frozen=True, kw_only=True)
 class SendToCheck(ChatCommand):
     order_no: str = arg("单号", "order")
 
 
-@declare("pack", "打包", "打包，可录运单号", roles=FLOOR, own_store=True, done="已打包")
+@declare("pack", "打包", "打包，可录运单号", roles=FLOOR, own_store=True, done=ORDER_LIFECYCLE.done_label("pack"))
 @dataclass(frozen=True, kw_only=True)
 class PackOrder(ChatCommand):
     order_no: str = arg("单号", "order")
     waybill: str = arg("运单号", "waybill", optional=True)
 
 
-@declare("ship", "发货", "扫码出库", roles=FLOOR, own_store=True, done="已发货", synonyms=("出库",))
+@declare("ship", "发货", "扫码出库", roles=FLOOR, own_store=True, done=ORDER_LIFECYCLE.done_label("ship"), synonyms=("出库",))
 @dataclass(frozen=True, kw_only=True)
 class ShipOrder(ChatCommand):
     order_no: str = arg("单号", "order")

@@ -61,13 +61,6 @@ class Order:
     def fire(self, trigger: str, at: datetime, **ctx: Any) -> tuple[str, str]:
         """Run one lifecycle trigger. Refusals raise IllegalTransition / GuardRefused and change nothing."""
         before, after = ORDER_LIFECYCLE.fire(self, trigger, at=at, **ctx)
-        if trigger == "allocate" and ctx.get("store"):
-            self.store = ctx["store"]
-        if trigger == "pack" and ctx.get("waybill"):
-            self.waybill = ctx["waybill"]
-        if trigger == "cancel":
-            reserved = before in IN_WAREHOUSE and self.store is not None
-            self.events.append(events.OrderCancelled(self.order_no, self.store, self.items, reserved))
         self.updated_at = at
         self.events.append(events.OrderStateChanged(self.order_no, trigger, before, after))
         return before, after
@@ -75,7 +68,21 @@ class Order:
     def next_steps(self) -> list[str]:
         return ORDER_LIFECYCLE.next_triggers(self.state)
 
-    # bound automatic actions (StateSpec.on_enter), called by the shared machine with the trigger's ctx
+    # bound automatic actions (StateSpec.on_enter, TransitionSpec.before), called by the shared machine
+    # with the trigger's ctx
+    def _entered_split(self, store: str | None = None, **_: Any) -> None:
+        if store:  # a split parent names no store: its children do
+            self.store = store
+
+    def _entered_packed(self, waybill: str | None = None, **_: Any) -> None:
+        if waybill:
+            self.waybill = waybill
+
+    def _cancelling(self, **_: Any) -> None:
+        """Still in the state it leaves: stock was reserved only if that is a warehouse state."""
+        reserved = self.state in IN_WAREHOUSE and self.store is not None
+        self.events.append(events.OrderCancelled(self.order_no, self.store, self.items, reserved))
+
     def _entered_shipped(self, at: datetime, waybill: str | None = None, **_: Any) -> None:
         if waybill:
             self.waybill = waybill

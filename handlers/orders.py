@@ -46,8 +46,7 @@ async def create_order(cmd: c.CreateOrder, uow: UnitOfWork, deps: Deps) -> tuple
         actor=cmd.by, via=cmd.via, entity="order", entity_id=order.order_no, action="create",
         to_state=order.state, at=now, detail={"channel": cmd.channel, "external_id": cmd.external_id},
     )
-    if order.state == "paid":
-        await allocate(order, uow, deps, by=cmd.by, via=cmd.via)
+    await _follow_up(order, uow, deps, by=cmd.by, via=cmd.via)  # created paid: allocate at once
     return order, True
 
 
@@ -116,20 +115,38 @@ async def _fire_and_save(
     TRANSITIONS.labels("order", trigger).inc()
 
 
+PLANNED = {"allocate": allocate}
+"""Triggers that are whole use cases: they read and reserve stock before the transition can fire."""
+
+
+async def _run(order: Order, trigger: str, uow: UnitOfWork, deps: Deps, *, by: str, via: str, **ctx: object) -> None:
+    """Fire `trigger` (through its use case when it has one), then the new state's automatic trigger."""
+    before = order.state
+    use_case = PLANNED.get(trigger)
+    if use_case is not None:
+        await use_case(order, uow, deps, by=by, via=via)
+    else:
+        await _fire_and_save(order, trigger, uow, deps, by=by, via=via, **ctx)
+    if order.state != before:  # an allocation that found no stock stays `paid` and is not retried here
+        await _follow_up(order, uow, deps, by=by, via=via)
+
+
+async def _follow_up(order: Order, uow: UnitOfWork, deps: Deps, *, by: str, via: str) -> None:
+    """The table's automatic action of the state the order is in (paid → allocate), if it has one."""
+    automatic = ORDER_LIFECYCLE.automatic(order.state)
+    if automatic is not None:
+        await _run(order, automatic, uow, deps, by=by, via=via)
+
+
 @router.command(c.FireOrderTrigger)
 async def fire_order_trigger(cmd: c.FireOrderTrigger, uow: UnitOfWork, deps: Deps) -> Order:
     order = await load_order(uow, cmd.order_no)
-    if cmd.trigger == "allocate":
-        await allocate(order, uow, deps, by=cmd.by, via=cmd.via)
-        return order
     ctx: dict[str, object] = {}
     if cmd.waybill:
         ctx["waybill"] = cmd.waybill
     if cmd.reason:
         ctx["reason"] = cmd.reason
-    await _fire_and_save(order, cmd.trigger, uow, deps, by=cmd.by, via=cmd.via, **ctx)
-    if order.state == "paid":  # payment confirmed: allocate at once, as for an order created paid
-        await allocate(order, uow, deps, by=cmd.by, via=cmd.via)
+    await _run(order, cmd.trigger, uow, deps, by=cmd.by, via=cmd.via, **ctx)
     return order
 
 

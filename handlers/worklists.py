@@ -38,29 +38,15 @@ class NextStep:
     button: str = ""
 
 
-WAITING = {
-    "pending_payment": "等待客户付款", "paid": "等待分配门店（缺货时补货后自动重新分配）",
-    "shipped": "等待快递揽收", "in_transit": "等待签收", "delivered": "等待结算完成",
-    "delivery_exception": "主管核实签收异常", "completed": "流程已结束", "cancelled": "流程已结束",
-}
-
-
 def next_step(order: Any) -> NextStep:
-    """`order` is an Order or an orders row: both have order_no, state, waybill, address_change_pending."""
-    no, state = order.order_no, order.state
-    if state == "split":
-        return NextStep(f"拣货 {no}", f"pick {no}", "开始拣货")
-    if state == "picking":
-        return NextStep(f"质检 {no}", f"check {no}", "送质检")
-    if state == "quality_check":
-        return NextStep(f"打包 {no} [运单号]", f"pack {no}", "打包")
-    if state == "packed" and order.address_change_pending:
-        return NextStep(f"换贴新面单后发送：确认改签 {no} <新运单号>")
-    if state == "packed" and order.waybill:
-        return NextStep(f"发货 {no}", f"ship {no}", "发货")
-    if state == "packed":
-        return NextStep(f"发货 {no} <运单号>")
-    return NextStep(WAITING.get(state, "、".join(map(ORDER_LIFECYCLE.trigger_label, ORDER_LIFECYCLE.next_triggers(state)))))
+    """`order` is an Order or an orders row: both have order_no, state, waybill, address_change_pending.
+
+    The words and the button come from the lifecycle table's next-step column."""
+    step = ORDER_LIFECYCLE.next_step(order)
+    if step is None:
+        return NextStep(ORDER_LIFECYCLE.waiting(order.state))
+    no = order.order_no
+    return NextStep(step.text(no), step.key(no), step.button)
 
 
 def ago(then: datetime | None, now: datetime) -> str:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from domain import events
-from domain.aftersale import AfterSale, ApprovalPolicy, open_aftersale
+from domain.aftersale import AFTERSALE_LIFECYCLE, AfterSale, ApprovalPolicy, open_aftersale
 from domain.errors import Forbidden, GuardRefused, IllegalTransition, InvalidInput
 
 NOW = datetime(2026, 11, 24, 2, 42, tzinfo=UTC)
@@ -94,3 +94,30 @@ def test_amount_must_fit_the_order_and_kind_must_be_known() -> None:
     with pytest.raises(InvalidInput, match="售后类型"):
         open_aftersale(aftersale_no="", order_no="OB1", order_amount_fen=100, kind="gift", reason="",
                        amount_fen=1, requested_by="x", policy=POLICY, at=NOW)
+
+
+def test_entering_approved_raises_refund_approved_once_with_who_approved() -> None:
+    auto, mid = case(20_000), case(150_000)
+    mid.approve("sup1", SUP, POLICY, NOW)
+    assert [e for e in auto.events if isinstance(e, events.RefundApproved)] == [
+        events.RefundApproved("AS000001", "OB00000001", 20_000, ("system",))]
+    assert [e for e in mid.events if isinstance(e, events.RefundApproved)] == [
+        events.RefundApproved("AS000001", "OB00000001", 150_000, ("sup1",))]
+    opened = [type(e) for e in auto.events if not isinstance(e, events.AfterSaleStateChanged)]
+    assert opened == [events.AfterSaleOpened, events.RefundApproved]
+
+
+def test_entering_rejected_records_who_and_why_and_raises_refund_rejected() -> None:
+    a = case(150_000)
+    a.reject("sup1", SUP, "已超过退货期", NOW)
+    assert events.RefundRejected("AS000001", "OB00000001", "sup1", "已超过退货期") in a.events
+    assert not any(isinstance(e, events.RefundApproved) for e in a.events)
+
+
+def test_the_table_names_the_next_step_waiting_and_done_texts() -> None:
+    pending = case(150_000)
+    step = AFTERSALE_LIFECYCLE.next_step(pending)
+    assert step is not None and (step.key("AS000001"), step.button) == ("approve AS000001", "同意")
+    assert AFTERSALE_LIFECYCLE.next_step(case(20_000)) is None
+    assert AFTERSALE_LIFECYCLE.waiting("closed") == "流程已结束"
+    assert [AFTERSALE_LIFECYCLE.done_label(t) for t in ("approve", "reject", "refund")] == ["已同意", "已拒绝", "已退款"]

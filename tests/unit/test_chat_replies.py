@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.chat_commands import COMMANDS
 from domain.order import Order, OrderLine, new_order
+from domain.order_lifecycle import ORDER_LIFECYCLE
 from handlers.chat_orders import card_task_id, order_card
 from handlers.worklists import ago, next_step, start_of_today
 
@@ -35,6 +37,11 @@ def test_next_step(state: str, waybill: str | None, pending: bool, text: str, ke
     assert (step.text, step.key) == (text, key)
 
 
+def test_the_chat_done_texts_are_the_tables() -> None:
+    for trigger in ("pick", "check", "pack", "ship"):  # a floor command's name is the trigger it fires
+        assert COMMANDS[trigger].done == ORDER_LIFECYCLE.done_label(trigger) != trigger
+
+
 def test_a_scan_card_has_exactly_one_button() -> None:
     card = order_card(order("packed", waybill="SF1"), "t")
     assert card.title == "订单 OB00000012 · 待出库" and [b.key for b in card.buttons] == ["ship OB00000012"]
@@ -52,3 +59,10 @@ def test_ages_and_today_in_china_time() -> None:
     assert [ago(T0, T0 + d) for d in (timedelta(seconds=30), timedelta(minutes=5), timedelta(hours=3),
                                         timedelta(days=3))] == ["刚刚", "5分钟前", "3小时前", "3天前"]
     assert start_of_today(T0) == datetime(2024, 11, 10, 16, 0, tzinfo=UTC)
+
+
+def test_every_next_step_in_the_lifecycle_names_a_declared_command() -> None:
+    steps = [step for spec in ORDER_LIFECYCLE.states.values() for step in spec.next]
+    assert steps
+    for step in steps:
+        assert COMMANDS[step.command].zh == step.verb, step

@@ -1,4 +1,5 @@
-"""Every legal and every illegal order transition, from a table written out by hand from DESIGN.md."""
+"""Every legal and every illegal order transition, from a table written out by hand from DESIGN.md, and
+what the table says about each state: on-enter actions, the automatic trigger, next step and done text."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from domain import events
 from domain.errors import GuardRefused, IllegalTransition, InvalidInput
+from domain.lifecycle import Lifecycle, NextStep, StateSpec, TransitionSpec
 from domain.order import Order, OrderLine, new_order
 from domain.order_lifecycle import ORDER_LIFECYCLE
 
@@ -154,3 +156,82 @@ def test_new_paid_order_is_paid_and_rejects_bad_lines() -> None:
             order_no="", channel="mini", external_id="W2", customer_id="C1", address="上海市浦东新区张杨路500号",
             lines=[OrderLine("BP-001", 0, 100)], at=NOW, paid=True,
         )
+
+
+# ---- the table's per-state columns: on-enter callbacks, the automatic trigger, next step, done text
+
+def test_allocating_to_a_store_binds_the_store_and_a_split_parent_keeps_none() -> None:
+    child, parent = order_in("paid", store=None), order_in("paid", store=None)
+    child.fire("allocate", NOW, store="SH02")
+    parent.fire("allocate", NOW, children=["OB00000002", "OB00000003"])
+    assert (child.state, child.store) == ("split", "SH02")
+    assert (parent.state, parent.store) == ("split", None)
+
+
+def test_packing_with_a_waybill_fills_it_and_without_one_keeps_the_old() -> None:
+    typed, untyped = order_in("quality_check", waybill=None), order_in("quality_check")
+    typed.fire("pack", NOW, waybill="SF0002")
+    untyped.fire("pack", NOW)
+    assert (typed.waybill, untyped.waybill) == ("SF0002", "SF1234567890")
+
+
+def test_an_on_enter_event_comes_before_the_state_change_it_belongs_to() -> None:
+    order = order_in("split")
+    order.fire("cancel", NOW)
+    assert [type(e) for e in order.events] == [events.OrderCancelled, events.OrderStateChanged]
+
+
+def test_paid_is_the_one_state_with_an_automatic_trigger() -> None:
+    assert {s: ORDER_LIFECYCLE.automatic(s) for s in STATES if ORDER_LIFECYCLE.automatic(s)} == {"paid": "allocate"}
+
+
+@pytest.mark.parametrize(("state", "overrides", "command", "verb", "button", "text"), [
+    ("split", {}, "pick", "拣货", "开始拣货", "拣货 OB00000001"),
+    ("picking", {}, "check", "质检", "送质检", "质检 OB00000001"),
+    ("quality_check", {}, "pack", "打包", "打包", "打包 OB00000001 [运单号]"),
+    ("packed", {}, "ship", "发货", "发货", "发货 OB00000001"),
+    ("packed", {"waybill": None}, "ship", "发货", "", "发货 OB00000001 <运单号>"),
+    ("packed", {"waybill": None, "address_change_pending": True}, "relabel", "确认改签", "",
+     "换贴新面单后发送：确认改签 OB00000001 <新运单号>"),
+])
+def test_the_next_step_column(
+    state: str, overrides: dict[str, object], command: str, verb: str, button: str, text: str
+) -> None:
+    order = order_in(state, **overrides)
+    step = ORDER_LIFECYCLE.next_step(order)
+    assert step is not None
+    assert (step.command, step.verb, step.button, step.text(order.order_no)) == (command, verb, button, text)
+    assert step.key(order.order_no) == (f"{command} OB00000001" if button else "")
+
+
+def test_a_step_with_a_button_is_legal_and_passes_its_guards_with_no_argument() -> None:
+    """A tap carries no argument: the button is only offered when the trigger would run as it is."""
+    for state in STATES:
+        for overrides in ({}, {"waybill": None}, {"address_change_pending": True}):
+            order = order_in(state, **overrides)
+            step = ORDER_LIFECYCLE.next_step(order)
+            if step is not None and step.button:
+                ORDER_LIFECYCLE.check(order, step.command, {})
+
+
+def test_every_state_names_a_persons_next_step_or_what_it_waits_for() -> None:
+    waits = {s: ORDER_LIFECYCLE.waiting(s) for s in STATES if ORDER_LIFECYCLE.next_step(order_in(s)) is None}
+    assert set(waits) == set(STATES) - {"split", "picking", "quality_check", "packed"}
+    assert waits["shipped"] == "等待快递揽收" and waits["completed"] == waits["cancelled"] == "流程已结束"
+    assert all(waits.values())
+
+
+def test_every_trigger_has_a_done_text() -> None:
+    assert [ORDER_LIFECYCLE.done_label(t) for t in ("pick", "check", "pack", "ship")] == [
+        "已开始拣货", "已送质检", "已打包", "已发货"]
+    assert all(ORDER_LIFECYCLE.done_label(t).strip() for t in TRIGGERS)
+    assert ORDER_LIFECYCLE.done_label("teleport") == "teleport"
+
+
+def test_a_table_whose_columns_name_an_illegal_trigger_is_refused_when_built() -> None:
+    states = (StateSpec("a", "甲", automatic="go"), StateSpec("b", "乙"))
+    with pytest.raises(ValueError, match="'go' is not legal from 'a'"):
+        Lifecycle("broken", states, (TransitionSpec("go", ("b",), "a", "走"),))
+    steps = (StateSpec("a", "甲", next=(NextStep("go", "走", "走"),)), StateSpec("b", "乙"))
+    with pytest.raises(ValueError, match="'go' is not legal from 'a'"):
+        Lifecycle("broken", steps, (TransitionSpec("go", ("b",), "a", "走"),))

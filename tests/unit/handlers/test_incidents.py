@@ -6,8 +6,8 @@ import pytest
 
 from domain import commands as c
 from domain.customers import Customer
-from domain.events import Audited
 from domain.errors import GuardRefused, NotFound
+from domain.events import Audited
 from domain.users import User
 from handlers import worklists
 from handlers.bus import MessageBus
