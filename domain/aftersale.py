@@ -39,6 +39,8 @@ TABLE = (
 AFTERSALE_LIFECYCLE = Lifecycle("aftersale", STATES, TABLE)
 
 
+OPENING_TRIGGERS = frozenset({"submit", "auto_approve"})  # fired by open_aftersale only: part of the opening
+
 @dataclass(frozen=True)
 class ApprovalPolicy:
     """Up to `auto_limit_fen` approves itself; above `dual_limit_fen` a supervisor and then a manager."""
@@ -85,7 +87,9 @@ class AfterSale:
     def fire(self, trigger: str, at: datetime, **ctx: Any) -> tuple[str, str]:
         before, after = AFTERSALE_LIFECYCLE.fire(self, trigger, at=at, **ctx)
         self.updated_at = at
-        self.events.append(events.AfterSaleStateChanged(self.aftersale_no, trigger, before, after))
+        reason = str(ctx.get("reason") or "")
+        self.events.append(events.AfterSaleStateChanged(
+            self.aftersale_no, trigger, before, after, reason, part_of_creation=trigger in OPENING_TRIGGERS))
         return before, after
 
     def approve(self, by: str, roles: frozenset[str], policy: ApprovalPolicy, at: datetime) -> bool:
@@ -158,6 +162,8 @@ def open_aftersale(
         updated_at=at,
     )
     needs_approval = policy.needs_approval(amount_fen)
-    aftersale.events.append(events.AfterSaleOpened(aftersale_no, order_no, amount_fen, needs_approval))
+    aftersale.events.append(
+        events.AfterSaleOpened(aftersale_no, order_no, amount_fen, needs_approval, kind, category)
+    )
     aftersale.fire("submit" if needs_approval else "auto_approve", at)  # entering approved raises RefundApproved
     return aftersale

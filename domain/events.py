@@ -32,23 +32,51 @@ class Audited(Event):
     """A fact that changes a record, and so leaves a line on its trail. Use cases never write that line: the
     bus turns every Audited event of a unit of work into its line, in the same transaction."""
 
-    def change(self) -> Change:
+    def change(self) -> Change | None:
+        """The line it leaves; None where another event of the same moment already says it."""
         raise NotImplementedError
 
 
 @dataclass(frozen=True)
-class OrderCreated(Event):
+class OrderCreated(Audited):
     order_no: str
     channel: str
     state: str
+    external_id: str = field(default="", compare=False)
+
+    def change(self) -> Change:
+        return Change("order", self.order_no, "create", None, self.state,
+                      detail={"channel": self.channel, "external_id": self.external_id})
 
 
 @dataclass(frozen=True)
-class OrderStateChanged(Event):
+class OrderStateChanged(Audited):
     order_no: str
     trigger: str
     from_state: str
     to_state: str
+    reason: str = field(default="", compare=False)
+    detail: Mapping[str, Any] | None = field(default=None, compare=False)  # what the trigger set: waybill, store…
+    part_of_creation: bool = field(default=False, compare=False)  # an order created paid: its `create` line already says so
+
+    def change(self) -> Change | None:
+        if self.part_of_creation:
+            return None
+        return Change("order", self.order_no, self.trigger, self.from_state, self.to_state, reason=self.reason,
+                      detail=self.detail)
+
+
+@dataclass(frozen=True)
+class TriggerRefused(Audited):
+    """One order of a batch (a scanned wave, a sweep) refused a trigger; the others went on."""
+
+    order_no: str
+    trigger: str
+    state: str
+    reason: str
+
+    def change(self) -> Change:
+        return Change("order", self.order_no, self.trigger, self.state, None, outcome="refused", reason=self.reason)
 
 
 @dataclass(frozen=True)
@@ -85,28 +113,72 @@ class OrderCancelled(Event):
 
 
 @dataclass(frozen=True)
-class AddressChanged(Event):
+class AddressChanged(Audited):
     order_no: str
     old_address: str
     new_address: str
     needs_relabel: bool
     voided_waybill: str | None
+    state: str = field(default="", compare=False)  # for the audit line
+
+    def change(self) -> Change:
+        return Change("order", self.order_no, "change_address", self.state, self.state,
+                      detail={"old_address": self.old_address, "new_address": self.new_address})
 
 
 @dataclass(frozen=True)
-class AfterSaleOpened(Event):
+class AddressChangeRefused(Audited):
+    """The new address did not resolve on the map: the order keeps its address."""
+
+    order_no: str
+    state: str
+    reason: str
+    detail: Mapping[str, Any] = field(compare=False)
+
+    def change(self) -> Change:
+        return Change("order", self.order_no, "change_address", self.state, self.state, outcome="refused",
+                      reason=self.reason, detail=self.detail)
+
+
+@dataclass(frozen=True)
+class RelabelConfirmed(Audited):
+    order_no: str
+    state: str
+    waybill: str
+
+    def change(self) -> Change:
+        return Change("order", self.order_no, "confirm_relabel", self.state, self.state,
+                      detail={"waybill": self.waybill})
+
+
+@dataclass(frozen=True)
+class AfterSaleOpened(Audited):
     aftersale_no: str
     order_no: str
     amount_fen: int
     needs_approval: bool
+    kind: str = field(default="", compare=False)
+    category: str = field(default="", compare=False)
+
+    def change(self) -> Change:
+        to_state = "pending_approval" if self.needs_approval else "approved"
+        return Change("aftersale", self.aftersale_no, "open", None, to_state, detail={
+            "order_no": self.order_no, "kind": self.kind, "amount_fen": self.amount_fen, "category": self.category})
 
 
 @dataclass(frozen=True)
-class AfterSaleStateChanged(Event):
+class AfterSaleStateChanged(Audited):
     aftersale_no: str
     trigger: str
     from_state: str
     to_state: str
+    reason: str = field(default="", compare=False)
+    part_of_creation: bool = field(default=False, compare=False)  # submit / auto_approve: the `open` line says it
+
+    def change(self) -> Change | None:
+        if self.part_of_creation:
+            return None
+        return Change("aftersale", self.aftersale_no, self.trigger, self.from_state, self.to_state, reason=self.reason)
 
 
 @dataclass(frozen=True)
@@ -126,12 +198,15 @@ class RefundRejected(Event):
 
 
 @dataclass(frozen=True)
-class ApprovalRecorded(Event):
+class ApprovalRecorded(Audited):
     """A first approval of a large refund; a manager's approval is still needed."""
 
     aftersale_no: str
     by: str
     still_needs: str
+
+    def change(self) -> Change:
+        return Change("aftersale", self.aftersale_no, "first_approval", "pending_approval", "pending_approval")
 
 
 # ---- facts about records other than orders and after-sales, raised by their use cases

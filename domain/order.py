@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -62,7 +62,10 @@ class Order:
         """Run one lifecycle trigger. Refusals raise IllegalTransition / GuardRefused and change nothing."""
         before, after = ORDER_LIFECYCLE.fire(self, trigger, at=at, **ctx)
         self.updated_at = at
-        self.events.append(events.OrderStateChanged(self.order_no, trigger, before, after))
+        detail = {k: v for k, v in ctx.items() if v and k != "reason"} or None
+        self.events.append(
+            events.OrderStateChanged(self.order_no, trigger, before, after, str(ctx.get("reason") or ""), detail)
+        )
         return before, after
 
     def next_steps(self) -> list[str]:
@@ -115,7 +118,7 @@ class Order:
             self.address_change_pending = True
         self.address = new_address
         self.updated_at = at
-        self.events.append(events.AddressChanged(self.order_no, old, new_address, needs_relabel, voided))
+        self.events.append(events.AddressChanged(self.order_no, old, new_address, needs_relabel, voided, self.state))
         return needs_relabel
 
     def confirm_relabel(self, waybill: str, at: datetime) -> None:
@@ -126,6 +129,7 @@ class Order:
         self.waybill = waybill.strip()
         self.address_change_pending = False
         self.updated_at = at
+        self.events.append(events.RelabelConfirmed(self.order_no, self.state, self.waybill))
 
 
 def new_order(
@@ -162,7 +166,10 @@ def new_order(
         created_at=at,
         updated_at=at,
     )
-    order.events.append(events.OrderCreated(order_no, channel, order.state))
-    if paid:
+    if paid:  # paid on arrival: the trail says "created, paid" in one line, the pay reactions still run
         order.fire("pay", at)
+        paying = order.events.pop()
+        assert isinstance(paying, events.OrderStateChanged)
+        order.events.append(replace(paying, part_of_creation=True))
+    order.events.append(events.OrderCreated(order_no, channel, order.state, external_id))
     return order

@@ -17,6 +17,7 @@ import copy
 from dataclasses import dataclass
 
 from domain import commands as c
+from domain import events
 from domain.chat import Card
 from domain.chat_commands import QueryOrder
 from domain.chat_commands import button as command_button
@@ -84,11 +85,8 @@ async def request_address_change(
 
 async def _refuse(order: Order, cmd: RequestAddressChange, check: AddressCheck, uow: UnitOfWork, deps: Deps) -> None:
     new_address = cmd.new_address.strip()
-    await uow.audit(
-        actor=cmd.by, via=cmd.via, entity="order", entity_id=order.order_no, action="change_address",
-        from_state=order.state, to_state=order.state, at=deps.now, outcome="refused", reason=check.reason,
-        detail={"new_address": new_address, "level": check.level, "formatted": check.formatted},
-    )
+    uow.emit(events.AddressChangeRefused(order.order_no, order.state, check.reason, {
+        "new_address": new_address, "level": check.level, "formatted": check.formatted}))
     open_rows = await worklists.open_exceptions(uow, kinds=(UNRESOLVED,), order_no=order.order_no)
     if any(f"「{new_address}」" in row.message for row in open_rows):
         return  # the same vague address again: customer service already has it

@@ -42,12 +42,6 @@ async def open_case(cmd: c.OpenAfterSale, uow: UnitOfWork, deps: Deps) -> AfterS
         category=classify(cmd.reason),
     )
     await uow.aftersales.add(aftersale)
-    await uow.audit(
-        actor=cmd.by, via=cmd.via, entity="aftersale", entity_id=aftersale.aftersale_no, action="open",
-        to_state=aftersale.state, at=deps.now,
-        detail={"order_no": order.order_no, "kind": cmd.kind, "amount_fen": cmd.amount_fen,
-                "category": aftersale.category},
-    )
     return aftersale
 
 
@@ -62,14 +56,8 @@ async def _user_roles(uow: UnitOfWork, userid: str) -> frozenset[str]:
 async def approve(cmd: c.ApproveAfterSale, uow: UnitOfWork, deps: Deps) -> tuple[AfterSale, bool]:
     """Returns (aftersale, done); done is False while a manager's second approval is still needed."""
     aftersale = await load_aftersale(uow, cmd.aftersale_no)
-    before = aftersale.state
     done = aftersale.approve(cmd.by, await _user_roles(uow, cmd.by), deps.policy, deps.now)
     await uow.aftersales.save(aftersale)
-    await uow.audit(
-        actor=cmd.by, via=cmd.via, entity="aftersale", entity_id=aftersale.aftersale_no,
-        action="approve" if done else "first_approval", from_state=before, to_state=aftersale.state,
-        at=deps.now,
-    )
     if done:
         TRANSITIONS.labels("aftersale", "approve").inc()
     return aftersale, done
@@ -78,13 +66,8 @@ async def approve(cmd: c.ApproveAfterSale, uow: UnitOfWork, deps: Deps) -> tuple
 @router.command(c.RejectAfterSale)
 async def reject(cmd: c.RejectAfterSale, uow: UnitOfWork, deps: Deps) -> AfterSale:
     aftersale = await load_aftersale(uow, cmd.aftersale_no)
-    before = aftersale.state
     aftersale.reject(cmd.by, await _user_roles(uow, cmd.by), cmd.reason, deps.now)
     await uow.aftersales.save(aftersale)
-    await uow.audit(
-        actor=cmd.by, via=cmd.via, entity="aftersale", entity_id=aftersale.aftersale_no, action="reject",
-        from_state=before, to_state=aftersale.state, reason=cmd.reason, at=deps.now,
-    )
     TRANSITIONS.labels("aftersale", "reject").inc()
     return aftersale
 

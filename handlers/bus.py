@@ -152,7 +152,8 @@ class MessageBus:
     async def _react(self, uow: UnitOfWork) -> None:
         """Run the reactions to every event the aggregates raised, round after round, until none is left."""
         while events := uow.pop_events():
-            await uow.record([e.change() for e in events if isinstance(e, Audited)], self.deps.now)
+            changes = [e.change() for e in events if isinstance(e, Audited)]
+            await uow.record([c for c in changes if c is not None], self.deps.now)
             by_kind: dict[type[Event], list[Event]] = {}
             for event in events:
                 by_kind.setdefault(type(event), []).append(event)

@@ -177,7 +177,7 @@ async def flag_logistics_conflicts(cmd: FlagLogisticsConflicts, uow: AbstractUni
         for x in fresh
     ])
     await _hold_settlement(uow, fresh, now)
-    await _report_exceptions(uow, [x.order_no for x in fresh], now, by=cmd.by, via=cmd.via)
+    await _report_exceptions(uow, [x.order_no for x in fresh], now)
     for x in fresh:
         card = Card(
             title=f"物流冲突 · {x.order_no}",
@@ -200,20 +200,16 @@ async def _hold_settlement(uow: AbstractUnitOfWork, conflicts: Sequence[Logistic
     uow.emit(*(events.SettlementHeld(cid, reason, ACTOR, VIA) for cid, reason in reasons.items()))
 
 
-async def _report_exceptions(uow: AbstractUnitOfWork, order_nos: list[str], now: datetime, *, by: str, via: str) -> None:
+async def _report_exceptions(uow: AbstractUnitOfWork, order_nos: list[str], now: datetime) -> None:
     """Orders already out of the warehouse move to 签收异常; a packed one stays put (it never left)."""
     orders = await uow.orders.get_many(order_nos)
-    moved, audit = [], []
+    moved = []
     for order in orders.values():
         if order.state not in ("shipped", "in_transit"):
             continue
         try:
-            before, after = order.fire("report_exception", now, reason="物流冲突")
+            order.fire("report_exception", now, reason="物流冲突")
         except DomainError:
             continue
         moved.append(order)
-        audit.append({"at": now, "actor": by, "via": via, "entity": "order", "entity_id": order.order_no,
-                      "action": "report_exception", "from_state": before, "to_state": after, "outcome": "ok",
-                      "reason": "物流冲突", "detail": None})
     await uow.orders.save_many(moved)
-    await uow.audit_many(audit)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from domain import commands as c
 from domain import events
@@ -42,10 +41,6 @@ async def create_order(cmd: c.CreateOrder, uow: UnitOfWork, deps: Deps) -> tuple
     )
     await uow.orders.add(order)
     await _remember_customer(uow, order, deps)
-    await uow.audit(
-        actor=cmd.by, via=cmd.via, entity="order", entity_id=order.order_no, action="create",
-        to_state=order.state, at=now, detail={"channel": cmd.channel, "external_id": cmd.external_id},
-    )
     await _follow_up(order, uow, deps, by=cmd.by, via=cmd.via)  # created paid: allocate at once
     return order, True
 
@@ -104,14 +99,8 @@ async def _out_of_stock(order: Order, uow: UnitOfWork, deps: Deps, reason: str) 
 async def _fire_and_save(
     order: Order, trigger: str, uow: UnitOfWork, deps: Deps, *, by: str, via: str, **ctx: object
 ) -> None:
-    before, after = order.fire(trigger, deps.now, **ctx)
+    order.fire(trigger, deps.now, **ctx)
     await uow.orders.save(order)
-    await uow.audit(
-        actor=by, via=via, entity="order", entity_id=order.order_no, action=trigger,
-        from_state=before, to_state=after, at=deps.now,
-        reason=str(ctx.get("reason") or ""),
-        detail={k: v for k, v in ctx.items() if v and k != "reason"} or None,
-    )
     TRANSITIONS.labels("order", trigger).inc()
 
 
@@ -162,47 +151,27 @@ async def fire_order_triggers(cmd: c.FireOrderTriggers, uow: UnitOfWork, deps: D
     orders = await uow.orders.get_many(cmd.order_nos)
     refused = {no: f"找不到订单 {no}。" for no in cmd.order_nos if no not in orders}
     moved: list[Order] = []
-    audit: list[dict[str, object]] = []
     for no, order in orders.items():
         ctx = {"waybill": waybills[no]} if no in waybills else {}
         try:
-            before, after = order.fire(cmd.trigger, now, **ctx)
+            order.fire(cmd.trigger, now, **ctx)
         except DomainError as err:
             refused[no] = err.reason
             if isinstance(err, IllegalTransition):
                 STATE_JUMP_ANOMALIES.inc()
-            audit.append(_audit_row(cmd, no, order.state, None, now, outcome="refused", reason=err.reason))
+            uow.emit(events.TriggerRefused(no, cmd.trigger, order.state, err.reason))
             continue
         moved.append(order)
-        audit.append(_audit_row(cmd, no, before, after, now))
     await uow.orders.save_many(moved)
-    await uow.audit_many(audit)
     TRANSITIONS.labels("order", cmd.trigger).inc(len(moved))
     return BatchOutcome(tuple(o.order_no for o in moved), refused)
-
-
-def _audit_row(
-    cmd: c.FireOrderTriggers, order_no: str, before: str, after: str | None, at: datetime,
-    outcome: str = "ok", reason: str = "",
-) -> dict[str, object]:
-    return {
-        "at": at, "actor": cmd.by, "via": cmd.via, "entity": "order", "entity_id": order_no,
-        "action": cmd.trigger, "from_state": before, "to_state": after, "outcome": outcome,
-        "reason": reason, "detail": None,
-    }
 
 
 @router.command(c.ChangeAddress)
 async def change_address(cmd: c.ChangeAddress, uow: UnitOfWork, deps: Deps) -> Order:
     order = await load_order(uow, cmd.order_no)
-    old = order.address
     order.change_address(cmd.new_address, deps.now)
     await uow.orders.save(order)
-    await uow.audit(
-        actor=cmd.by, via=cmd.via, entity="order", entity_id=order.order_no, action="change_address",
-        from_state=order.state, to_state=order.state, at=deps.now,
-        detail={"old_address": old, "new_address": order.address},
-    )
     return order
 
 
@@ -212,10 +181,6 @@ async def confirm_relabel(cmd: c.ConfirmRelabel, uow: UnitOfWork, deps: Deps) ->
     order.confirm_relabel(cmd.waybill, deps.now)
     await uow.orders.save(order)
     await uow.use_waybill_draft(order_no=order.order_no, waybill=order.waybill or cmd.waybill, at=deps.now)
-    await uow.audit(
-        actor=cmd.by, via=cmd.via, entity="order", entity_id=order.order_no, action="confirm_relabel",
-        from_state=order.state, to_state=order.state, at=deps.now, detail={"waybill": order.waybill},
-    )
     return order
 
 
