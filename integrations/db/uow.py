@@ -11,13 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from domain.events import Event
 from integrations.db import tables as t
-from integrations.db.engine import Database
+from integrations.db.engine import Database, HotStatement
 from integrations.db.repositories import (
     AfterSaleRepository,
     InventoryRepository,
     OrderRepository,
     UserRepository,
 )
+
+AUDIT_KEYS = ("at", "actor", "via", "entity", "entity_id", "action", "from_state", "to_state", "outcome", "reason",
+              "detail")
+OUTBOX_KEYS = ("channel", "kind", "recipient", "payload", "dedup_key", "created_at", "status", "attempts",
+               "next_attempt_at", "last_error")
 
 
 class UnitOfWork:
@@ -47,6 +52,7 @@ class UnitOfWork:
             await self.session.close()
 
     async def commit(self) -> None:
+        await self.inventory.flush()  # deductions go last: their row locks are held for the commit alone
         await self.session.commit()
 
     async def rollback(self) -> None:
@@ -62,6 +68,7 @@ class UnitOfWork:
         return events
 
     _audit = insert(t.audit_log)
+    _hot_audit = HotStatement(_audit, AUDIT_KEYS)
 
     async def audit(
         self,
@@ -78,8 +85,8 @@ class UnitOfWork:
         reason: str = "",
         detail: dict[str, Any] | None = None,
     ) -> None:
-        await self.conn.execute(
-            self._audit,
+        await self._hot_audit.execute(
+            self.conn,
             {
                 "at": at, "actor": actor, "via": via, "entity": entity, "entity_id": entity_id, "action": action,
                 "from_state": from_state, "to_state": to_state, "outcome": outcome, "reason": reason,
@@ -90,9 +97,10 @@ class UnitOfWork:
     async def audit_many(self, rows: list[dict[str, Any]]) -> None:
         """Audit rows with the keys of `audit`, in one executemany."""
         if rows:
-            await self.conn.execute(self._audit, rows)
+            await self._hot_audit.executemany(self.conn, rows)
 
     _outbox = insert(t.outbox)
+    _hot_outbox = HotStatement(_outbox, OUTBOX_KEYS)
 
     async def enqueue(
         self,
@@ -113,7 +121,7 @@ class UnitOfWork:
     async def enqueue_many(self, rows: list[dict[str, Any]], *, at: datetime) -> None:
         """Outbox rows with the keys of `enqueue`, in one executemany."""
         if rows:
-            await self.conn.execute(self._outbox, [
+            await self._hot_outbox.executemany(self.conn, [
                 {"dedup_key": None, **row, "created_at": at, "status": "pending", "attempts": 0,
                  "next_attempt_at": at, "last_error": ""}
                 for row in rows
