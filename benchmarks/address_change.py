@@ -33,37 +33,31 @@ import argparse
 import asyncio
 import os
 import shlex
-import signal
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp  # noqa: E402
-from aiohttp import web  # noqa: E402
 from sqlalchemy import delete  # noqa: E402
 
+from benchmarks._support import ServerProcess, database, pct, serve  # noqa: E402
 from domain import commands as c  # noqa: E402
 from domain.clock import utcnow  # noqa: E402
 from domain.users import User  # noqa: E402
 from handlers.bootstrap import build_bus  # noqa: E402
 from handlers.bus import Deps  # noqa: E402
-from integrations.db import migrate  # noqa: E402
 from integrations.db import tables as t  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402
 from integrations.db.uow import UnitOfWork  # noqa: E402
 from integrations.fakes.geo import DEFAULT_KEY, FakeAmap  # noqa: E402
 from integrations.fakes.wecom import FakeWeCom, JsonObject  # noqa: E402
 
-PG_ADMIN = os.environ.get("ORDERBOT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CORP_ID, SECRET, API_TOKEN = "wwbench0000000001", "bench-secret", "bench-token"
 STORES = [f"S{i:02d}" for i in range(1, 19)]
-READY = "READY "
 TARGET_P99_MS = 100.0
 GAP_S = 0.2  # time for a change's other pushes (2nd warehouse card, 2 finance) to leave before the next change
 
@@ -71,7 +65,7 @@ GAP_S = 0.2  # time for a change's other pushes (2nd warehouse card, 2 finance) 
 # -- the server (the subprocess) ------------------------------------------------------------------
 
 
-async def serve(without_wake: bool, profile_out: str) -> None:
+async def serve_app(without_wake: bool, profile_out: str) -> None:
     """Settings from ORDERBOT_* variables, as `orderbot serve` reads them."""
     from bot.app import create_app
     from config.settings import load_settings
@@ -79,50 +73,12 @@ async def serve(without_wake: bool, profile_out: str) -> None:
 
     if without_wake:
         OutboxDispatcher.notify = lambda self: None  # type: ignore[method-assign]
-    runner = web.AppRunner(create_app(load_settings(), deliver=True), handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0, backlog=1024).start()
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    profiler = None
-    if profile_out:
-        from pyinstrument import Profiler
-
-        profiler = Profiler(interval=0.0005, async_mode="disabled")
-        profiler.start()
-    print(f"{READY}{runner.addresses[0][1]}", flush=True)
-    await stop.wait()
-    if profiler is not None:
-        profiler.stop()
-        text = profiler.output_text(unicode=True, show_all=False)
-        await asyncio.to_thread(Path(profile_out).write_text, text, encoding="utf-8")
-    await runner.cleanup()
+    await serve(create_app(load_settings(), deliver=True), profile_out)
 
 
-@dataclass
-class Server:
-    proc: asyncio.subprocess.Process
-    base: str
-
-    @classmethod
-    async def start(cls, env: dict[str, str], without_wake: bool, profile_out: str) -> Server:
-        args = [sys.executable, __file__, "--serve", "--profile", profile_out]
-        args += ["--without-wake"] if without_wake else []
-        proc = await asyncio.create_subprocess_exec(*args, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE)
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), timeout=60)).decode()
-        if not line.startswith(READY):
-            raise RuntimeError(f"server did not start: {line!r}")
-        return cls(proc, f"http://127.0.0.1:{int(line[len(READY):])}")
-
-    async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), timeout=30)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+async def start_server(env: dict[str, str], without_wake: bool, profile_out: str) -> ServerProcess:
+    argv = [__file__, "--serve", "--profile", profile_out, *(["--without-wake"] if without_wake else [])]
+    return await ServerProcess.start(argv, env)
 
 
 # -- the fakes and the load (this process) --------------------------------------------------------
@@ -246,11 +202,6 @@ async def concurrent(
     return run
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
-
-
 def report(name: str, run: Run) -> bool:
     n = len(run.to_card_ms)
     if not n:
@@ -276,7 +227,7 @@ async def measure(url: str, orders: int, callers: int, without_wake: bool, profi
             "ORDERBOT_WECOM__AGENT_ID": str(fake.agent_id), "ORDERBOT_WECOM__API_BASE": fake.base_url,
             "ORDERBOT_GEO__API_BASE": amap.base_url, "ORDERBOT_GEO__KEY": DEFAULT_KEY,
         }
-        server = await Server.start(env, without_wake, profile_out)
+        server = await start_server(env, without_wake, profile_out)
         try:
             async with aiohttp.ClientSession() as session:
                 await sequential(session, server.base, fake, order_nos[:4], GAP_S)  # warm-up: token, pools
@@ -286,7 +237,7 @@ async def measure(url: str, orders: int, callers: int, without_wake: bool, profi
                 one_by_one = await sequential(session, server.base, fake, part[1])
                 at_once = await concurrent(session, server.base, fake, part[2], callers)
         finally:
-            await server.stop()
+            await server.stop(timeout_s=30)
         assert len(amap.queries) == 4 + 3 * third, "every change was checked on the map"
     good = report(f"sequential, {GAP_S * 1e3:.0f} ms apart", alone)
     report("sequential, back to back", one_by_one)
@@ -294,29 +245,9 @@ async def measure(url: str, orders: int, callers: int, without_wake: bool, profi
     return good
 
 
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def run_db(kind: str, orders: int, callers: int, without_wake: bool, profile_out: str) -> bool:
-    if kind == "sqlite":
-        url = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='orderbot-bench-')}/bench.db"
-        migrate.upgrade(url)
+    with database(kind) as url:
         return asyncio.run(measure(url, orders, callers, without_wake, profile_out))
-    name = f"orderbot_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-        migrate.upgrade(url)
-        return asyncio.run(measure(url, orders, callers, without_wake, profile_out))
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> None:
@@ -329,7 +260,7 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve(args.without_wake, args.profile))
+        asyncio.run(serve_app(args.without_wake, args.profile))
         return
     print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
     print(f"{args.db}; app in a subprocess (deliver=True), FakeWeCom + fake Amap + client in this process; "

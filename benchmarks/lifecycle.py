@@ -2,6 +2,9 @@
 
 Prints persisted transitions per second (each one a full unit of work: load, guard, update with the
 version check, audit row, reactions, commit), the state-machine layer's cost per transition, and peak RSS.
+On PostgreSQL the same run also measures a raw-asyncpg floor over the same orders and concurrency (UPDATE
+with the version check + audit row + outbox row, 3 statements in one transaction) and prints the ratio of
+the project's single-command figure to it.
 
     .venv/bin/python benchmarks/lifecycle.py                      # both databases
     .venv/bin/python benchmarks/lifecycle.py --db postgres --orders 2000 --concurrency 16
@@ -11,13 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,16 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from transitions import Machine  # noqa: E402
 
+from benchmarks._support import database  # noqa: E402
 from domain import commands as c  # noqa: E402
 from domain.order import Order, OrderLine  # noqa: E402
 from domain.order_lifecycle import ORDER_LIFECYCLE, STATES, TABLE  # noqa: E402
 from handlers.bootstrap import build_bus  # noqa: E402
 from handlers.bus import Deps  # noqa: E402
-from integrations.db import migrate  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402
 
 WAREHOUSE_TO_DONE = ("pick", "check", "pack", "ship", "pick_up", "deliver", "complete")
-PG_ADMIN = os.environ.get("ORDERBOT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def machine_layer_us(n: int = 20_000) -> dict[str, float]:
@@ -105,14 +104,23 @@ async def persisted(url: str, orders: int, concurrency: int, wave_size: int) -> 
                                                     waybill=f"SF{no}" if trigger == "pack" else None))
                 latencies.append(time.perf_counter() - t0)
 
+    async def hold_connection(ready: asyncio.Barrier) -> None:
+        async with db.engine.connect():
+            await ready.wait()
+
+    ready = asyncio.Barrier(concurrency)  # the pool opens its connections before the clock, as the floor's does
+    await asyncio.gather(*(hold_connection(ready) for _ in range(concurrency)))
+
     half = len(order_nos) // 2
     single, waved = order_nos[:half], order_nos[half:]
     for no in single:
         queue.put_nowait(no)
-    start = time.perf_counter()
+    cpu0, start = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
+    cpu_us = (time.process_time() - cpu0) / len(latencies) * 1e6
     latencies.sort()
+    floor = await raw_floor(url, single, concurrency) if not db.is_sqlite else {}
 
     async def wave(nos: list[str], trigger: str) -> None:
         waybills = tuple((no, f"SF{no}") for no in nos) if trigger == "pack" else ()
@@ -131,36 +139,67 @@ async def persisted(url: str, orders: int, concurrency: int, wave_size: int) -> 
         "per_s": len(latencies) / elapsed,
         "p50_ms": statistics.median(latencies) * 1e3,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1e3,
+        "cpu_us": cpu_us,
         "create_per_s": orders / create_s,
         "wave_transitions": len(waved) * len(WAREHOUSE_TO_DONE),
         "wave_per_s": len(waved) * len(WAREHOUSE_TO_DONE) / wave_elapsed,
+        **{f"floor_{k}": v for k, v in floor.items()},
     }
 
 
-async def _pg_admin(sql: str) -> None:
+FLOOR_UPDATE = ("UPDATE orders SET state = $1, updated_at = $2, version = version + 1 "
+                "WHERE order_no = $3 AND version = $4")
+FLOOR_AUDIT = ("INSERT INTO audit_log (at, actor, via, entity, entity_id, action, from_state, to_state, outcome, "
+               "reason, detail) VALUES ($1, 'wh1', 'wecom', 'order', $2, $3, $4, $5, 'ok', '', NULL)")
+FLOOR_OUTBOX = ("INSERT INTO outbox (created_at, channel, kind, recipient, payload, status, attempts, "
+                "next_attempt_at, last_error) VALUES ($1, 'wecom', 'text', 'wh1', $2::json, 'pending', 0, $1, '')")
+
+
+async def raw_floor(url: str, order_nos: list[str], concurrency: int) -> dict[str, float]:
+    """The same transitions over plain asyncpg: UPDATE with the version check, audit row, outbox row, one
+    transaction each, `concurrency` workers on a pool of as many connections. What any code must pay at least."""
     import asyncpg
 
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    pool = await asyncpg.create_pool(url.replace("postgresql+asyncpg://", "postgresql://"),
+                                     min_size=concurrency, max_size=concurrency)
+    assert pool is not None
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT order_no, state, version FROM orders WHERE order_no = any($1)", order_nos)
+    current = {r["order_no"]: (r["state"], r["version"]) for r in rows}
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for no in order_nos:
+        queue.put_nowait(no)
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        while not queue.empty():
+            no = queue.get_nowait()
+            state, version = current[no]
+            for trigger in WAREHOUSE_TO_DONE:
+                t0 = time.perf_counter()
+                now = datetime.now(UTC)
+                async with pool.acquire() as conn, conn.transaction():
+                    done = await conn.execute(FLOOR_UPDATE, trigger, now, no, version)
+                    if done != "UPDATE 1":
+                        raise RuntimeError(f"version check failed for {no}")
+                    await conn.execute(FLOOR_AUDIT, now, no, trigger, state, trigger)
+                    await conn.execute(FLOOR_OUTBOX, now, f'{{"text": "{no} {trigger}"}}')
+                state, version = trigger, version + 1
+                latencies.append(time.perf_counter() - t0)
+
+    cpu0, start = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    cpu_us = (time.process_time() - cpu0) / len(latencies) * 1e6
+    await pool.close()
+    latencies.sort()
+    return {"per_s": len(latencies) / elapsed, "p50_ms": statistics.median(latencies) * 1e3,
+            "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1e3, "cpu_us": cpu_us}
 
 
 def run_db(kind: str, orders: int, concurrency: int, wave_size: int) -> dict[str, float]:
-    if kind == "sqlite":
-        tmp = tempfile.mkdtemp(prefix="orderbot-bench-")
-        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-        migrate.upgrade(url)
+    with database(kind) as url:
         return asyncio.run(persisted(url, orders, concurrency, wave_size))
-    name = f"orderbot_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-        migrate.upgrade(url)
-        return asyncio.run(persisted(url, orders, concurrency, wave_size))
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> None:
@@ -181,9 +220,17 @@ def main() -> None:
         r = run_db(kind, args.orders, concurrency, args.wave)
         print(f"{kind}: one command per unit of work: {r['per_s']:,.0f} persisted transitions/s "
               f"({r['transitions']:,} transitions, {concurrency} workers; p50 {r['p50_ms']:.2f} ms, "
-              f"p99 {r['p99_ms']:.2f} ms)")
+              f"p99 {r['p99_ms']:.2f} ms; {r['cpu_us']:,.0f} µs of this process's CPU per transition)")
         print(f"{kind}: scanned waves of {args.wave}: {r['wave_per_s']:,.0f} persisted transitions/s "
               f"({r['wave_transitions']:,} transitions); order intake {r['create_per_s']:,.0f} orders/s")
+        if "floor_per_s" in r:
+            ratio = r["per_s"] / r["floor_per_s"]
+            print(f"{kind}: raw-asyncpg floor (UPDATE with version check + audit row + outbox row, one transaction, "
+                  f"{concurrency} workers): {r['floor_per_s']:,.0f} transitions/s (p50 {r['floor_p50_ms']:.2f} ms, "
+                  f"p99 {r['floor_p99_ms']:.2f} ms; {r['floor_cpu_us']:,.0f} µs CPU per transition)")
+            print(f"{kind}: one command per unit of work / floor: {ratio:.2f} (target ≥ 0.6: "
+                  f"{'met' if ratio >= 0.6 else 'MISSED'}); p99 {r['p99_ms']:.1f} ms (target < 50 ms: "
+                  f"{'met' if r['p99_ms'] < 50 else 'MISSED'})")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {peak_mb:.0f} MiB")
 

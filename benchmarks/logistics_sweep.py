@@ -20,12 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,6 +32,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
+from benchmarks._support import database  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from config.settings import LogisticsSettings, Settings  # noqa: E402
 from domain.clock import local  # noqa: E402
@@ -42,7 +40,6 @@ from domain.commands import SweepLogistics  # noqa: E402
 from domain.users import User  # noqa: E402
 from handlers.bootstrap import build_bus  # noqa: E402
 from handlers.bus import Deps  # noqa: E402
-from integrations.db import migrate  # noqa: E402
 from integrations.db import tables as t  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402
 from integrations.db.uow import UnitOfWork  # noqa: E402
@@ -50,7 +47,6 @@ from integrations.fakes.courier import FakeCourier  # noqa: E402
 from integrations.logistics.kuaidi100 import Kuaidi100Client, courier_http  # noqa: E402
 from integrations.logistics.kuaidi100_push import callback_sign  # noqa: E402
 
-PG_ADMIN = os.environ.get("ORDERBOT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CONFLICT_EVERY = 1000  # one waybill in a thousand was signed a day before it left the warehouse
 SALT = "bench-salt"
 
@@ -184,31 +180,8 @@ def main() -> None:
     parser.add_argument("--pushes", type=int, default=5000, help="signed callbacks to time; 0 skips")
     parser.add_argument("--push-concurrency", type=int, default=32)
     args = parser.parse_args()
-    if args.db == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            migrate.upgrade(url)
-            asyncio.run(bench(url, args))
-        return
-    import asyncpg
-
-    name = f"orderbot_bench_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-        migrate.upgrade(url)
+    with database(args.db) as url:
         asyncio.run(bench(url, args))
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
 
 if __name__ == "__main__":
     main()

@@ -26,15 +26,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import os
 import shlex
-import signal
 import sys
-import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,25 +48,23 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException  # noqa: E402
 from wechatpy.exceptions import InvalidSignatureException  # noqa: E402
 from yarl import URL  # noqa: E402
 
+from benchmarks._support import ServerProcess, database, pct, serve  # noqa: E402
 from domain import commands as c  # noqa: E402
 from domain.clock import utcnow  # noqa: E402
 from domain.users import User  # noqa: E402
 from handlers.bootstrap import build_bus  # noqa: E402
 from handlers.bus import Deps  # noqa: E402
-from integrations.db import migrate  # noqa: E402
 from integrations.db import tables as t  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402
 from integrations.db.uow import UnitOfWork  # noqa: E402
 from integrations.fakes.wecom import FakeWeCom  # noqa: E402
 from integrations.fakes.wecom_signer import sign_callback, text_xml  # noqa: E402
 
-PG_ADMIN = os.environ.get("ORDERBOT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
 AES_KEY = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
 CORP_ID = "ww1436e0e65a779aee"
 SECRET = "bench-secret"
 PATH = "/wecom/callback"
-READY = "READY "
 
 Prepared = tuple[URL, bytes]
 
@@ -108,69 +102,18 @@ def full_app(db_url: str, fake_base: str) -> web.Application:
     return create_app(settings)  # deliver=True: the outbox dispatcher runs, as under `orderbot serve`
 
 
-async def serve(kind: str, db_url: str, fake_base: str, profile_out: str) -> None:
-    app = full_app(db_url, fake_base) if kind == "full" else bare_app()
-    runner = web.AppRunner(app, handle_signals=False)  # access log as `orderbot serve` (off unless configured)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-    await site.start()
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    profiler = None
-    if profile_out:
-        from pyinstrument import Profiler
-
-        profiler = Profiler(interval=0.0005, async_mode="disabled")
-        profiler.start()
-    print(f"{READY}{runner.addresses[0][1]}", flush=True)
-    await stop.wait()
-    if profiler is not None:
-        profiler.stop()
-        _write_profile(profiler, Path(profile_out))
-    await runner.cleanup()
-
-
-def _write_profile(profiler: Any, out: Path) -> None:
-    out.write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
-    out.with_suffix(".html").write_text(profiler.output_html(), encoding="utf-8")
+async def serve_kind(kind: str, db_url: str, fake_base: str, profile_out: str) -> None:
+    await serve(full_app(db_url, fake_base) if kind == "full" else bare_app(), profile_out)
 
 
 # -- the client (this process) --------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    proc: asyncio.subprocess.Process
-    base: str
-
-    @classmethod
-    async def start(cls, kind: str, db_url: str = "", fake_base: str = "", profile_out: str = "") -> Server:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--serve", kind, "--db-url", db_url, "--fake-base", fake_base,
-            "--profile-out", profile_out, stdout=asyncio.subprocess.PIPE,
-        )
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), timeout=60)).decode()
-        if not line.startswith(READY):
-            raise RuntimeError(f"{kind} server did not start: {line!r}")
-        return cls(proc, f"http://127.0.0.1:{int(line[len(READY):])}")
-
-    def cpu_s(self) -> float:
-        """User + system CPU seconds the server process has used (Linux /proc; NaN elsewhere)."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), timeout=60)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+async def start_server(kind: str, db_url: str = "", fake_base: str = "", profile_out: str = "") -> ServerProcess:
+    return await ServerProcess.start(
+        [__file__, "--serve", kind, "--db-url", db_url, "--fake-base", fake_base, "--profile-out", profile_out],
+        what=f"{kind} server",
+    )
 
 
 @dataclass
@@ -216,7 +159,7 @@ class ClosedLoop:
         return self.requests / self.elapsed_s
 
 
-async def closed_loop(server: Server, reqs: list[Prepared], senders: int) -> ClosedLoop:
+async def closed_loop(server: ServerProcess, reqs: list[Prepared], senders: int) -> ClosedLoop:
     statuses: Counter[int] = Counter()
     queue = iter(reqs)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=senders)) as session:
@@ -240,11 +183,10 @@ class OpenLoop:
     server_cpu_s: float
 
     def pct(self, values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+        return pct(values, q)
 
 
-async def open_loop(server: Server, reqs: list[Prepared], rate: float) -> OpenLoop:
+async def open_loop(server: ServerProcess, reqs: list[Prepared], rate: float) -> OpenLoop:
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     service: list[float] = []
@@ -328,34 +270,6 @@ async def caught_up(db: Database, timeout_s: float = 300) -> float:
     return float("inf")
 
 
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextlib.contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="orderbot-bench-") as tmp:
-            url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            migrate.upgrade(url)
-            yield url
-        return
-    name = f"orderbot_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-        migrate.upgrade(url)
-        yield url
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 # -- the run --------------------------------------------------------------------------------------
 
 
@@ -371,7 +285,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
     db = Database(url)
     try:
         async with FakeWeCom(corp_id=CORP_ID, secret=SECRET) as fake:
-            server = await Server.start("full", url, fake.base_url, profile_out)
+            server = await start_server("full", url, fake.base_url, profile_out)
             try:
                 await closed_loop(server, messages.prepare(server.base, args.warmup), args.senders)
                 await caught_up(db)
@@ -386,7 +300,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
             finally:
                 await server.stop()
             replies, shown = await delivered(db), len(fake.messages)
-        bare_server = await Server.start("bare")
+        bare_server = await start_server("bare")
         try:
             await closed_loop(bare_server, messages.prepare(bare_server.base, args.warmup), args.senders)
             bares = [await closed_loop(bare_server, messages.prepare(bare_server.base, args.requests), args.senders)
@@ -446,7 +360,7 @@ def main() -> None:
     parser.add_argument("--profile-out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve(args.serve, args.db_url, args.fake_base, args.profile_out))
+        asyncio.run(serve_kind(args.serve, args.db_url, args.fake_base, args.profile_out))
         return
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)

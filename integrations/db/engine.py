@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.sql.expression import Executable
 
 
 def is_sqlite(url: str) -> bool:
@@ -45,3 +55,125 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# -- the hot statements: compiled once, run on the asyncpg connection inside the unit of work's transaction
+
+_ADAPTED = "orderbot.asyncpg_adapted"
+
+
+async def driver_connection(conn: AsyncConnection) -> Any | None:
+    """The asyncpg connection under `conn`, its transaction begun; None on any other driver.
+
+    It is the connection and the transaction SQLAlchemy commits or rolls back: statements run on it are part
+    of the unit of work, without SQLAlchemy's per-execute cost (which is larger than the round trip itself)."""
+    if conn.dialect.driver != "asyncpg":
+        return None
+    info = conn.info  # belongs to the pooled DBAPI connection: looked up once per connection, not per unit of work
+    adapted: Any = info.get(_ADAPTED)
+    if adapted is None:
+        adapted = info[_ADAPTED] = (await conn.get_raw_connection()).dbapi_connection
+    if adapted._transaction is None:  # SQLAlchemy's adapter begins lazily, at the first statement; so do we
+        await adapted._start_transaction()
+    return adapted.driver_connection
+
+
+class HotStatement:
+    """A Core statement run straight on asyncpg (SQL, parameter order and bind processors taken from its
+    compiled form), or through SQLAlchemy on other drivers. Errors surface as the same sqlalchemy.exc types."""
+
+    def __init__(self, stmt: Executable, keys: Sequence[str] | None = None) -> None:
+        self.stmt = stmt
+        self.keys = frozenset(keys) if keys is not None else None
+        self._forms: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
+
+    def _form(self, dialect: Dialect) -> _Compiled:
+        form = self._forms.get(dialect)
+        if form is None:
+            form = self._forms[dialect] = _Compiled(self.stmt, dialect, self.keys)
+        return form
+
+    def _fits(self, params: Mapping[str, Any]) -> bool:
+        return self.keys is None or params.keys() == self.keys
+
+    async def fetchrow(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Any | None:
+        """The first row, as something read by column name (a RowMapping or an asyncpg Record)."""
+        driver = await driver_connection(conn)
+        if driver is None or not self._fits(params):
+            row = (await conn.execute(self.stmt, params)).first()
+            return row._mapping if row is not None else None
+        form = self._form(conn.dialect)
+        try:
+            return await driver.fetchrow(form.sql, *form.args(params))  # type: ignore[no-any-return]
+        except Exception as err:
+            raise form.translated(conn, err, params) from err
+
+    async def execute(self, conn: AsyncConnection, params: Mapping[str, Any]) -> int:
+        """Run it once; the number of rows it touched."""
+        driver = await driver_connection(conn)
+        if driver is None or not self._fits(params):
+            return (await conn.execute(self.stmt, params)).rowcount  # type: ignore[attr-defined, no-any-return]
+        form = self._form(conn.dialect)
+        try:
+            status: str = await driver.execute(form.sql, *form.args(params))
+        except Exception as err:
+            raise form.translated(conn, err, params) from err
+        return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else -1
+
+    async def executemany(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run it for every row in one pipelined round trip."""
+        if len(rows) == 1:
+            await self.execute(conn, rows[0])
+            return
+        driver = await driver_connection(conn)
+        if driver is None or not all(self._fits(row) for row in rows):
+            await conn.execute(self.stmt, list(rows))
+            return
+        form = self._form(conn.dialect)
+        try:
+            await driver.executemany(form.sql, [form.args(row) for row in rows])
+        except Exception as err:
+            raise form.translated(conn, err, rows) from err
+
+
+_REQUIRED = object()
+
+
+class _Compiled:
+    """One statement compiled for one dialect: positional SQL and, per position, the name and bind processor."""
+
+    def __init__(self, stmt: Executable, dialect: Dialect, keys: frozenset[str] | None) -> None:
+        # for_executemany: no implicit RETURNING of the new row's id, which nobody reads here
+        compiled = stmt.compile(  # type: ignore[attr-defined]
+            dialect=dialect, column_keys=sorted(keys) if keys is not None else None, for_executemany=True,
+        )
+        self.sql = str(compiled)
+        self.dialect = dialect
+        self._slots: list[tuple[str, Any, Any]] = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            if bind.callable is not None:
+                raise ValueError(f"{name}: a hot statement takes every value from its parameters or a literal")
+            impl = bind.type.dialect_impl(dialect)
+            self._slots.append((name, impl.bind_processor(dialect), _REQUIRED if bind.required else bind.value))
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        out = []
+        for name, process, default in self._slots:
+            value = params[name] if default is _REQUIRED else params.get(name, default)
+            out.append(process(value) if process is not None else value)
+        return out
+
+    def translated(self, conn: AsyncConnection, err: Exception, params: Any) -> Exception:
+        """The exception SQLAlchemy would have raised (IntegrityError for a duplicate key, and so on)."""
+        dbapi = self.dialect.loaded_dbapi
+        if isinstance(err, dbapi.Error):
+            return DBAPIError.instance(self.sql, params, err, dbapi.Error, dialect=self.dialect)
+        adapted: Any = conn.info.get(_ADAPTED)
+        try:
+            adapted._handle_exception(err)  # maps asyncpg's exception classes to the DBAPI's, as SQLAlchemy does
+        except dbapi.Error as mapped:
+            return DBAPIError.instance(self.sql, params, mapped, dbapi.Error, dialect=self.dialect)
+        except Exception as other:
+            return other
+        return err

@@ -15,6 +15,7 @@ from domain.inventory import Stock
 from domain.order import Order, OrderLine
 from domain.users import User
 from integrations.db import tables as t
+from integrations.db.engine import HotStatement
 
 _MUTABLE = ("store", "address", "state", "waybill", "address_change_pending", "updated_at", "shipped_at")
 
@@ -36,14 +37,18 @@ class OrderRepository:
         .values({**{name: bindparam(f"b_{name}") for name in _MUTABLE}, "version": t.orders.c.version + 1})
     )
 
+    _hot_get = HotStatement(_get)
+    _hot_get_for_update = HotStatement(_get.with_for_update(of=t.orders))
+    _hot_save = HotStatement(_save)
+
     def __init__(self, conn: AsyncConnection, seen: list[Any]) -> None:
         self.conn = conn
         self.seen = seen
 
     async def get(self, order_no: str, *, for_update: bool = False) -> Order | None:
-        stmt = self._get.with_for_update(of=t.orders) if for_update else self._get
-        row = (await self.conn.execute(stmt, {"b_order_no": order_no})).first()
-        return self._track(_order_from_row(row) if row is not None else None)
+        stmt = self._hot_get_for_update if for_update else self._hot_get
+        row = await stmt.fetchrow(self.conn, {"b_order_no": order_no})
+        return self._track(_order_from_mapping(row) if row is not None else None)
 
     async def get_many(self, order_nos: Sequence[str]) -> dict[str, Order]:
         """Load and lock (on PostgreSQL) many orders at once, in order_no order so batches cannot deadlock."""
@@ -109,8 +114,7 @@ class OrderRepository:
         return order
 
     async def save(self, order: Order) -> None:
-        result = await self.conn.execute(self._save, _save_params(order))
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if await self._hot_save.execute(self.conn, _save_params(order)) != 1:
             raise Conflict(f"订单 {order.order_no} 刚被其他人修改过，请刷新后再试。")
         order.version += 1
 
@@ -157,7 +161,11 @@ def _order_values(order: Order) -> dict[str, Any]:
 
 
 def _order_from_row(row: Any) -> Order:
-    m = row._mapping
+    return _order_from_mapping(row._mapping)
+
+
+def _order_from_mapping(m: Any) -> Order:
+    """From a Row's mapping or an asyncpg Record: both are read by column name."""
     return Order(
         order_no=m["order_no"],
         channel=m["channel"],
@@ -181,23 +189,35 @@ def _order_from_row(row: Any) -> Order:
 
 
 class InventoryRepository:
-    """Reserve, deduct and release are single conditional UPDATEs: correct under concurrency, never negative."""
+    """Reserve, deduct and release are single conditional UPDATEs: correct under concurrency, never negative.
+
+    Deductions wait for `flush` (the unit of work's commit, or the next read or change of stock here): the
+    row lock a deduction takes is then held for the commit alone, not for the rest of the shipment's reactions;
+    with every order of a store shipping the same SKU, that lock is where concurrent shipments queue."""
+
+    _c = t.inventory.c
+    _get = HotStatement(select(t.inventory).where(and_(_c.store == bindparam("b_store"), _c.sku == bindparam("b_sku"))))
+    _deduct = HotStatement(
+        update(t.inventory)
+        .where(and_(_c.store == bindparam("b_store"), _c.sku == bindparam("b_sku"),
+                    _c.on_hand >= bindparam("b_qty"), _c.reserved >= bindparam("b_qty")))
+        .values(on_hand=_c.on_hand - bindparam("b_qty"), reserved=_c.reserved - bindparam("b_qty"),
+                version=_c.version + 1, updated_at=bindparam("b_at"))
+    )
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        self._deductions: dict[tuple[str, str], tuple[int, datetime]] = {}
 
     async def get(self, store: str, sku: str) -> Stock | None:
-        row = (
-            await self.conn.execute(
-                select(t.inventory).where(and_(t.inventory.c.store == store, t.inventory.c.sku == sku))
-            )
-        ).first()
-        if row is None:
+        await self.flush()
+        m = await self._get.fetchrow(self.conn, {"b_store": store, "b_sku": sku})
+        if m is None:
             return None
-        m = row._mapping
         return Stock(m["store"], m["sku"], m["on_hand"], m["reserved"], m["version"])
 
     async def availability(self, skus: Sequence[str]) -> dict[str, dict[str, int]]:
+        await self.flush()
         rows = await self.conn.execute(
             select(t.inventory.c.store, t.inventory.c.sku, t.inventory.c.on_hand - t.inventory.c.reserved)
             .where(t.inventory.c.sku.in_(set(skus)))
@@ -209,10 +229,12 @@ class InventoryRepository:
         return out
 
     async def stores(self) -> list[str]:
+        await self.flush()
         rows = await self.conn.execute(select(t.inventory.c.store).distinct().order_by(t.inventory.c.store))
         return [r[0] for r in rows]
 
     async def save(self, stock: Stock, at: datetime) -> None:
+        await self.flush()
         if stock.version == 0:
             await self.conn.execute(
                 insert(t.inventory).values(
@@ -233,6 +255,7 @@ class InventoryRepository:
         stock.version += 1
 
     async def reserve(self, store: str, sku: str, qty: int, at: datetime) -> None:
+        await self.flush()
         c = t.inventory.c
         await self._apply(
             store, sku, at, c.on_hand - c.reserved >= qty, reserved=c.reserved + qty,
@@ -240,19 +263,27 @@ class InventoryRepository:
         )
 
     async def deduct(self, store: str, sku: str, qty: int, at: datetime) -> None:
-        c = t.inventory.c
-        await self._apply(
-            store, sku, at, and_(c.on_hand >= qty, c.reserved >= qty),
-            on_hand=c.on_hand - qty, reserved=c.reserved - qty,
-            refusal=f"门店 {store} 的 {sku} 占用库存不足 {qty} 件，不能出库。",
-        )
+        """Shipped stock leaves on_hand and reserved at `flush`; OutOfStock is raised there if either is short."""
+        held, _ = self._deductions.get((store, sku), (0, at))
+        self._deductions[store, sku] = (held + qty, at)
 
     async def release(self, store: str, sku: str, qty: int, at: datetime) -> None:
+        await self.flush()
         c = t.inventory.c
         await self._apply(
             store, sku, at, c.reserved >= qty, reserved=c.reserved - qty,
             refusal=f"门店 {store} 的 {sku} 占用数不足 {qty} 件，无法释放。",
         )
+
+    async def flush(self) -> None:
+        """Run the waiting deductions, in store and SKU order (so concurrent waves cannot deadlock)."""
+        if not self._deductions:
+            return
+        waiting, self._deductions = self._deductions, {}
+        for (store, sku), (qty, at) in sorted(waiting.items()):
+            params = {"b_store": store, "b_sku": sku, "b_qty": qty, "b_at": at}
+            if await self._deduct.execute(self.conn, params) != 1:
+                raise OutOfStock(f"门店 {store} 的 {sku} 占用库存不足 {qty} 件，不能出库。")
 
     async def _apply(self, store: str, sku: str, at: datetime, condition: Any, *, refusal: str, **values: Any) -> None:
         c = t.inventory.c

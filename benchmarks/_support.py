@@ -1,0 +1,134 @@
+"""Plumbing the benchmarks share: a migrated throw-away database, and the app server in a subprocess.
+
+A benchmark imports this after putting the repository on sys.path (as each script does first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from integrations.db import migrate
+
+PG_ADMIN = os.environ.get("ORDERBOT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+READY = "READY "
+
+
+# -- the database ---------------------------------------------------------------------------------
+
+
+async def pg_admin(sql: str) -> None:
+    """One statement on the maintenance database (CREATE / DROP DATABASE cannot run in a transaction)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def pg_url(name: str) -> str:
+    """The SQLAlchemy URL of database `name` on the PG_ADMIN server."""
+    return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+@contextlib.contextmanager
+def database(kind: str) -> Iterator[str]:
+    """A migrated database for one run: SQLite in a temp dir, or a fresh PostgreSQL database dropped after."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="orderbot-bench-") as tmp:
+            url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+            migrate.upgrade(url)
+            yield url
+        return
+    name = f"orderbot_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        url = pg_url(name)
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# -- the server: serve() runs in the subprocess, ServerProcess in the benchmark -------------------
+
+
+async def serve(app: web.Application, profile_out: str = "") -> None:
+    """Run `app` on 127.0.0.1 (port 0) until SIGTERM, telling the parent the port on stdout."""
+    runner = web.AppRunner(app, handle_signals=False)  # access log as `orderbot serve` (off unless configured)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, backlog=1024).start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    profiler = None
+    if profile_out:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005, async_mode="disabled")
+        profiler.start()
+    print(f"{READY}{runner.addresses[0][1]}", flush=True)
+    await stop.wait()
+    if profiler is not None:
+        profiler.stop()
+        await asyncio.to_thread(_write_profile, profiler, Path(profile_out))
+    await runner.cleanup()
+
+
+def _write_profile(profiler: Any, out: Path) -> None:
+    out.write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
+    out.with_suffix(".html").write_text(profiler.output_html(), encoding="utf-8")
+
+
+@dataclass
+class ServerProcess:
+    """A server started as `python <argv>` whose first stdout line is READY and its port."""
+
+    proc: asyncio.subprocess.Process
+    base: str
+
+    @classmethod
+    async def start(cls, argv: list[str], env: dict[str, str] | None = None, what: str = "server") -> ServerProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, *argv, env={**os.environ, **env} if env else None, stdout=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), timeout=60)).decode()
+        if not line.startswith(READY):
+            raise RuntimeError(f"{what} did not start: {line!r}")
+        return cls(proc, f"http://127.0.0.1:{int(line[len(READY):])}")
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the server process has used (Linux /proc; NaN elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    async def stop(self, timeout_s: float = 60) -> None:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout=timeout_s)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]

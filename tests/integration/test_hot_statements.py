@@ -1,0 +1,69 @@
+"""The hot statements (asyncpg directly on PostgreSQL) write what SQLAlchemy wrote and fail as it failed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from domain.errors import OutOfStock
+from integrations.db import tables as t
+from integrations.db.engine import Database
+from integrations.db.uow import UnitOfWork
+
+AT = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+async def test_audit_and_outbox_rows_commit_with_the_unit_of_work(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.audit(actor="wh1", via="wecom", entity="order", entity_id="OB1", action="pick", at=AT,
+                        from_state="split", to_state="picking")
+        await uow.enqueue(channel="wecom", kind="text", recipient="wh1", payload={"text": "拣货"}, at=AT)
+        await uow.commit()
+    async with db.engine.connect() as conn:
+        audit = (await conn.execute(select(t.audit_log))).one()._mapping
+        outbox = (await conn.execute(select(t.outbox))).one()._mapping
+    assert (audit["actor"], audit["to_state"], audit["reason"], audit["detail"]) == ("wh1", "picking", "", None)
+    assert (outbox["payload"], outbox["status"], outbox["dedup_key"]) == ({"text": "拣货"}, "pending", None)
+
+
+async def test_nothing_is_written_without_commit(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.audit(actor="wh1", via="wecom", entity="order", entity_id="OB1", action="pick", at=AT)
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(select(t.audit_log))).all() == []
+
+
+async def test_a_repeated_dedup_key_is_an_integrity_error(db: Database) -> None:
+    """The bus retries on IntegrityError: the driver's own exception must not leak instead."""
+    async with UnitOfWork(db) as uow:
+        await uow.enqueue(channel="sms", kind="x", recipient="1", payload={}, at=AT, dedup_key="k")
+        with pytest.raises(IntegrityError):
+            await uow.enqueue(channel="sms", kind="x", recipient="1", payload={}, at=AT, dedup_key="k")
+
+
+async def test_a_short_deduction_refuses_at_commit_and_writes_nothing(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.conn.execute(t.inventory.insert().values(store="SH01", sku="BP-001", on_hand=1, reserved=1,
+                                                          version=1, updated_at=AT))
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        await uow.inventory.deduct("SH01", "BP-001", 2, AT)
+        await uow.audit(actor="wh1", via="wecom", entity="order", entity_id="OB1", action="ship", at=AT)
+        with pytest.raises(OutOfStock):
+            await uow.commit()
+    async with UnitOfWork(db) as uow:
+        stock = await uow.inventory.get("SH01", "BP-001")
+        assert stock is not None and (stock.on_hand, stock.reserved) == (1, 1)
+        assert await uow.history("order", "OB1") == []
+
+
+async def test_a_read_of_stock_sees_the_deductions_made_before_it(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.conn.execute(t.inventory.insert().values(store="SH01", sku="BP-001", on_hand=5, reserved=2,
+                                                          version=1, updated_at=AT))
+        await uow.inventory.deduct("SH01", "BP-001", 2, AT)
+        stock = await uow.inventory.get("SH01", "BP-001")
+        assert stock is not None and (stock.on_hand, stock.reserved) == (3, 0)
