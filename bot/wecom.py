@@ -7,7 +7,7 @@ import time
 
 from aiohttp import web
 
-from bot.keys import INBOUND_QUEUE, SETTINGS
+from bot.keys import INBOUND_QUEUE, PACER, SETTINGS
 from bot.wecom_protocol import CallbackRejected, open_callback, to_inbound, verify_url
 
 log = logging.getLogger(__name__)
@@ -46,5 +46,6 @@ async def callback(request: web.Request) -> web.Response:
         return _refuse(request, err)
     message = to_inbound(fields)
     if message is not None:
-        await request.app[INBOUND_QUEUE].accept(message)
+        async with request.app[PACER].acknowledging():
+            await request.app[INBOUND_QUEUE].accept(message)
     return web.Response(text="")
