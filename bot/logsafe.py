@@ -1,7 +1,8 @@
 """Log lines that cannot leak a secret or be forged.
 
 - httpx and httpcore log every request URL (WeCom's `gettoken?corpsecret=…`, `message/send?access_token=…`) at
-  INFO and DEBUG: they are held at WARNING whatever the level of the rest.
+  INFO and DEBUG, aiosqlite and SQLAlchemy every SQL statement with its parameters (the stored access token):
+  they are held at WARNING whatever the level of the rest.
 - Every line is redacted before it is written: the configured secrets by value, and tokens, secrets, keys and
   signatures by shape (query parameters, JSON fields, bearer tokens, URL passwords), so a token that reaches
   a message some other way (an exception text that names a URL) is masked too.
@@ -23,7 +24,9 @@ from config.settings import Settings
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MASK = "***"
-QUIET_LOGGERS = ("httpx", "httpcore", "hpack")  # they log URLs with tokens in their query
+# httpx/httpcore log URLs with tokens in their query; aiosqlite and SQLAlchemy's engine log SQL with its
+# parameters (the stored access tokens, customers' phones and addresses) as soon as DEBUG/INFO is on.
+QUIET_LOGGERS = ("httpx", "httpcore", "hpack", "aiosqlite", "sqlalchemy.engine", "sqlalchemy.pool")
 MIN_SECRET_CHARS = 4  # shorter configured values are too common as text to mask by value
 
 _SECRET_FIELD = re.compile(r"secret|token|key|salt|password", re.IGNORECASE)
@@ -79,6 +82,21 @@ class SafeFormatter(logging.Formatter):
         return self.redact(head + (sep + "    " + tail.replace("\n", "\n    ") if sep else ""))
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (as logging's last resort does), not the one at set-up."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        pass
+
+
 def configure_logging(settings: Settings, *, level: int | str | None = None,
                       stream: IO[str] | None = None) -> logging.Handler:
     """One handler on the root logger with the safe formatter; the URL-logging libraries held at WARNING."""
@@ -88,7 +106,7 @@ def configure_logging(settings: Settings, *, level: int | str | None = None,
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h.formatter, SafeFormatter)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(SafeFormatter(configured_secrets(settings)))
     root.addHandler(handler)
     root.setLevel(resolved)
