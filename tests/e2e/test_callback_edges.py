@@ -18,7 +18,7 @@ from bot.dingtalk_cards import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from bot.dingtalk_protocol import sign
 from config.settings import DingtalkSettings, LogisticsSettings, Settings
 from integrations.fakes.dingtalk import FakeDingTalk
-from integrations.fakes.wecom_signer import sign_callback, sign_url_verification, text_xml
+from integrations.fakes.wecom_signer import scan_xml, sign_callback, sign_url_verification, text_xml
 from integrations.logistics.kuaidi100_push import callback_sign
 from tests.e2e.conftest import AES_KEY, CORP_ID, TOKEN, Chat
 from tests.e2e.dingtalk_harness import Ding, staff_id
@@ -212,3 +212,16 @@ async def test_the_robot_callback_refuses_an_empty_app_secret(ding: Ding) -> Non
     _, payload = ding.fake.robot_message(staff_id("sup1"), "帮助", "msg-h3", "cid-sup1")
     assert await ding.post({"timestamp": stamp, "sign": sign("", stamp)}, payload) == 403
     assert (await stored_rows(ding.app))["inbound_messages"] == 0
+
+
+@pytest.mark.parametrize("xml", [
+    text_xml("sup1", "帮助", "9" * 129, int(time.time()), corp_id=CORP_ID),
+    scan_xml("u" * 130, "CODE_128,SF1", int(time.time()), corp_id=CORP_ID),
+], ids=["msgid-too-long", "event-key-too-long"])
+async def test_a_signed_message_id_the_inbox_cannot_hold_is_400(chat: Chat, caplog: Any, xml: str) -> None:
+    """PostgreSQL would refuse it (128 characters) inside the inbox's commit; refused at the edge instead."""
+    before = await stored_rows(chat.app)
+    query, body = signed_query(xml)
+    response = await chat.client.post("/wecom/callback", params=query, data=body)
+    assert response.status == 400
+    assert await stored_rows(chat.app) == before and errors_logged(caplog) == []
