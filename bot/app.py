@@ -11,6 +11,7 @@ import httpx
 from aiohttp import web
 
 from bot import api, channels_kuaidi100, dingtalk, dingtalk_cards, health, wecom
+from bot.edge import edge_guard
 from bot.inbound_queue import InboundQueue
 from bot.keys import BUS, DB, DINGTALK_CLIENT, DISPATCHER, INBOUND_QUEUE, PACER, SETTINGS, WECOM_CLIENT
 from bot.pacing import AckPacer, PacedSender
@@ -150,7 +151,8 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     `schedule=True` (only `orderbot serve`) runs the scheduled jobs on whichever replica holds the lease."""
     pacer = AckPacer()
     app = web.Application(
-        client_max_size=settings.http.max_body_bytes, middlewares=[pacer.middleware(), api.api_errors]
+        client_max_size=settings.http.max_body_bytes,
+        middlewares=[edge_guard(settings.http.body_timeout_s), api.api_errors],
     )
     app[SETTINGS] = settings
     app[PACER] = pacer

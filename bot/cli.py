@@ -12,7 +12,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from config.settings import Settings, load_settings
+from bot.logsafe import configure_logging
+from config.settings import DEFAULT_API_TOKEN, Settings, is_loopback, load_settings
 from domain.clock import utcnow
 from domain.events import AccountSaved
 from domain.users import ROLES, User, validate_roles
@@ -20,16 +21,18 @@ from integrations.db import migrate
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
 
+log = logging.getLogger(__name__)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
     except (OSError, ValidationError) as err:
         print(f"配置有误：{err}", file=sys.stderr)
         return 2
+    configure_logging(settings)
     try:
         return int(args.run(settings, args) or 0)
     except ValueError as err:
@@ -116,9 +119,26 @@ async def _import_orders(settings: Settings, commands: list[Any]) -> tuple[int, 
     return created, existing, problems
 
 
+def api_token_problem(settings: Settings) -> str | None:
+    """Why `serve` must not start with this API token, or None. The default is known to everyone, so it is
+    allowed only where no one else can connect; an empty token is never allowed."""
+    token, host = settings.api.token, settings.http.host
+    if not token.strip():
+        return "ORDERBOT_API__TOKEN 为空，请设置一个足够长的随机令牌。"
+    if token == DEFAULT_API_TOKEN and not is_loopback(host):
+        return f"ORDERBOT_API__TOKEN 仍是默认值 {DEFAULT_API_TOKEN}，不能在 {host} 上对外服务，请设置一个足够长的随机令牌。"
+    return None
+
+
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import create_app
 
+    problem = api_token_problem(settings)
+    if problem:
+        print(f"拒绝启动：{problem}", file=sys.stderr)
+        return 2
+    if settings.api.token == DEFAULT_API_TOKEN:
+        log.warning("the API token is the default one: acceptable on %s (loopback) only", settings.http.host)
     web.run_app(create_app(settings, schedule=True), host=settings.http.host, port=settings.http.port)
     return 0
 

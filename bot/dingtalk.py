@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.dingtalk_protocol import CallbackRejected, parse_body, to_inbound, verify_sign
 from bot.inbound_queue import InboundQueue
-from bot.keys import INBOUND_QUEUE, SETTINGS
+from bot.keys import INBOUND_QUEUE, PACER, SETTINGS
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -32,7 +32,8 @@ async def callback(request: web.Request) -> web.Response:
     except CallbackRejected as err:
         log.warning("dingtalk callback refused (%s) from %s: %s", err.status, request.remote, err.reason)
         return web.json_response({"error": err.reason}, status=err.status)
-    await accept_payload(request.app[INBOUND_QUEUE], payload)
+    async with request.app[PACER].acknowledging():  # verified: from here on it counts as in flight
+        await accept_payload(request.app[INBOUND_QUEUE], payload)
     return web.json_response({})
 
 

@@ -4,21 +4,19 @@ WeCom retries a callback not answered within 5 s and DingTalk likewise; the work
 wait a little. Background loops call `yield_to_acks()` before each unit of work: it returns at once when
 no callback is in flight, else waits until none is, for at most `max_wait_s`, so work still progresses
 under a continuous flood.
+
+A callback counts as in flight only from the moment its body has been read and its signature verified
+(the route enters `acknowledging()` then): an unauthenticated sender that never finishes its body must not
+hold everyone's work back (bot/edge.py times such bodies out).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-
-from aiohttp import web
-from aiohttp.typedefs import Middleware
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from integrations.delivery.dispatcher import OutboxRow, Sender
-
-CALLBACK_PATHS = ("/wecom/callback", "/dingtalk/callback")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class AckPacer:
@@ -33,21 +31,17 @@ class AckPacer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), self.max_wait_s)
 
-    def middleware(self) -> Middleware:
-        @web.middleware
-        async def count_callbacks(request: web.Request, handler: Handler) -> web.StreamResponse:
-            if request.method != "POST" or request.path not in CALLBACK_PATHS:
-                return await handler(request)
-            self.in_flight += 1
-            self._idle.clear()
-            try:
-                return await handler(request)
-            finally:
-                self.in_flight -= 1
-                if not self.in_flight:
-                    self._idle.set()
-
-        return count_callbacks
+    @contextlib.asynccontextmanager
+    async def acknowledging(self) -> AsyncIterator[None]:
+        """Around the work of answering a verified callback: background work steps aside meanwhile."""
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
 
 
 class PacedSender:

@@ -5,7 +5,10 @@ Pure functions only; the aiohttp routes call them and turn CallbackRejected into
 
 from __future__ import annotations
 
+import base64
 import binascii
+import hashlib
+import hmac
 import re
 import struct
 from collections.abc import Callable, Mapping
@@ -13,9 +16,8 @@ from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
-from wechatpy.enterprise.crypto import WeChatCrypto
+from wechatpy.enterprise.crypto import PrpCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
-from wechatpy.exceptions import InvalidSignatureException
 
 from config.settings import WecomSettings
 from domain.chat import InboundMessage
@@ -24,6 +26,13 @@ PLATFORM = "wecom"
 
 # What a broken ciphertext can raise inside wechatpy's decryption (bad base64, padding, length, utf-8).
 _UNDECRYPTABLE = (ValueError, binascii.Error, struct.error, IndexError, TypeError)
+# What a hostile document can raise inside the XML parser: malformed, DTD/entities, unknown or multi-byte
+# encoding declared (LookupError/ValueError), nesting too deep for Python (RecursionError).
+_UNPARSABLE = (ParseError, DefusedXmlException, ValueError, LookupError, RecursionError)
+MAX_XML_DEPTH = 4  # <xml><ScanCodeInfo><ScanResult> is WeCom's deepest; anything deeper is not WeCom's
+# Query parameters as WeCom sends them: hex signature, digits, a short nonce, base64 echostr.
+_SIGNATURE = re.compile(r"[0-9a-f]{40}")
+_QUERY_VALUE = re.compile(r"[A-Za-z0-9+/=_.-]{1,2048}")
 
 
 class CallbackRejected(Exception):
@@ -39,25 +48,21 @@ def verify_url(
     settings: WecomSettings, msg_signature: str, timestamp: str, nonce: str, echostr: str, now: float
 ) -> str:
     """Answer WeCom's GET URL verification: the decrypted echo string."""
+    _check_query(timestamp, nonce, echostr)
     _check_timestamp(timestamp, now, settings.replay_window_s)
-    crypto = _crypto(settings)
-    try:
-        return str(crypto.check_signature(msg_signature, timestamp, nonce, echostr))
-    except (InvalidSignatureException, InvalidCorpIdException) as exc:
-        raise CallbackRejected(_refusal(exc), status=403) from exc
-    except _UNDECRYPTABLE as exc:
-        raise CallbackRejected("echostr cannot be decrypted") from exc
+    return _verified_decrypt(settings, echostr, msg_signature, timestamp, nonce, what="echostr")
 
 
 def open_callback(
     settings: WecomSettings, msg_signature: str, timestamp: str, nonce: str, body: bytes, now: float
 ) -> dict[str, str]:
     """Verify, decrypt and parse a POSTed callback into a flat tag → text dict."""
+    _check_query(timestamp, nonce)
     _check_timestamp(timestamp, now, settings.replay_window_s)
     encrypted = _envelope_encrypt(body)
     if not encrypted:
         raise CallbackRejected("callback has no Encrypt element")
-    plaintext = _decrypt(settings, encrypted, msg_signature, timestamp, nonce)
+    plaintext = _verified_decrypt(settings, encrypted, msg_signature, timestamp, nonce, what="Encrypt")
     return _parse_xml(plaintext.encode("utf-8"))
 
 
@@ -139,25 +144,49 @@ def _check_timestamp(timestamp: str, now: float, window_s: int) -> None:
         raise CallbackRejected("timestamp outside the replay window", status=403)
 
 
-def _crypto(settings: WecomSettings) -> WeChatCrypto:
-    return WeChatCrypto(settings.token, settings.aes_key, settings.corp_id)
+def _check_query(*values: str) -> None:
+    if not all(_QUERY_VALUE.fullmatch(v) for v in values):
+        raise CallbackRejected("malformed query parameters")
 
 
-def _decrypt(settings: WecomSettings, encrypted: str, msg_signature: str, timestamp: str, nonce: str) -> str:
-    # Handing wechatpy a dict keeps it from parsing the body again with its own, unhardened XML parser.
+def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
+    """WeCom's msg_signature: SHA-1 of the four values sorted and joined (as wechatpy computes it)."""
+    parts = sorted(v.encode("utf-8") for v in (token, timestamp, nonce, encrypted))
+    return hashlib.sha1(b"".join(parts)).hexdigest()
+
+
+def _verified_decrypt(
+    settings: WecomSettings, encrypted: str, msg_signature: str, timestamp: str, nonce: str, *, what: str
+) -> str:
+    """Compare the signature in constant time (wechatpy compares with `!=`), and only then decrypt.
+
+    With no token, key or corp id configured nothing can be verified, so nothing is accepted: an empty token
+    would make the signature computable by anyone.
+    """
+    key = _aes_key(settings)
+    if key is None or not settings.token or not settings.corp_id:
+        raise CallbackRejected("WeCom callbacks are not configured", status=403)
+    if not _QUERY_VALUE.fullmatch(encrypted):
+        raise CallbackRejected(f"{what} is not base64")
+    expected = signature(settings.token, timestamp, nonce, encrypted)
+    if not (_SIGNATURE.fullmatch(msg_signature)
+            and hmac.compare_digest(expected.encode(), msg_signature.encode())):
+        raise CallbackRejected("bad signature", status=403)
     try:
-        plaintext = _crypto(settings).decrypt_message({"Encrypt": encrypted}, msg_signature, timestamp, nonce)
-    except (InvalidSignatureException, InvalidCorpIdException) as exc:
-        raise CallbackRejected(_refusal(exc), status=403) from exc
+        return str(PrpCrypto(key).decrypt(encrypted, settings.corp_id))
+    except InvalidCorpIdException as exc:
+        raise CallbackRejected("message is for another corp id", status=403) from exc
     except _UNDECRYPTABLE as exc:
-        raise CallbackRejected("Encrypt cannot be decrypted") from exc
-    return str(plaintext)
+        raise CallbackRejected(f"{what} cannot be decrypted") from exc
 
 
-def _refusal(exc: Exception) -> str:
-    if isinstance(exc, InvalidCorpIdException):
-        return "message is for another corp id"
-    return "bad signature"
+def _aes_key(settings: WecomSettings) -> bytes | None:
+    """The 32-byte key behind the 43-character EncodingAESKey; None when unset or malformed."""
+    try:
+        key = base64.b64decode(settings.aes_key + "=", validate=True) if settings.aes_key else b""
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) == 32 else None
 
 
 # WeCom's envelope is always this shape. Taking the ciphertext with a strict pattern, when the body has no
@@ -178,21 +207,29 @@ def _envelope_encrypt(body: bytes) -> str | None:
 def _parse_xml(document: bytes) -> dict[str, str]:
     try:
         root = fromstring(document, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (ParseError, DefusedXmlException, ValueError) as exc:
+    except _UNPARSABLE as exc:
         raise CallbackRejected(f"unacceptable XML: {type(exc).__name__}") from exc
     return _flatten(root)
 
 
 def _flatten(root: Element) -> dict[str, str]:
-    """Leaf tag → text; nested leaves (ScanCodeInfo/ScanResult) surface without shadowing top-level tags."""
+    """Leaf tag → text; nested leaves (ScanCodeInfo/ScanResult) surface without shadowing top-level tags.
+
+    Breadth first, level by level (no recursion), and refused past WeCom's own depth.
+    """
     fields: dict[str, str] = {}
-    nested: list[Element] = []
-    for child in root:
-        if len(child):
-            nested.append(child)
-        else:
-            fields[child.tag] = child.text or ""
-    for parent in nested:
-        for tag, text in _flatten(parent).items():
-            fields.setdefault(tag, text)
+    level, depth = [root], 1
+    while level:
+        if depth > MAX_XML_DEPTH:
+            raise CallbackRejected("unacceptable XML: nested too deep")
+        nested: list[Element] = []
+        for parent in level:
+            for child in parent:
+                if len(child):
+                    nested.append(child)
+                elif depth == 1:
+                    fields[child.tag] = child.text or ""
+                else:
+                    fields.setdefault(child.tag, child.text or "")
+        level, depth = nested, depth + 1
     return fields

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -14,16 +15,18 @@ from pydantic_settings import (
 )
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/orderbot.db"
+DEFAULT_API_TOKEN = "change-me"  # `serve` refuses it on any address but loopback
 
 
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 64 * 1024
+    body_timeout_s: float = 5.0  # a platform callback's body must arrive within this (else 408)
 
 
 class ApiSettings(BaseModel):
-    token: str = "change-me"
+    token: str = DEFAULT_API_TOKEN
 
 
 class WecomSettings(BaseModel):
@@ -133,6 +136,7 @@ class Settings(BaseSettings):
     )
 
     database_url: str = DEFAULT_DATABASE_URL
+    log_level: str = "INFO"  # httpx/httpcore stay at WARNING whatever this is (bot/logsafe.py)
     http: HttpSettings = Field(default_factory=HttpSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     wecom: WecomSettings = Field(default_factory=WecomSettings)
@@ -161,6 +165,16 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"ORDERBOT_CONFIG names {toml_file}, which does not exist")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
         return tuple(sources)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name or 0.0.0.0/:: style wildcard is reachable from elsewhere
 
 
 def load_settings(**overrides: object) -> Settings:

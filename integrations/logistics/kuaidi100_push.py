@@ -16,12 +16,13 @@ import hashlib
 import hmac
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 
 from domain.arbitration import CourierReport
+from domain.limits import WAYBILL
 from integrations.delivery.dispatcher import OutboxRow, PermanentDelivery, RetryableDelivery
 from integrations.logistics.kuaidi100 import carrier_for, parse_track
 
@@ -54,17 +55,31 @@ class Push:
     message: str
 
 
+MAX_CONTEXT_CHARS = 500  # one courier scan line; real ones are a sentence
+
+
 def parse_push(param: str) -> Push:
+    """A signed push as a Push; BadPush for anything else, however it is malformed (never an exception beside)."""
     try:
         body = json.loads(param)
         last = body["lastResult"]
         waybill = str(last["nu"]).strip()
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
         raise BadPush(f"not a Kuaidi100 push: {type(err).__name__}") from err
-    if not waybill or len(waybill) > 64 or not isinstance(last, dict):
+    if not waybill or WAYBILL.problem(waybill) or not isinstance(last, dict):
         raise BadPush("no waybill number")
-    report = parse_track(waybill, last)  # status NO_TRACK when the push carries no state (an "abort" may not)
-    return Push(str(last.get("com", ""))[:32], report, str(body.get("status", "")), str(body.get("message", "")))
+    try:
+        report = parse_track(waybill, last)  # status NO_TRACK when the push carries no state (an "abort" may not)
+    except (AttributeError, KeyError, TypeError, IndexError) as err:
+        raise BadPush(f"unreadable track: {type(err).__name__}") from err
+    report = replace(report, last_context=_clean(report.last_context, MAX_CONTEXT_CHARS))
+    return Push(_clean(str(last.get("com", "")), 32), report, _clean(str(body.get("status", "")), 32),
+                _clean(str(body.get("message", "")), MAX_CONTEXT_CHARS))
+
+
+def _clean(text: str, max_chars: int) -> str:
+    """PostgreSQL refuses NUL in text; everything stored is cut to its limit."""
+    return text.replace("\x00", "")[:max_chars]
 
 
 class Kuaidi100Subscriber:

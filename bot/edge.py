@@ -1,0 +1,61 @@
+"""What every request passes before its route: header bytes that decode, and platform callback bodies in time.
+
+aiohttp decodes header bytes that are not UTF-8 into lone surrogates, which fail later wherever the value is
+encoded (a signature compared as bytes, a token, a log line): such a request is refused here, once, for
+every route. The platform callbacks (WeCom, DingTalk, courier pushes) are open to anyone and must be
+answered within seconds, so their bodies are read here with a time limit: a sender that sends headers and
+never finishes its body gets 408 instead of holding a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from bot.jsonio import dumps
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CALLBACK_PATHS = ("/wecom/callback", "/dingtalk/callback", "/dingtalk/card/callback")
+CALLBACK_PREFIXES = ("/channels/",)
+
+
+def is_platform_callback(path: str) -> bool:
+    return path in CALLBACK_PATHS or path.startswith(CALLBACK_PREFIXES)
+
+
+def _undecodable(text: str) -> bool:
+    """True when aiohttp had to escape bytes that are not UTF-8 (surrogateescape leaves U+DC80..U+DCFF)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _refuse(status: int, code: str, message: str) -> web.Response:
+    response = web.json_response({"error": code, "message": message}, status=status, dumps=dumps)
+    response.force_close()  # the rest of the request (an unread body) is not worth the connection
+    return response
+
+
+def edge_guard(body_timeout_s: float) -> Middleware:
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if any(_undecodable(name) or _undecodable(value) for name, value in request.headers.items()):
+            log.warning("refused a request with undecodable header bytes from %s", request.remote)
+            return _refuse(400, "bad_header", "请求头含有无法识别的字节。")
+        if request.method == "POST" and request.can_read_body and is_platform_callback(request.path):
+            try:
+                await asyncio.wait_for(request.read(), body_timeout_s)  # kept by aiohttp for the route
+            except TimeoutError:
+                log.warning("callback body not received within %.1f s from %s", body_timeout_s, request.remote)
+                return _refuse(408, "body_timeout", "请求体发送超时。")
+        return await handler(request)
+
+    return guard
