@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from bot.logsafe import configure_logging
 from config.settings import DEFAULT_API_TOKEN, Settings, is_loopback, load_settings
 from domain.clock import utcnow
-from domain.events import AccountSaved
+from domain.facts import AccountSaved
 from domain.users import ROLES, User, validate_roles
 from integrations.db import migrate
 from integrations.db.engine import Database

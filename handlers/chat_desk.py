@@ -20,7 +20,7 @@ from domain.chat_commands import (
     help_text,
 )
 from domain.errors import InvalidInput, NotFound
-from domain.events import AccountSwitched
+from domain.facts import AccountSwitched
 from handlers import worklists
 from handlers.chat_router import ChatContext, ChatRouter
 

@@ -17,7 +17,7 @@ from domain.chat import Card, Reply
 from domain.chat_commands import DESK, ChatCommand, ChatOutcome
 from domain.clock import hhmm
 from domain.errors import DomainError, Forbidden
-from domain.events import SenderRefused
+from domain.facts import SenderRefused
 from domain.order import Order
 from domain.outbox import CardUpdate, ReplyTo
 from domain.users import ROLES, User

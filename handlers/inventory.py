@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from domain import commands as c
-from domain import events
+from domain import facts
 from domain.inventory import Stock
 from handlers.bus import Deps, Router
 from integrations.db.uow import UnitOfWork
@@ -17,5 +17,5 @@ async def set_stock(cmd: c.SetStock, uow: UnitOfWork, deps: Deps) -> Stock:
     before = stock.on_hand
     stock.set_on_hand(cmd.on_hand)
     await uow.inventory.save(stock, deps.now)
-    uow.emit(events.StockSet(cmd.store, cmd.sku, before, stock.on_hand))
+    uow.emit(facts.StockSet(cmd.store, cmd.sku, before, stock.on_hand))
     return stock

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from domain import commands as c
-from domain import events
+from domain import facts
 from domain.arbitration import (
     NO_TRACK,
     CourierReport,
@@ -197,7 +197,7 @@ async def _hold_settlement(uow: AbstractUnitOfWork, conflicts: Sequence[Logistic
     for x in conflicts:
         reasons.setdefault(x.customer_id, f"物流冲突：订单 {x.order_no}（{x.reason}）")
     await uow.customers.hold(reasons, now)
-    uow.emit(*(events.SettlementHeld(cid, reason, ACTOR, VIA) for cid, reason in reasons.items()))
+    uow.emit(*(facts.SettlementHeld(cid, reason, ACTOR, VIA) for cid, reason in reasons.items()))
 
 
 async def _report_exceptions(uow: AbstractUnitOfWork, order_nos: list[str], now: datetime) -> None:

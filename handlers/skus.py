@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from domain import events
+from domain import events, facts
 from domain.chat import Reply
 from domain.errors import InvalidInput, NotFound
 from domain.safety_stock import SIGNAL_KINDS, RecordDemandSignal, RegisterSku, UnfreezeSku
@@ -33,7 +33,7 @@ async def register_sku(cmd: RegisterSku, uow: AbstractUnitOfWork, deps: Deps) ->
         raise InvalidInput("补货阈值和交期不能为负。")
     now = deps.now
     await uow.skus.register(cmd.sku, SkuRegistration(cmd.name, cmd.replenish_threshold, cmd.lead_time_days), now)
-    uow.emit(events.SkuRegistered(cmd.sku, cmd.name, cmd.replenish_threshold, cmd.lead_time_days))
+    uow.emit(facts.SkuRegistered(cmd.sku, cmd.name, cmd.replenish_threshold, cmd.lead_time_days))
     return {"sku": cmd.sku, "name": cmd.name, "replenish_threshold": cmd.replenish_threshold,
             "lead_time_days": cmd.lead_time_days}
 
@@ -57,7 +57,7 @@ async def freeze(
     if not fresh:
         return []
     await uow.freezes.add(sku, fresh, reason=reason, at=at)
-    uow.emit(*(events.ChannelFrozen(sku, channel, reason, ACTOR, VIA) for channel in fresh))
+    uow.emit(*(facts.ChannelFrozen(sku, channel, reason, ACTOR, VIA) for channel in fresh))
     return fresh
 
 
@@ -69,7 +69,7 @@ async def unfreeze_sku(cmd: UnfreezeSku, uow: AbstractUnitOfWork, deps: Deps) ->
     if not held:
         raise NotFound(f"{cmd.sku} 没有生效中的渠道冻结。")
     await uow.freezes.lift(cmd.sku, held, by=cmd.by, at=now)
-    uow.emit(*(events.ChannelUnfrozen(cmd.sku, channel) for channel in held))
+    uow.emit(*(facts.ChannelUnfrozen(cmd.sku, channel) for channel in held))
     return held
 
 

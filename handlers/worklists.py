@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from domain import events
+from domain import facts
 from domain.clock import hhmm, local
 from domain.customers import Customer
 from domain.errors import Conflict, GuardRefused, InvalidInput, NotFound
@@ -169,7 +169,7 @@ async def ack_exception(uow: AbstractUnitOfWork, row: Incident, *, by: str, via:
     row.acknowledge(by, at)
     if not await uow.incidents.acknowledge(row):
         raise Conflict(f"{row.id} 刚被其他人处理过，请刷新后再看。")
-    uow.emit(events.IncidentAcknowledged(row.id, row.kind, row.order_no))
+    uow.emit(facts.IncidentAcknowledged(row.id, row.kind, row.order_no))
 
 
 async def resolve_exception(
@@ -180,7 +180,7 @@ async def resolve_exception(
     before = row.resolve(by, at, note)
     if not await uow.incidents.resolve(row):
         raise Conflict(f"{row.id} 刚被其他人处理过，请刷新后再看。")
-    uow.emit(events.IncidentResolved(row.id, row.kind, row.order_no, before, note))
+    uow.emit(facts.IncidentResolved(row.id, row.kind, row.order_no, before, note))
 
 
 async def release_hold(uow: AbstractUnitOfWork, customer_ref: str, *, by: str, via: str, at: datetime) -> Customer:
@@ -192,7 +192,7 @@ async def release_hold(uow: AbstractUnitOfWork, customer_ref: str, *, by: str, v
         raise GuardRefused(f"客户 {customer.name or customer.customer_id}（{customer.customer_id}）的结算没有冻结，无需解冻。")
     if not await uow.customers.release(customer.customer_id, at):
         raise Conflict(f"{customer.customer_id} 刚被其他人处理过，请刷新后再看。")
-    uow.emit(events.SettlementReleased(customer.customer_id, customer.hold_reason))
+    uow.emit(facts.SettlementReleased(customer.customer_id, customer.hold_reason))
     return customer
 
 

@@ -13,21 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from domain.events import Change, Event
 from domain.outbox import OutboxMessage
 from integrations.db import tables as t
+from integrations.db.aftersales import AfterSaleRepository
 from integrations.db.customers import CustomerRepository
 from integrations.db.engine import Database, HotStatement
 from integrations.db.inbox import InboxRepository
 from integrations.db.incidents import IncidentRepository
+from integrations.db.inventory import InventoryRepository
 from integrations.db.marks import AlertMarks
+from integrations.db.orders import OrderRepository
 from integrations.db.outbox_keys import OutboxKeys
-from integrations.db.repositories import (
-    AfterSaleRepository,
-    InventoryRepository,
-    OrderRepository,
-    UserRepository,
-)
 from integrations.db.skus import FreezeRepository, SkuRepository
 from integrations.db.stock_views import SafetyStockViews
 from integrations.db.tracking import CourierTrackRepository
+from integrations.db.users import UserRepository
 from integrations.db.views import WorklistViews
 
 DUPLICATE_ERRORS: tuple[type[Exception], ...] = (IntegrityError,)  # a unique key a concurrent twin took first

@@ -1,0 +1,184 @@
+"""Orders in the database: loaded and saved whole, each save checked against the row version."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.errors import Conflict
+from domain.order import Order, OrderLine
+from integrations.db import tables as t
+from integrations.db.engine import HotStatement
+
+_MUTABLE = ("store", "address", "state", "waybill", "address_change_pending", "updated_at", "shipped_at")
+
+
+class OrderRepository:
+    _columns = (*t.orders.c, t.customers.c.settlement_hold)
+    _select = select(*_columns).select_from(
+        t.orders.outerjoin(t.customers, t.customers.c.customer_id == t.orders.c.customer_id)
+    )
+
+    # the hot path's statements are built once: constructing them per call costs more than running them
+    _get = _select.where(t.orders.c.order_no == bindparam("b_order_no"))
+    _get_many = _select.where(t.orders.c.order_no.in_(bindparam("b_order_nos", expanding=True))).order_by(
+        t.orders.c.order_no
+    )
+    _save = (
+        update(t.orders)
+        .where(and_(t.orders.c.order_no == bindparam("b_order_no"), t.orders.c.version == bindparam("b_version")))
+        .values({**{name: bindparam(f"b_{name}") for name in _MUTABLE}, "version": t.orders.c.version + 1})
+    )
+
+    _hot_get = HotStatement(_get)
+    _hot_get_for_update = HotStatement(_get.with_for_update(of=t.orders))
+    _hot_save = HotStatement(_save)
+
+    def __init__(self, conn: AsyncConnection, seen: list[Any]) -> None:
+        self.conn = conn
+        self.seen = seen
+
+    async def get(self, order_no: str, *, for_update: bool = False) -> Order | None:
+        stmt = self._hot_get_for_update if for_update else self._hot_get
+        row = await stmt.fetchrow(self.conn, {"b_order_no": order_no})
+        return self._track(_order_from_mapping(row) if row is not None else None)
+
+    async def get_many(self, order_nos: Sequence[str]) -> dict[str, Order]:
+        """Load and lock (on PostgreSQL) many orders at once, in order_no order so batches cannot deadlock."""
+        stmt = self._get_many if self.conn.dialect.name == "sqlite" else self._get_many.with_for_update(of=t.orders)
+        rows = await self.conn.execute(stmt, {"b_order_nos": list(order_nos)})
+        found = {o.order_no: o for o in map(_order_from_row, rows)}
+        self.seen.extend(found.values())
+        return found
+
+    async def find(self, ref: str) -> Order | None:
+        """An order named by our order_no, a channel's external id, or its waybill."""
+        order = await self.get(ref)
+        if order is None:
+            stmt = self._select.where(
+                or_(t.orders.c.external_id == ref, t.orders.c.waybill == ref)
+            ).order_by(t.orders.c.id).limit(1)
+            order = self._track(await self._one(stmt))
+        return order
+
+    async def by_external_id(self, channel: str, external_id: str) -> Order | None:
+        stmt = self._select.where(
+            and_(t.orders.c.channel == channel, t.orders.c.external_id == external_id)
+        )
+        return self._track(await self._one(stmt))
+
+    async def children(self, parent_no: str) -> list[Order]:
+        rows = await self.conn.execute(
+            self._select.where(t.orders.c.parent_no == parent_no).order_by(t.orders.c.id)
+        )
+        return [self._track(_order_from_row(r)) for r in rows]  # type: ignore[misc]
+
+    async def count_by_state(self, store: str | None = None) -> dict[str, int]:
+        stmt = select(t.orders.c.state, func.count()).group_by(t.orders.c.state)
+        if store:
+            stmt = stmt.where(t.orders.c.store == store)
+        return {state: n for state, n in await self.conn.execute(stmt)}
+
+    async def add(self, order: Order) -> Order:
+        """Insert; an empty order_no becomes one derived from the row id (short enough to type)."""
+        values = _order_values(order)
+        values.update(order_no=order.order_no or None, version=1, created_at=order.created_at)
+        values.update(
+            channel=order.channel,
+            external_id=order.external_id,
+            customer_id=order.customer_id,
+            customer_name=order.customer_name,
+            customer_phone=order.customer_phone,
+            lines=[_line_json(line) for line in order.lines],
+            amount_fen=order.amount_fen,
+            parent_no=order.parent_no,
+        )
+        row_id = (await self.conn.execute(insert(t.orders).values(**values).returning(t.orders.c.id))).scalar_one()
+        if not order.order_no:
+            order.order_no = f"OB{row_id:08d}"
+            await self.conn.execute(
+                update(t.orders).where(t.orders.c.id == row_id).values(order_no=order.order_no)
+            )
+            for event in order.events:
+                if hasattr(event, "order_no") and not event.order_no:
+                    object.__setattr__(event, "order_no", order.order_no)
+        order.version = 1
+        self.seen.append(order)
+        return order
+
+    async def save(self, order: Order) -> None:
+        if await self._hot_save.execute(self.conn, _save_params(order)) != 1:
+            raise Conflict(f"订单 {order.order_no} 刚被其他人修改过，请刷新后再试。")
+        order.version += 1
+
+    async def save_many(self, orders: Sequence[Order]) -> None:
+        """One executemany. PostgreSQL rows are locked by get_many; SQLite reports the summed row count."""
+        if not orders:
+            return
+        result = await self.conn.execute(self._save, [_save_params(o) for o in orders])
+        if self.conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(orders):  # type: ignore[attr-defined]
+            raise Conflict("有订单刚被其他人修改过，本批未提交，请刷新后再试。")
+        for order in orders:
+            order.version += 1
+
+    async def _one(self, stmt: Any) -> Order | None:
+        row = (await self.conn.execute(stmt)).first()
+        return _order_from_row(row) if row is not None else None
+
+    def _track(self, order: Order | None) -> Order | None:
+        if order is not None:
+            self.seen.append(order)
+        return order
+
+
+def _line_json(line: OrderLine) -> dict[str, Any]:
+    return {"sku": line.sku, "name": line.name, "qty": line.qty, "unit_price_fen": line.unit_price_fen}
+
+
+def _save_params(order: Order) -> dict[str, Any]:
+    params = {f"b_{name}": value for name, value in _order_values(order).items()}
+    params.update(b_version=order.version, b_order_no=order.order_no)
+    return params
+
+
+def _order_values(order: Order) -> dict[str, Any]:
+    return {
+        "store": order.store,
+        "address": order.address,
+        "state": order.state,
+        "waybill": order.waybill,
+        "address_change_pending": order.address_change_pending,
+        "updated_at": order.updated_at or order.created_at,
+        "shipped_at": order.shipped_at,
+    }
+
+
+def _order_from_row(row: Any) -> Order:
+    return _order_from_mapping(row._mapping)
+
+
+def _order_from_mapping(m: Any) -> Order:
+    """From a Row's mapping or an asyncpg Record: both are read by column name."""
+    return Order(
+        order_no=m["order_no"],
+        channel=m["channel"],
+        external_id=m["external_id"],
+        customer_id=m["customer_id"],
+        customer_name=m["customer_name"],
+        customer_phone=m["customer_phone"],
+        address=m["address"],
+        lines=[OrderLine(**line) for line in m["lines"]],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        shipped_at=m["shipped_at"],
+        store=m["store"],
+        state=m["state"],
+        waybill=m["waybill"],
+        parent_no=m["parent_no"],
+        address_change_pending=bool(m["address_change_pending"]),
+        settlement_hold=bool(m["settlement_hold"]),
+        version=m["version"],
+    )
