@@ -123,32 +123,8 @@ class UnitOfWork:
     _audit = insert(t.audit_log)
     _hot_audit = HotStatement(_audit, AUDIT_KEYS)
 
-    async def audit(
-        self,
-        *,
-        actor: str,
-        via: str,
-        entity: str,
-        entity_id: str,
-        action: str,
-        at: datetime,
-        from_state: str | None = None,
-        to_state: str | None = None,
-        outcome: str = "ok",
-        reason: str = "",
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        await self._hot_audit.execute(
-            self.conn,
-            {
-                "at": at, "actor": actor, "via": via, "entity": entity, "entity_id": entity_id, "action": action,
-                "from_state": from_state, "to_state": to_state, "outcome": outcome, "reason": reason,
-                "detail": detail,
-            },
-        )
-
     async def audit_many(self, rows: list[dict[str, Any]]) -> None:
-        """Audit rows with the keys of `audit`, in one executemany."""
+        """Audit rows with the keys of AUDIT_KEYS, in one executemany (use `record`)."""
         if rows:
             await self._hot_audit.executemany(self.conn, rows)
 

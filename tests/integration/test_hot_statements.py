@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from domain.errors import OutOfStock
+from domain.events import Change
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
@@ -18,8 +19,8 @@ AT = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
 async def test_audit_and_outbox_rows_commit_with_the_unit_of_work(db: Database) -> None:
     async with UnitOfWork(db) as uow:
-        await uow.audit(actor="wh1", via="wecom", entity="order", entity_id="OB1", action="pick", at=AT,
-                        from_state="split", to_state="picking")
+        uow.acting("wh1", "wecom")
+        await uow.record([Change("order", "OB1", "pick", "split", "picking")], AT)
         await uow.enqueue(channel="wecom", kind="text", recipient="wh1", payload={"text": "拣货"}, at=AT)
         await uow.commit()
     async with db.engine.connect() as conn:
@@ -31,7 +32,7 @@ async def test_audit_and_outbox_rows_commit_with_the_unit_of_work(db: Database) 
 
 async def test_nothing_is_written_without_commit(db: Database) -> None:
     async with UnitOfWork(db) as uow:
-        await uow.audit(actor="wh1", via="wecom", entity="order", entity_id="OB1", action="pick", at=AT)
+        await uow.record([Change("order", "OB1", "pick", actor="wh1", via="wecom")], AT)
     async with db.engine.connect() as conn:
         assert (await conn.execute(select(t.audit_log))).all() == []
 
@@ -51,7 +52,7 @@ async def test_a_short_deduction_refuses_at_commit_and_writes_nothing(db: Databa
         await uow.commit()
     async with UnitOfWork(db) as uow:
         await uow.inventory.deduct("SH01", "BP-001", 2, AT)
-        await uow.audit(actor="wh1", via="wecom", entity="order", entity_id="OB1", action="ship", at=AT)
+        await uow.record([Change("order", "OB1", "ship", actor="wh1", via="wecom")], AT)
         with pytest.raises(OutOfStock):
             await uow.commit()
     async with UnitOfWork(db) as uow:

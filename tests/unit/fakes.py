@@ -226,13 +226,6 @@ class FakeUnitOfWork:
             agg.events.clear()
         return events
 
-    async def audit(self, *, actor: str, via: str, entity: str, entity_id: str, action: str, at: datetime,
-                    from_state: str | None = None, to_state: str | None = None, outcome: str = "ok",
-                    reason: str = "", detail: dict[str, Any] | None = None) -> None:
-        self.audit_rows.append({"at": at, "actor": actor, "via": via, "entity": entity, "entity_id": entity_id,
-                                "action": action, "from_state": from_state, "to_state": to_state,
-                                "outcome": outcome, "reason": reason, "detail": detail})
-
     async def audit_many(self, rows: list[dict[str, Any]]) -> None:
         self.audit_rows.extend(rows)
 
