@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from domain.limits import AUDIT_ENTITY_ID_CHARS
+
 R = TypeVar("R")
 
 
@@ -94,7 +96,8 @@ class SetStock(Command[Any]):
     via: str
 
     def subject(self) -> tuple[str, str]:
-        return "inventory", f"{self.store}/{self.sku}"
+        # a 32-character store and a 64-character SKU would overflow the audit's entity id; the row keeps both
+        return "inventory", f"{self.store}/{self.sku}"[:AUDIT_ENTITY_ID_CHARS]
 
 
 @dataclass(frozen=True)

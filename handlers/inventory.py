@@ -17,7 +17,7 @@ async def set_stock(cmd: c.SetStock, uow: UnitOfWork, deps: Deps) -> Stock:
     stock.set_on_hand(cmd.on_hand)
     await uow.inventory.save(stock, deps.now)
     await uow.audit(
-        actor=cmd.by, via=cmd.via, entity="inventory", entity_id=f"{cmd.store}/{cmd.sku}",
+        actor=cmd.by, via=cmd.via, entity="inventory", entity_id=cmd.subject()[1],
         action="set_stock", at=deps.now, detail={"from": before, "to": stock.on_hand},
     )
     return stock
