@@ -49,7 +49,7 @@ def domain_error(err: DomainError) -> web.Response:
 
 
 MAX_DEPTH = 16  # the deepest body the API takes is 3 levels; json.loads itself fails (RecursionError) near 1,000
-JSON_CHARSETS = (None, "utf-8", "utf8")  # JSON is UTF-8 (RFC 8259); a body in another charset is refused
+JSON_CHARSETS = ("utf-8", "utf8")  # JSON is UTF-8 (RFC 8259); a body in another charset is refused
 
 
 def _refuse(status: type[web.HTTPError], code: str, message: str, **extra: Any) -> web.HTTPError:
@@ -60,7 +60,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     """Parse and validate a JSON body; raises an HTTP 4xx that names the problem (each bad field for a 400)."""
     if request.content_type != "application/json":
         raise _refuse(web.HTTPUnsupportedMediaType, "unsupported_media_type", "请求体须为 JSON（Content-Type: application/json）。")
-    if request.charset not in JSON_CHARSETS:
+    if (request.charset or "utf-8").lower() not in JSON_CHARSETS:
         raise _refuse(web.HTTPUnsupportedMediaType, "unsupported_charset", "请求体须为 UTF-8 编码的 JSON。")
     try:
         raw = json.loads((await request.read()).decode("utf-8"), parse_constant=_no_constant)
