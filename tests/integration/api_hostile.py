@@ -19,12 +19,17 @@ STORED = (t.orders, t.customers, t.inventory, t.aftersales, t.outbox, t.exceptio
           t.demand_signals, t.sku_freezes, t.waybill_drafts, t.users)
 
 
+_COUNTS = select(
+    *(select(func.count()).select_from(tbl).scalar_subquery().label(tbl.name) for tbl in STORED),
+    select(func.count()).select_from(t.audit_log).where(t.audit_log.c.outcome != "refused").scalar_subquery()
+    .label("audit_ok"),
+)
+
+
 async def counts(db: Database) -> dict[str, int]:
+    """Rows in each table (one round trip), and audit rows that are not refusals."""
     async with db.engine.connect() as conn:
-        found = {tbl.name: (await conn.execute(select(func.count()).select_from(tbl))).scalar_one() for tbl in STORED}
-        found["audit_ok"] = (await conn.execute(
-            select(func.count()).select_from(t.audit_log).where(t.audit_log.c.outcome != "refused"))).scalar_one()
-    return found
+        return dict((await conn.execute(_COUNTS)).one()._mapping)
 
 
 @contextmanager
