@@ -5,91 +5,34 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
-from typing import Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
-from bot.jsonio import domain_error, error, ok, parse_body
+from bot.api_bodies import (
+    API_ACTOR,
+    AddressIn,
+    AfterSaleIn,
+    DemandSignalIn,
+    OrderIn,
+    SkuIn,
+    StockIn,
+    TriggerIn,
+    UnfreezeIn,
+    fen,
+)
+from bot.jsonio import domain_error, error, ok, parse_body, path_value
 from bot.keys import BUS, DB, DISPATCHER, SETTINGS
 from bot.views import aftersale_json, order_json
 from domain import commands as c
+from domain import limits as lim
 from domain.errors import DomainError, NotFound
 from domain.inventory import Stock
-from domain.order_lifecycle import ORDER_LIFECYCLE
 from domain.safety_stock import RecordDemandSignal, RegisterSku, UnfreezeSku
 from handlers.address_check import AddressChangeOutcome, RequestAddressChange
 from integrations.db.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-API_ACTOR = "api"
-
-
-def fen(amount: Decimal) -> int:
-    return int((amount * 100).to_integral_value())
-
-
-class CustomerIn(BaseModel):
-    id: str = Field(min_length=1, max_length=64)
-    name: str = Field(default="", max_length=64)
-    phone: str = Field(default="", max_length=32)
-
-
-class LineIn(BaseModel):
-    sku: str = Field(min_length=1, max_length=64)
-    qty: int = Field(gt=0, le=10_000)
-    unit_price: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
-    name: str = Field(default="", max_length=128)
-
-
-class OrderIn(BaseModel):
-    channel: str = Field(min_length=1, max_length=32)
-    external_id: str = Field(min_length=1, max_length=64)
-    customer: CustomerIn
-    address: str = Field(min_length=4, max_length=500)
-    lines: list[LineIn] = Field(min_length=1, max_length=200)
-    paid: bool = True
-    store: str | None = Field(default=None, max_length=32)
-
-    @field_validator("channel", "external_id", "address")
-    @classmethod
-    def not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("不能为空")
-        return value.strip()
-
-
-class AddressIn(BaseModel):
-    address: str = Field(min_length=4, max_length=500)
-    by: str = Field(default="customer", max_length=64)
-
-
-class TriggerIn(BaseModel):
-    trigger: str
-    waybill: str | None = Field(default=None, max_length=64)
-    reason: str = Field(default="", max_length=500)
-    by: str = Field(default=API_ACTOR, max_length=64)
-
-    @field_validator("trigger")
-    @classmethod
-    def known_trigger(cls, value: str) -> str:
-        if not ORDER_LIFECYCLE.has_trigger(value):
-            raise ValueError("未知操作")
-        return value
-
-
-class AfterSaleIn(BaseModel):
-    order_no: str = Field(min_length=1, max_length=64)
-    kind: str = Field(pattern="^(refund|return|exchange)$")
-    reason: str = Field(default="", max_length=500)
-    amount: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
-    by: str = Field(default=API_ACTOR, max_length=64)
-
-
-class StockIn(BaseModel):
-    on_hand: int = Field(ge=0, le=10_000_000)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -100,14 +43,18 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     """Bearer auth for /api/, and every domain refusal turned into a JSON 4xx that names the reason."""
     if request.path.startswith("/api/"):
         expected = f"Bearer {request.app[SETTINGS].api.token}"
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            log.warning("api: bad token from %s for %s", request.remote, request.path)
+        try:  # aiohttp keeps bytes that are not UTF-8 as surrogates, which have no UTF-8 form
+            given = request.headers.get("Authorization", "").encode("utf-8")
+        except UnicodeEncodeError:
+            log.warning("api: Authorization header not UTF-8 from %s for %r", request.remote, request.path)
+            return error(400, "invalid_header", "Authorization 请求头不是合法的 UTF-8。")
+        if not hmac.compare_digest(given, expected.encode()):
+            log.warning("api: bad token from %s for %r", request.remote, request.path)
             return error(401, "unauthorized", "缺少或错误的 API 令牌（Authorization: Bearer <token>）。")
     try:
         return await handler(request)
     except DomainError as err:
-        log.info("api: %s %s refused: %s", request.method, request.path, err.reason)
+        log.info("api: %s %r refused: %r", request.method, request.path, err.reason)
         return domain_error(err)
 
 
@@ -126,7 +73,7 @@ async def create_order(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/orders/{order_no}")
 async def get_order(request: web.Request) -> web.Response:
-    return await _order_response(request, request.match_info["order_no"])
+    return await _order_response(request, path_value(request, "order_no", lim.ORDER_NO))
 
 
 async def _order_response(request: web.Request, ref: str, status: int = 200) -> web.Response:
@@ -142,8 +89,8 @@ async def _order_response(request: web.Request, ref: str, status: int = 200) -> 
 @routes.post("/api/v1/orders/{order_no}/address")
 async def change_address(request: web.Request) -> web.Response:
     """Checked on the map first: an address without street and number is refused (422) and sent to customer service."""
+    order_no = path_value(request, "order_no", lim.ORDER_NO)
     body = await parse_body(request, AddressIn)
-    order_no = request.match_info["order_no"]
     cmd = RequestAddressChange(order_no, body.address, by=body.by, via="api")
     outcome: AddressChangeOutcome = await request.app[BUS].handle(cmd)
     request.app[DISPATCHER].notify()  # the relabel card (or the service card) leaves now, not at the next poll
@@ -156,8 +103,8 @@ async def change_address(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/orders/{order_no}/trigger")
 async def fire_trigger(request: web.Request) -> web.Response:
+    order_no = path_value(request, "order_no", lim.ORDER_NO)
     body = await parse_body(request, TriggerIn)
-    order_no = request.match_info["order_no"]
     cmd = c.FireOrderTrigger(order_no, body.trigger, by=body.by, via="api", waybill=body.waybill, reason=body.reason)
     await request.app[BUS].handle(cmd)
     return await _order_response(request, order_no)
@@ -173,7 +120,7 @@ async def open_aftersale(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/aftersales/{aftersale_no}")
 async def get_aftersale(request: web.Request) -> web.Response:
-    return await _aftersale_response(request, request.match_info["aftersale_no"])
+    return await _aftersale_response(request, path_value(request, "aftersale_no", lim.AFTERSALE_NO))
 
 
 async def _aftersale_response(request: web.Request, aftersale_no: str, status: int = 200) -> web.Response:
@@ -187,7 +134,7 @@ async def _aftersale_response(request: web.Request, aftersale_no: str, status: i
 
 @routes.get("/api/v1/inventory/{store}/{sku}")
 async def get_stock(request: web.Request) -> web.Response:
-    store, sku = request.match_info["store"], request.match_info["sku"]
+    store, sku = path_value(request, "store", lim.STORE), path_value(request, "sku", lim.SKU)
     async with UnitOfWork(request.app[DB]) as uow:
         stock = await uow.inventory.get(store, sku)
     if stock is None:
@@ -197,10 +144,18 @@ async def get_stock(request: web.Request) -> web.Response:
 
 @routes.put("/api/v1/inventory/{store}/{sku}")
 async def put_stock(request: web.Request) -> web.Response:
+    store, sku = path_value(request, "store", lim.STORE), path_value(request, "sku", lim.SKU)
     body = await parse_body(request, StockIn)
-    store, sku = request.match_info["store"], request.match_info["sku"]
+    if not await _store_exists(request, store):
+        raise NotFound(f"没有门店 {store}：门店有员工（orderbot users add … --store {store}）或已有库存才能设库存。")
     stock = await request.app[BUS].handle(c.SetStock(store, sku, body.on_hand, by=API_ACTOR, via="api"))
     return ok(_stock_json(stock))
+
+
+async def _store_exists(request: web.Request, store: str) -> bool:
+    """A store is one somebody works in or that holds stock: stock for a mistyped code would never be sold."""
+    async with UnitOfWork(request.app[DB]) as uow:
+        return bool(await uow.users.list(store=store)) or store in await uow.inventory.stores()
 
 
 def _stock_json(stock: Stock) -> dict[str, object]:
@@ -213,27 +168,6 @@ def _stock_json(stock: Stock) -> dict[str, object]:
     }
 
 
-class DemandSignalIn(BaseModel):
-    """A demand signal for the safety-stock forecast: cart adds (a count) or live viewers (a reading)."""
-
-    sku: str = Field(min_length=1, max_length=64)
-    channel: str = Field(min_length=1, max_length=32)
-    kind: Literal["cart_add", "live_viewers"]
-    value: int = Field(ge=0, le=100_000_000)
-    at: AwareDatetime | None = None  # ISO 8601 with an offset; absent = now
-
-
-class SkuIn(BaseModel):
-    name: str = Field(default="", max_length=128)
-    replenish_threshold: int = Field(ge=0, le=10_000_000)  # units per 48 h that call for replenishment
-    lead_time_days: int = Field(default=0, ge=0, le=365)
-
-
-class UnfreezeIn(BaseModel):
-    by: str = Field(default=API_ACTOR, min_length=1, max_length=64)
-    channels: list[str] = Field(default_factory=list, max_length=50)  # empty = every frozen channel
-
-
 @routes.post("/api/v1/demand-signals")
 async def post_demand_signal(request: web.Request) -> web.Response:
     body = await parse_body(request, DemandSignalIn)
@@ -244,8 +178,9 @@ async def post_demand_signal(request: web.Request) -> web.Response:
 
 @routes.put("/api/v1/skus/{sku}")
 async def put_sku(request: web.Request) -> web.Response:
+    sku = path_value(request, "sku", lim.SKU)
     body = await parse_body(request, SkuIn)
-    cmd = RegisterSku(request.match_info["sku"], body.name, body.replenish_threshold, body.lead_time_days,
+    cmd = RegisterSku(sku, body.name, body.replenish_threshold, body.lead_time_days,
                       by=API_ACTOR, via="api")
     return ok(await request.app[BUS].handle(cmd))
 
@@ -253,7 +188,7 @@ async def put_sku(request: web.Request) -> web.Response:
 @routes.post("/api/v1/skus/{sku}/unfreeze")
 async def unfreeze_sku(request: web.Request) -> web.Response:
     """Lift the safety-stock freezes of a SKU (all its frozen channels, or those named); 404 when none holds."""
+    sku = path_value(request, "sku", lim.SKU)
     body = await parse_body(request, UnfreezeIn) if request.can_read_body else UnfreezeIn()
-    sku = request.match_info["sku"]
     lifted = await request.app[BUS].handle(UnfreezeSku(sku, by=body.by, via="api", channels=tuple(body.channels)))
     return ok({"sku": sku, "lifted": lifted})

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from domain import commands as c
+from domain import limits as lim
 
 MAPPING_FILE = Path(__file__).resolve().parents[1] / "config" / "field_mapping.toml"
 REQUIRED = ("external_id", "customer_id", "address", "sku", "qty", "unit_price")
@@ -63,7 +64,10 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
             continue
     else:
         raise ImportFileError("无法识别文件编码，请另存为 UTF-8 或 GBK 编码的 CSV。")
-    return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(io.StringIO(text))]
+    try:
+        return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(io.StringIO(text))]
+    except csv.Error as err:  # e.g. a field over csv's size limit, or a stray quote in strict files
+        raise ImportFileError(f"CSV 文件格式有误：{err}。") from None
 
 
 def _xlsx_rows(path: Path) -> list[dict[str, str]]:
@@ -76,16 +80,26 @@ def _xlsx_rows(path: Path) -> list[dict[str, str]]:
     rows = sheet.iter_rows(values_only=True)
     header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
     return [
-        {h: ("" if v is None else str(v).strip()) for h, v in zip(header, values, strict=False) if h}
+        {h: _cell(v) for h, v in zip(header, values, strict=False) if h}
         for values in rows
         if any(v is not None and str(v).strip() for v in values)
     ]
+
+
+def _cell(value: object) -> str:
+    """A cell as text; a whole number Excel keeps as a float (13800000000.0) reads as the number people typed."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value).strip()
 
 
 def parse(rows: list[dict[str, str]], channel: str, mapping: dict[str, Any]) -> Parsed:
     missing = [mapping.get(f, f) for f in REQUIRED if rows and mapping.get(f, f) not in rows[0]]
     if missing:
         raise ImportFileError(f"文件缺少列：{'、'.join(missing)}（渠道 {channel} 的映射见 config/field_mapping.toml）")
+    reason = lim.CHANNEL.problem(channel)
+    if reason:
+        raise ImportFileError(reason)
     result = Parsed()
     for external_id, numbered in _grouped(rows, mapping["external_id"]).items():
         try:
@@ -106,28 +120,53 @@ def _order(channel: str, external_id: str, numbered: list[tuple[int, dict[str, s
     first_no, first = numbered[0]
     if not external_id:
         raise ValueError(f"第 {first_no} 行：缺少{m['external_id']}。")
+    _limited(first_no, lim.ORDER_LINES.problem(len(numbered)))
     lines = tuple(_line(no, row, m) for no, row in numbered)
     value = _getter(first, m)
     paid_values = set(m.get("paid_values", []))
     return c.CreateOrder(
-        channel=channel, external_id=external_id, customer_id=value("customer_id") or external_id,
-        customer_name=value("customer_name"), customer_phone=value("customer_phone"),
-        address=_required(first_no, value("address"), m["address"]), store=value("store") or None,
+        channel=channel, external_id=_checked(first_no, lim.EXTERNAL_ID, external_id),
+        customer_id=_checked(first_no, lim.CUSTOMER_ID, value("customer_id") or external_id),
+        customer_name=_checked(first_no, lim.CUSTOMER_NAME, value("customer_name")),
+        customer_phone=_checked(first_no, lim.PHONE, value("customer_phone"), empty_ok=True),
+        address=_checked(first_no, lim.ADDRESS, _required(first_no, value("address"), m["address"])),
+        store=_checked(first_no, lim.STORE, value("store"), empty_ok=True) or None,
         paid=(value("paid") in paid_values) if "paid" in m else True, lines=lines, by="cli", via="import",
     )
 
 
 def _line(no: int, row: dict[str, str], m: dict[str, Any]) -> c.LineInput:
     value = _getter(row, m)
-    sku = _required(no, value("sku"), m["sku"])
+    sku = _checked(no, lim.SKU, _required(no, value("sku"), m["sku"]))
     try:
-        qty = int(Decimal(value("qty")))
+        qty = Decimal(value("qty"))
         price = Decimal(value("unit_price").replace("¥", "").replace(",", ""))
     except (InvalidOperation, ValueError):
-        raise ValueError(f"第 {no} 行：数量或单价不是数字（{value('qty')} / {value('unit_price')}）。") from None
-    if qty <= 0 or price < 0:
-        raise ValueError(f"第 {no} 行：数量须大于 0、单价不能为负（{qty} / {price}）。")
-    return c.LineInput(sku, qty, int((price * 100).to_integral_value()), value("name"))
+        qty = price = Decimal("NaN")
+    if not (qty.is_finite() and price.is_finite()):
+        raise ValueError(f"第 {no} 行：数量或单价不是数字（{value('qty')} / {value('unit_price')}）。")
+    # clamped as decimals first: int() of 1e999999999 would build a billion-digit number
+    units = int(_clamp(qty, lim.QTY.low - 1, lim.QTY.high + 1))
+    fen = -1 if price < 0 else int((_clamp(price, lim.UNIT_PRICE_FEN.low - 1, lim.UNIT_PRICE_FEN.high + 1, scale=100) * 100).to_integral_value())
+    _limited(no, lim.QTY.problem(units) or lim.UNIT_PRICE_FEN.problem(fen))
+    return c.LineInput(sku, units, fen, _checked(no, lim.PRODUCT_NAME, value("name")))
+
+
+def _clamp(value: Decimal, low: int, high: int, *, scale: int = 1) -> Decimal:
+    """`value` kept within one step past [low, high] / scale, so that a value out of range still reads as out of range."""
+    return max(min(value, Decimal(high) / scale), Decimal(low) / scale)
+
+
+def _checked(no: int, limit: lim.Limit, value: str, *, empty_ok: bool = False) -> str:
+    """The value when it is within its limit (the same limit and sentence as the REST API and chat)."""
+    if not (empty_ok and value == ""):
+        _limited(no, limit.problem(value))
+    return value
+
+
+def _limited(no: int, reason: str | None) -> None:
+    if reason:
+        raise ValueError(f"第 {no} 行：{reason}")
 
 
 def _getter(row: dict[str, str], m: dict[str, Any]) -> Any:

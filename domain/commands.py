@@ -10,6 +10,8 @@ if TYPE_CHECKING:  # both modules define commands on top of this one
     from domain.arbitration import CourierReport
     from domain.safety_stock import SafetyStockPolicy
 
+from domain.limits import AUDIT_ENTITY_ID_CHARS
+
 R = TypeVar("R")
 
 
@@ -99,7 +101,8 @@ class SetStock(Command[Any]):
     via: str
 
     def subject(self) -> tuple[str, str]:
-        return "inventory", f"{self.store}/{self.sku}"
+        # a 32-character store and a 64-character SKU would overflow the audit's entity id; the row keeps both
+        return "inventory", f"{self.store}/{self.sku}"[:AUDIT_ENTITY_ID_CHARS]
 
 
 @dataclass(frozen=True)

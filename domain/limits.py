@@ -21,7 +21,7 @@ class Limit:
 
     def problem(self, value: str) -> str | None:
         """None when `value` is acceptable, else the reason in one Chinese sentence."""
-        if "\x00" in value:
+        if not _storable(value):
             return f"{self.label}含有非法字符。"
         if len(value) > self.max_chars:
             return f"{self.label}太长（最多 {self.max_chars} 个字符）。"
@@ -36,6 +36,36 @@ class Limit:
         return value
 
 
+@dataclass(frozen=True)
+class Range:
+    """A whole number a stored field must stay within (an integer column, or a rule of the business)."""
+
+    label: str
+    low: int
+    high: int
+    unit: str = ""  # "fen": shown to people in yuan
+
+    def problem(self, value: int) -> str | None:
+        if self.low <= value <= self.high:
+            return None
+        return f"{self.label}须在 {self._show(self.low)} 到 {self._show(self.high)} 之间。"
+
+    def _show(self, value: int) -> str:
+        return f"{value / 100:.2f} 元" if self.unit == "fen" else str(value)
+
+    def check(self, value: int) -> int:
+        reason = self.problem(value)
+        if reason:
+            raise InvalidInput(reason)
+        return value
+
+
+def _storable(value: str) -> bool:
+    """No NUL (PostgreSQL refuses it in text) and no lone surrogate (it has no UTF-8 form)."""
+    return "\x00" not in value and not _SURROGATE.search(value)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CODE = re.compile(r"[A-Za-z0-9_-]+")
 _SKU = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -44,6 +74,7 @@ EXTERNAL_ID = Limit("渠道单号", 64)
 CHANNEL = Limit("渠道", 32, _CODE, "字母、数字、- 或 _")
 STORE = Limit("门店编号", 32, _CODE, "字母、数字、- 或 _，如 SH01")
 SKU = Limit("SKU", 64, _SKU, "字母、数字、.、- 或 _，如 BP-001")
+PRODUCT_NAME = Limit("商品名称", 128)
 WAYBILL = Limit("运单号", 64, _CODE, "字母、数字、- 或 _")
 AFTERSALE_NO = Limit("售后单号", 32, _CODE, "如 AS000012")
 INCIDENT_NO = Limit("异常编号", 9, re.compile(r"[0-9]+"), "数字，如 12")
@@ -56,6 +87,12 @@ NOTE = Limit("说明", 500)
 USERID = Limit("账号", 64)
 PERSON_NAME = Limit("姓名", 64)
 MESSAGE_ID = Limit("消息编号", 128)
+AUDIT_ENTITY_ID_CHARS = 64  # what the audit trail keeps of a subject's name (audit_log.entity_id)
+
+# Numbers of an order, the same through the REST API and `orderbot orders import`.
+QTY = Range("数量", 1, 10_000)
+UNIT_PRICE_FEN = Range("单价", 0, 999_999_999_999, unit="fen")  # 12 digits, 2 after the point
+ORDER_LINES = Range("订单行数", 1, 200)
 
 # What one chat message may carry: WeCom text messages are limited to 2,048 bytes, markdown to 4,096.
 WECOM_TEXT_BYTES = 2048

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from domain.events import Change, Event
+from domain.limits import AUDIT_ENTITY_ID_CHARS
 from domain.outbox import OutboxMessage
 from integrations.db import tables as t
 from integrations.db.aftersales import AfterSaleRepository
@@ -105,7 +106,7 @@ class UnitOfWork:
         """The audit trail's one writer: a line per change, by this unit of work's actor unless it names one."""
         await self.audit_many([
             {"at": at, "actor": c.actor or self.actor, "via": c.via or self.via, "entity": c.entity,
-             "entity_id": c.entity_id, "action": c.action, "from_state": c.from_state, "to_state": c.to_state,
+             "entity_id": c.entity_id[:AUDIT_ENTITY_ID_CHARS], "action": c.action, "from_state": c.from_state, "to_state": c.to_state,
              "outcome": c.outcome, "reason": c.reason, "detail": dict(c.detail) if c.detail is not None else None}
             for c in changes
         ])

@@ -13,7 +13,10 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.keys import DB, SETTINGS
 from config.settings import ApiSettings, HttpSettings, Settings
+from domain.clock import utcnow
+from domain.users import User
 from integrations.db import tables as t
+from integrations.db.uow import UnitOfWork
 from tests.integration.helpers import rows
 
 TOKEN = "t0k"
@@ -38,9 +41,18 @@ def order_body(external_id: str = "DY1001", *, qty: int = 2, **changes: Any) -> 
     return body
 
 
+async def add_store(app: web.Application, store: str = "SH01") -> None:
+    """A store exists for the API once somebody works there (`orderbot users add … --store`)."""
+    async with UnitOfWork(app[DB]) as uow:
+        await uow.users.upsert(User(f"wh-{store}", "仓管", frozenset({"warehouse"}), store), utcnow())
+        await uow.commit()
+
+
 @pytest.fixture
 async def client(aiohttp_client: ClientFactory, db_url: str) -> Client:
-    return await aiohttp_client(create_app(Settings(database_url=db_url, api=ApiSettings(token=TOKEN))))
+    app_client = await aiohttp_client(create_app(Settings(database_url=db_url, api=ApiSettings(token=TOKEN))))
+    await add_store(app_client.app)
+    return app_client
 
 
 async def put_stock(client: Client, on_hand: int, store: str = "SH01", sku: str = "BP-001") -> dict[str, Any]:
@@ -233,6 +245,7 @@ async def test_a_body_over_the_limit_is_413(client: Client) -> None:
 async def test_the_body_limit_comes_from_settings(aiohttp_client: ClientFactory, db_url: str) -> None:
     settings = Settings(database_url=db_url, api=ApiSettings(token=TOKEN), http=HttpSettings(max_body_bytes=200))
     client = await aiohttp_client(create_app(settings))
+    await add_store(client.app)
     resp = await client.post("/api/v1/orders", json=order_body(), headers=AUTH)
     assert resp.status == 413
     resp = await client.put("/api/v1/inventory/SH01/BP-001", json={"on_hand": 1}, headers=AUTH)

@@ -73,7 +73,7 @@ def test_a_bad_row_skips_only_its_order_and_names_the_row(
     path = write_csv(tmp_path / "douyin.csv", DOUYIN, rows, "utf-8-sig")
     assert main(["orders", "import", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "第 2 行：数量须大于 0" in out and "第 3 行：数量或单价不是数字" in out
+    assert "第 2 行：数量须在 1 到 10000 之间" in out and "第 3 行：数量或单价不是数字" in out
     assert [o["external_id"] for o in orders_in(env)] == ["DY3"]
 
 
