@@ -49,7 +49,7 @@ def edge_guard(body_timeout_s: float) -> Middleware:
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if any(_undecodable(name) or _undecodable(value) for name, value in request.headers.items()):
             log.warning("refused a request with undecodable header bytes from %s", request.remote)
-            return _refuse(400, "bad_header", "请求头含有无法识别的字节。")
+            return _refuse(400, "invalid_header", "请求头含有无法识别的字节。")
         if request.method == "POST" and request.can_read_body and is_platform_callback(request.path):
             try:
                 await asyncio.wait_for(request.read(), body_timeout_s)  # kept by aiohttp for the route
