@@ -56,6 +56,9 @@ NOTE = Limit("说明", 500)
 USERID = Limit("账号", 64)
 PERSON_NAME = Limit("姓名", 64)
 MESSAGE_ID = Limit("消息编号", 128)
+# A DingTalk interactive card's outTrackId as we issue it (integrations/dingtalk/render.py out_track_id): ids of
+# the message it causes are keyed "reply:dingtalk:<id>:<n>" in a 128-character column, so 128 - 17 = 111.
+DINGTALK_CARD_ID = Limit("卡片编号", 111)
 
 # What one chat message may carry: WeCom text messages are limited to 2,048 bytes, markdown to 4,096.
 WECOM_TEXT_BYTES = 2048

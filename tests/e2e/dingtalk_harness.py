@@ -78,7 +78,8 @@ class Ding(AppHarness):
 
 def with_dingtalk(settings: Settings, fake: FakeDingTalk) -> Settings:
     return settings.model_copy(update={
-        "dingtalk": DingtalkSettings(app_key=fake.app_key, app_secret=fake.app_secret, api_base=fake.base_url),
+        "dingtalk": DingtalkSettings(app_key=fake.app_key, app_secret=fake.app_secret, api_base=fake.base_url,
+                                     session_webhook_hosts=["127.0.0.1"]),  # the fake's session webhooks
     })
 
 
