@@ -200,7 +200,7 @@ def row(payload: dict[str, object], recipient: str = "staff1") -> OutboxRow:
 
 
 def sender_for(client: DingTalkClient, clock: Clock) -> DingTalkChatSender:
-    return DingTalkChatSender(client, clock_ms=lambda: int(clock() * 1000))
+    return DingTalkChatSender(client, clock_ms=lambda: int(clock() * 1000), webhook_hosts=["127.0.0.1"])
 
 
 async def test_sender_uses_a_valid_session_webhook(client: DingTalkClient, fake: FakeDingTalk, clock: Clock) -> None:
