@@ -7,7 +7,7 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.dingtalk_cards import click_id
@@ -120,6 +120,7 @@ def test_a_clicks_id_depends_on_card_and_command_only(actions: list[str], corp: 
 
 
 @given(st.text(min_size=1, max_size=300), st.integers(min_value=1, max_value=10**15))
+@example("scan-OB00000012-3-" + "m" * 110, 10**15)  # WeCom-style task ids run to 128 characters
 def test_card_ids_we_issue_fit_and_name_their_outbox_row(task_id: str, row_id: int) -> None:
     card_id = out_track_id(task_id, row_id)
     assert len(card_id) <= DINGTALK_CARD_ID.max_chars
