@@ -106,7 +106,8 @@ def with_dingtalk(app: web.Application, wecom_senders: dict[str, Sender]) -> dic
     if wecom_on:
         limiter = RecipientLimiter(db, channel=WECOM_CHAT)
         result[WECOM_CHAT] = WeComChatSender(app[WECOM_CLIENT], settings.wecom.agent_id, limiter)
-    result[DINGTALK_CHAT] = DingTalkChatSender(app[DINGTALK_CLIENT], cards=dingtalk_cards.interactive_cards(settings.dingtalk))
+    result[DINGTALK_CHAT] = DingTalkChatSender(app[DINGTALK_CLIENT], cards=dingtalk_cards.interactive_cards(settings.dingtalk),
+                                               webhook_hosts=settings.dingtalk.session_webhook_hosts)
     result["chat"] = ChatFanout(db, wecom=wecom_on, dingtalk=True, wake=lambda: app[DISPATCHER].notify())
     return result
 

@@ -1,4 +1,5 @@
-"""DingTalk robot callback route: verify the sign, parse safely, store in the inbox, answer 200 at once.
+"""DingTalk robot callback route: verify the sign, parse safely, bind the sign to this one body, store in the
+inbox, answer 200 at once. What is checked, and why, is in bot/dingtalk_protocol.py.
 
 Stream mode (no public callback URL) hands the same robot payloads to `accept_payload`; see
 `dingtalk_stream_ctx`, which is not wired by default.
@@ -15,9 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.dingtalk_protocol import CallbackRejected, parse_body, to_inbound, verify_sign
+from bot.dingtalk_protocol import CallbackRejected, check_robot, parse_body, to_inbound, verify_sign
 from bot.inbound_queue import InboundQueue
-from bot.keys import INBOUND_QUEUE, PACER, SETTINGS
+from bot.keys import DB, INBOUND_QUEUE, PACER, SETTINGS
+from config.settings import DingtalkSettings
+from domain.clock import utcnow
+from integrations.dingtalk.replay import ROBOT, Use, claim_signature
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -25,21 +29,29 @@ routes = web.RouteTableDef()
 
 @routes.post("/dingtalk/callback")
 async def callback(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS].dingtalk
     try:
-        verify_sign(request.app[SETTINGS].dingtalk.app_secret, request.headers.get("timestamp"),
-                    request.headers.get("sign"), int(time.time() * 1000))
-        payload = parse_body(await request.read())
+        sign_header = request.headers.get("sign")
+        verify_sign(settings.app_secret, request.headers.get("timestamp"), sign_header, int(time.time() * 1000),
+                    settings.replay_window_s * 1000)
+        body = await request.read()
+        payload = parse_body(body)
+        check_robot(payload, settings.app_key)
+        use = await claim_signature(request.app[DB], ROBOT, str(sign_header), body, at=utcnow(),
+                                    window_s=settings.replay_window_s)
+        if use is Use.OTHER_BODY:  # a captured timestamp+sign carrying a body of someone's choosing
+            raise CallbackRejected("this timestamp and sign were used by another message", status=403)
     except CallbackRejected as err:
         log.warning("dingtalk callback refused (%s) from %s: %s", err.status, request.remote, err.reason)
         return web.json_response({"error": err.reason}, status=err.status)
     async with request.app[PACER].acknowledging():  # verified: from here on it counts as in flight
-        await accept_payload(request.app[INBOUND_QUEUE], payload)
+        await accept_payload(request.app[INBOUND_QUEUE], payload, settings)
     return web.json_response({})
 
 
-async def accept_payload(inbound_queue: InboundQueue, payload: dict[str, Any]) -> None:
+async def accept_payload(inbound_queue: InboundQueue, payload: dict[str, Any], settings: DingtalkSettings) -> None:
     """A verified robot payload (HTTP callback or stream) into the inbox; what the bot ignores is dropped."""
-    message = to_inbound(payload)
+    message = to_inbound(payload, settings.session_webhook_hosts)
     if message is not None:
         await inbound_queue.accept(message)
 
@@ -56,7 +68,12 @@ async def dingtalk_stream_ctx(app: web.Application) -> AsyncIterator[None]:
     inbound_queue = app[INBOUND_QUEUE]
 
     async def on_message(payload: dict[str, Any]) -> None:
-        await accept_payload(inbound_queue, payload)
+        try:
+            check_robot(payload, settings.app_key)
+        except CallbackRejected as err:
+            log.warning("dingtalk stream message dropped: %s", err.reason)
+            return
+        await accept_payload(inbound_queue, payload, settings)
 
     client = stream_client(settings.app_key, settings.app_secret, on_message)
     task = asyncio.create_task(client.start())

@@ -23,10 +23,22 @@ Wire format, from DingTalk's open-platform documentation:
 - 消息卡片发送及更新 (…/message-card-sending-and-updating) shows the same callback with the click in `value`
   instead of `content`, and `params` beside `cardPrivateData`; both shapes are read.
 
+- The dingtalk-stream SDK's CardCallbackMessage (topic /v1.0/card/instances/callback) reads the same body:
+  extension, corpId, userIdType, type "actionCallback", userId, content, spaceId, outTrackId, value.
+
+What a click must be before it reaches the inbox (each refusal is a 4xx, and nothing is stored):
+- signed, and fresh within dingtalk.replay_window_s; its timestamp+signature accepted with one body only
+  (integrations/dingtalk/replay.py), since only the timestamp is signed;
+- on a card we issued: an outTrackId of at most 111 characters (domain/limits.py DINGTALK_CARD_ID) naming a
+  "dingtalk_chat" outbox row that sent that card (integrations/dingtalk/issued_cards.py);
+- from the person the card was sent to (`userId` = that row's recipient), with the command of one of the
+  card's buttons;
+- used once: its inbox id is derived from the card and the command only, so a replay with other actionIds, another
+  timestamp or any other envelope is dropped as a duplicate. A second button of the same card is a new decision and
+  goes to the chat pipeline, which refuses what the record no longer allows (an approval already decided).
+
 Assumptions (the documentation does not settle them):
-- The timestamp header is epoch milliseconds, as elsewhere on DingTalk; a 10-digit value is read as seconds. It
-  must lie within an hour of our clock (the window of the robot callback). Only the timestamp is signed, not the
-  body, so the window is what limits a replay; a replayed click is also dropped by the inbox (stable message id).
+- The timestamp header is epoch milliseconds, as elsewhere on DingTalk; a 10-digit value is read as seconds.
 - The card template (built on the card platform) shows `title` and `markdown`, and button slots n = 1..5 with
   text `${btn<n>_text}` (hidden when empty), each a 回传请求 whose 回传参数 is `{"command": "${btn<n>_command}"}`.
   The command (a button key such as "approve AS000012") is what the click hands to the parser, exactly like a
@@ -52,10 +64,14 @@ from typing import Any
 from aiohttp import web
 
 from bot.dingtalk_protocol import PLATFORM, SIGN_WINDOW_MS, CallbackRejected, parse_body
-from bot.keys import INBOUND_QUEUE, SETTINGS
+from bot.keys import DB, INBOUND_QUEUE, SETTINGS
 from config.settings import DingtalkSettings
 from domain.chat import InboundMessage
+from domain.clock import utcnow
+from domain.limits import DINGTALK_CARD_ID
+from integrations.dingtalk.issued_cards import IssuedCard, issued_card
 from integrations.dingtalk.render import InteractiveCards
+from integrations.dingtalk.replay import CARD, Use, claim_signature
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -65,7 +81,6 @@ TIMESTAMP_HEADER = "x-ddpaas-signature-timestamp"
 SIGNATURE_HEADER = "x-ddpaas-signature"
 ACTION_CALLBACK = "actionCallback"
 MAX_COMMAND_CHARS = 200
-MAX_MESSAGE_ID_CHARS = 128  # the inbox's key column
 
 _TIMESTAMP = re.compile(r"[0-9]{1,16}")
 
@@ -84,15 +99,15 @@ def signature(api_secret: str, timestamp: str) -> str:
 
 
 def verify_signature(api_secret: str, timestamp_header: str | None, signature_header: str | None,
-                     now_ms: int) -> None:
+                     now_ms: int, window_ms: int = SIGN_WINDOW_MS) -> None:
     """Raise CallbackRejected unless the headers carry a fresh timestamp signed with the registered apiSecret."""
     if not timestamp_header or not signature_header:
         raise CallbackRejected("missing signature headers")
     if not _TIMESTAMP.fullmatch(timestamp_header):
         raise CallbackRejected("timestamp is not a number")
     stamp_ms = int(timestamp_header) * (1000 if len(timestamp_header) <= 10 else 1)
-    if abs(now_ms - stamp_ms) > SIGN_WINDOW_MS:
-        raise CallbackRejected("timestamp outside the one-hour window", status=403)
+    if abs(now_ms - stamp_ms) > window_ms:
+        raise CallbackRejected("timestamp outside the replay window", status=403)
     if not hmac.compare_digest(signature(api_secret, timestamp_header).encode(), signature_header.encode()):
         raise CallbackRejected("bad signature", status=403)
 
@@ -105,6 +120,8 @@ def to_inbound(payload: Mapping[str, Any]) -> InboundMessage:
     out_track_id, user_id = _text(payload, "outTrackId"), _text(payload, "userId")
     if not out_track_id or not user_id:
         raise CallbackRejected("outTrackId or userId missing")
+    if len(out_track_id) > DINGTALK_CARD_ID.max_chars:
+        raise CallbackRejected(f"outTrackId longer than {DINGTALK_CARD_ID.max_chars} characters")
     raw = payload.get("content", payload.get("value"))
     content = _json_object(raw) if isinstance(raw, str) else None
     if content is None:
@@ -115,19 +132,27 @@ def to_inbound(payload: Mapping[str, Any]) -> InboundMessage:
     command = params.get("command") if isinstance(params, dict) else None
     if not isinstance(command, str) or not command.strip() or len(command) > MAX_COMMAND_CHARS:
         raise CallbackRejected("the click carries no command")
-    action_ids = private.get("actionIds")
-    action = ",".join(a for a in action_ids if isinstance(a, str)) if isinstance(action_ids, list) else ""
     command = command.strip()
     return InboundMessage(
         platform=PLATFORM,
         sender=user_id,
         kind="card_click",
         text=command,
-        message_id=_message_id(out_track_id, user_id, action or command),
+        message_id=click_id(out_track_id, command),
         conversation=user_id,
         card_task_id=out_track_id,
         event_key=command,
     )
+
+
+def check_issued(message: InboundMessage, card: IssuedCard | None) -> None:
+    """Refuse a click on a card we did not send, by someone it was not sent to, or with a command not on it."""
+    if card is None:
+        raise CallbackRejected("no such card was issued", status=403)
+    if not hmac.compare_digest(message.sender.encode(), card.recipient.encode()):
+        raise CallbackRejected("the card was not sent to this user", status=403)
+    if message.text not in card.commands:
+        raise CallbackRejected("the command is not on the card's buttons", status=403)
 
 
 @routes.post(CALLBACK_PATH)
@@ -136,9 +161,16 @@ async def card_callback(request: web.Request) -> web.Response:
     try:
         if interactive_cards(settings) is None:
             raise CallbackRejected("DingTalk interactive cards are not configured", status=403)
-        verify_signature(settings.card_callback_secret, request.headers.get(TIMESTAMP_HEADER),
-                         request.headers.get(SIGNATURE_HEADER), int(time.time() * 1000))
-        message = to_inbound(parse_body(await request.read()))
+        signature_header = request.headers.get(SIGNATURE_HEADER)
+        verify_signature(settings.card_callback_secret, request.headers.get(TIMESTAMP_HEADER), signature_header,
+                         int(time.time() * 1000), settings.replay_window_s * 1000)
+        body = await request.read()
+        message = to_inbound(parse_body(body))
+        check_issued(message, await issued_card(request.app[DB], message.card_task_id))
+        use = await claim_signature(request.app[DB], CARD, str(signature_header), body, at=utcnow(),
+                                    window_s=settings.replay_window_s)
+        if use is Use.OTHER_BODY:
+            raise CallbackRejected("this timestamp and signature were used by another callback", status=403)
     except CallbackRejected as err:
         log.warning("dingtalk card callback refused (%s) from %s: %s", err.status, request.remote, err.reason)
         return web.json_response({"error": err.reason}, status=err.status)
@@ -146,12 +178,10 @@ async def card_callback(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-def _message_id(out_track_id: str, user_id: str, action: str) -> str:
-    """The same click (card, person, button) always gets the same id, so the inbox keeps it once."""
-    readable = f"card:{out_track_id}:{user_id}:{action}"
-    if len(readable) <= MAX_MESSAGE_ID_CHARS:
-        return readable
-    return "card:" + hashlib.sha256(readable.encode()).hexdigest()
+def click_id(out_track_id: str, command: str) -> str:
+    """The inbox id of a click: the same card and button always give the same id, whatever else the request
+    carries (actionIds, timestamp, corpId), so a click acts once. The card binds the person already."""
+    return "card:" + hashlib.sha256(f"{out_track_id}\n{command}".encode()).hexdigest()[:48]
 
 
 def _json_object(raw: str) -> dict[str, Any] | None:

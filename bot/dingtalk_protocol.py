@@ -2,8 +2,15 @@
 
 Pure functions only; the aiohttp route calls them and turns CallbackRejected into an HTTP status.
 DingTalk signs an HTTP-mode robot callback with headers `timestamp` (ms) and
-`sign` = base64(HMAC-SHA256(key=app_secret, msg=f"{timestamp}\\n{app_secret}")); the body is not signed,
-so the timestamp window is what limits a replay (the inbox drops a replayed msgId besides).
+`sign` = base64(HMAC-SHA256(key=app_secret, msg=f"{timestamp}\\n{app_secret}")) (open.dingtalk.com 机器人接收消息,
+"HTTP 模式"; the dingtalk-stream SDK's ChatbotMessage names the same body fields). The body is not signed, so:
+- the window is kept short (dingtalk.replay_window_s, default 5 minutes; DingTalk's own tolerance is an hour),
+- a timestamp+sign pair is accepted with one body only (integrations/dingtalk/replay.py), and the inbox drops a
+  replayed msgId;
+- the body must name our robot (`robotCode` = the app key: DingTalk puts it in every enterprise-robot
+  callback), and its `sessionWebhook` is used only on DingTalk's hosts (dingtalk.session_webhook_hosts);
+- the sender is whoever `senderStaffId` names, looked up in our users by the chat pipeline (a stranger is
+  refused politely, and the answer goes to that staff id, never to a URL the body chose).
 """
 
 from __future__ import annotations
@@ -12,12 +19,15 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from domain.chat import InboundMessage
-from integrations.dingtalk.client import SessionWebhook
+from integrations.dingtalk.client import DINGTALK_WEBHOOK_HOSTS, SessionWebhook, webhook_allowed
+
+log = logging.getLogger(__name__)
 
 PLATFORM = "dingtalk"
 SIGN_WINDOW_MS = 3_600_000  # DingTalk: a timestamp more than one hour off is refused
@@ -41,7 +51,8 @@ def sign(app_secret: str, timestamp: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-def verify_sign(app_secret: str, timestamp_header: str | None, sign_header: str | None, now_ms: int) -> None:
+def verify_sign(app_secret: str, timestamp_header: str | None, sign_header: str | None, now_ms: int,
+                window_ms: int = SIGN_WINDOW_MS) -> None:
     """Raise CallbackRejected unless the headers carry a fresh timestamp signed with our app secret."""
     if not app_secret:
         raise CallbackRejected("DingTalk is not configured", status=403)
@@ -49,8 +60,8 @@ def verify_sign(app_secret: str, timestamp_header: str | None, sign_header: str 
         raise CallbackRejected("missing timestamp or sign header")
     if not _TIMESTAMP.fullmatch(timestamp_header):
         raise CallbackRejected("timestamp is not a number")
-    if abs(now_ms - int(timestamp_header)) > SIGN_WINDOW_MS:
-        raise CallbackRejected("timestamp outside the one-hour window", status=403)
+    if abs(now_ms - int(timestamp_header)) > window_ms:
+        raise CallbackRejected("timestamp outside the replay window", status=403)
     expected = sign(app_secret, timestamp_header)
     if not hmac.compare_digest(expected.encode(), sign_header.encode()):
         raise CallbackRejected("bad sign", status=403)
@@ -67,11 +78,21 @@ def parse_body(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def to_inbound(payload: Mapping[str, Any]) -> InboundMessage | None:
+def check_robot(payload: Mapping[str, Any], robot_code: str) -> None:
+    """Refuse a body that does not name our robot: a callback for another robot is not for us to act on."""
+    named = _text(payload, "robotCode")
+    if not robot_code or not hmac.compare_digest(named.encode(), robot_code.encode()):
+        raise CallbackRejected("the message is not for this robot", status=403)
+
+
+def to_inbound(
+    payload: Mapping[str, Any], webhook_hosts: Collection[str] = DINGTALK_WEBHOOK_HOSTS
+) -> InboundMessage | None:
     """A robot message as a platform-neutral message; None for what the bot does not act on.
 
     `conversationType` "1" is a single chat, "2" a group (where DingTalk delivers only messages that
-    @-mention the robot). Either way the answer goes back through `sessionWebhook` while it is valid.
+    @-mention the robot). Either way the answer goes back through `sessionWebhook` while it is valid and on
+    one of `webhook_hosts`; otherwise (no hint) it is pushed to the sender's staff id through batchSend.
     """
     sender, message_id = _text(payload, "senderStaffId"), _text(payload, "msgId")
     if not sender or not message_id or payload.get("msgtype") != "text":
@@ -89,14 +110,18 @@ def to_inbound(payload: Mapping[str, Any]) -> InboundMessage | None:
         text=_LEADING_MENTIONS.sub("", content).strip(),
         message_id=message_id,
         conversation=_text(payload, "conversationId") or sender,
-        reply_hint=_reply_hint(payload),
+        reply_hint=_reply_hint(payload, webhook_hosts),
     )
 
 
-def _reply_hint(payload: Mapping[str, Any]) -> str:
+def _reply_hint(payload: Mapping[str, Any], webhook_hosts: Collection[str]) -> str:
     url = _text(payload, "sessionWebhook")
     expires = payload.get("sessionWebhookExpiredTime")
-    if not url or not isinstance(expires, int | str) or not str(expires).isdigit():
+    if not url or not isinstance(expires, int | str) or not str(expires).isdigit() or len(str(expires)) > 16:
+        return ""
+    if not webhook_allowed(url, webhook_hosts):
+        log.warning("dingtalk message %r names a session webhook off the allowed hosts; answering by batchSend",
+                    _text(payload, "msgId")[:64])
         return ""
     return SessionWebhook(url, int(expires)).hint()
 

@@ -50,6 +50,12 @@ class DingtalkSettings(BaseModel):
     card_template_id: str = ""
     card_callback_route_key: str = ""
     card_callback_secret: str = ""
+    # Robot and card callbacks sign only their timestamp: one further off than this is refused (DingTalk itself
+    # allows an hour), and each timestamp+sign pair is accepted with one body only (integrations/dingtalk/replay.py).
+    replay_window_s: int = Field(default=300, ge=1, le=3600)
+    # Hosts a callback's sessionWebhook may point at; a reply to any other URL goes through batchSend instead.
+    # A loopback host listed here is also allowed over plain http with any port (the fake, in tests).
+    session_webhook_hosts: list[str] = Field(default_factory=lambda: ["oapi.dingtalk.com", "api.dingtalk.com"])
 
 
 class RefundSettings(BaseModel):

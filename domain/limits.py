@@ -93,6 +93,9 @@ AUDIT_ENTITY_ID_CHARS = 64  # what the audit trail keeps of a subject's name (au
 QTY = Range("数量", 1, 10_000)
 UNIT_PRICE_FEN = Range("单价", 0, 999_999_999_999, unit="fen")  # 12 digits, 2 after the point
 ORDER_LINES = Range("订单行数", 1, 200)
+# A DingTalk interactive card's outTrackId as we issue it (integrations/dingtalk/render.py out_track_id): ids of
+# the message it causes are keyed "reply:dingtalk:<id>:<n>" in a 128-character column, so 128 - 17 = 111.
+DINGTALK_CARD_ID = Limit("卡片编号", 111)
 
 # What one chat message may carry: WeCom text messages are limited to 2,048 bytes, markdown to 4,096.
 WECOM_TEXT_BYTES = 2048

@@ -215,6 +215,15 @@ alert_marks = Table(
     Column("created_at", TS, nullable=False),
 )
 
+dingtalk_signatures = Table(
+    "dingtalk_signatures",
+    metadata,
+    Column("route", String(16), primary_key=True),  # robot | card (integrations/dingtalk/replay.py)
+    Column("signature", String(64), primary_key=True),  # a verified `sign` header: base64 of an HMAC-SHA256
+    Column("body_sha256", String(64), nullable=False),  # the one body accepted with it
+    Column("seen_at", TS, nullable=False, index=True),
+)
+
 courier_tracks = Table(
     "courier_tracks",
     metadata,

@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from domain.chat import Card, Reply, from_payload
 from integrations.delivery.dispatcher import OutboxRow, PermanentDelivery, RetryableDelivery
-from integrations.dingtalk.client import DingTalkClient, DingTalkRejected, DingTalkRetryable, SessionWebhook
-from integrations.dingtalk.render import InteractiveCards, render_batch, render_interactive, render_webhook
+from integrations.dingtalk.client import (
+    DINGTALK_WEBHOOK_HOSTS,
+    DingTalkClient,
+    DingTalkRejected,
+    DingTalkRetryable,
+    SessionWebhook,
+)
+from integrations.dingtalk.render import (
+    InteractiveCards,
+    out_track_id,
+    render_batch,
+    render_interactive,
+    render_webhook,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +40,13 @@ class DingTalkChatSender:
     recipient = the person's DingTalk staff id."""
 
     def __init__(
-        self, client: DingTalkClient, *, clock_ms: Callable[[], int] | None = None, cards: InteractiveCards | None = None
+        self, client: DingTalkClient, *, clock_ms: Callable[[], int] | None = None, cards: InteractiveCards | None = None,
+        webhook_hosts: Collection[str] = DINGTALK_WEBHOOK_HOSTS,
     ) -> None:
         self._client = client
         self._clock_ms = clock_ms or _now_ms
         self._cards = cards
+        self._webhook_hosts = tuple(webhook_hosts)  # session webhooks elsewhere are never posted to
 
     async def deliver(self, row: OutboxRow) -> None:
         try:
@@ -41,10 +55,13 @@ class DingTalkChatSender:
             raise PermanentDelivery(f"cannot render outbox row {row.id}: {exc!r}") from exc
         if self._cards is not None and isinstance(item, Card) and item.buttons:
             body = render_interactive(item, self._cards, robot_code=self._client.app_key, staff_id=row.recipient,
-                                      out_track_id=f"{item.task_id}.{row.id}")
+                                      out_track_id=out_track_id(item.task_id, row.id))
             await _translated(self._client.create_and_deliver(body))
             return
         webhook = SessionWebhook.parse(row.payload.get(SESSION_WEBHOOK))
+        if webhook is not None and not webhook.allowed(self._webhook_hosts):
+            log.warning("outbox row %s: its session webhook is not on an allowed host; using batchSend", row.id)
+            webhook = None
         if webhook is not None and webhook.valid_at(self._clock_ms()):
             try:
                 await _translated(self._client.session_reply(webhook.url, render_webhook(item)))

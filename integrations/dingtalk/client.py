@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -19,6 +20,8 @@ BATCH_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
 CARD_CREATE_AND_DELIVER_PATH = "/v1.0/card/instances/createAndDeliver"
 CARD_ALREADY_EXISTS = "param.cardAlreadyExist"
 SESSION_MARGIN_MS = 60_000  # a webhook about to expire is not worth the try
+DINGTALK_WEBHOOK_HOSTS = ("oapi.dingtalk.com", "api.dingtalk.com")
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 # api.dingtalk.com answers a bad or expired token with HTTP 400 or 401 and this code.
 _TOKEN_CODES = frozenset({"InvalidAuthentication", "invalidAuthentication"})
@@ -65,6 +68,28 @@ class SessionWebhook:
 
     def valid_at(self, now_ms: int) -> bool:
         return self.expires_at_ms - now_ms > SESSION_MARGIN_MS
+
+    def allowed(self, hosts: Collection[str]) -> bool:
+        return webhook_allowed(self.url, hosts)
+
+
+def webhook_allowed(url: str, hosts: Collection[str]) -> bool:
+    """True when `url` is a session webhook on one of `hosts` (DingTalk's own, by default).
+
+    The callback body that names the URL is not signed, so a forged or altered body could otherwise have a reply
+    (with a customer's name and address) posted anywhere. Only https on the default port is accepted, without
+    user info; a loopback host (the fake, when listed) may use http and any port.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return False
+    if not host or host not in {h.strip().lower() for h in hosts} or parts.username or parts.password:
+        return False
+    if host in _LOOPBACK:
+        return parts.scheme in ("http", "https")
+    return parts.scheme == "https" and port in (None, 443)
 
 
 class DingTalkClient:

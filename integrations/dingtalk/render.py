@@ -10,12 +10,14 @@ the person; its buttons' 回传请求 come back to bot/dingtalk_cards.py. The te
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from domain.chat import Button, Card, Reply
+from domain.limits import DINGTALK_CARD_ID
 from integrations.delivery.limiter import command_text, plain
 
 MAX_CARD_BUTTONS = 5  # sampleActionCard .. sampleActionCard5; further buttons become links in the text
@@ -37,6 +39,24 @@ class InteractiveCards:
     template_id: str
     callback_route_key: str
 
+
+
+def out_track_id(task_id: str, outbox_row_id: int) -> str:
+    """The outTrackId of the interactive card sent by outbox row `outbox_row_id`: "<task id>.<row id>".
+
+    The row id makes it unique and lets a click find the row (and so the card, its recipient and buttons) again;
+    a task id that would make it longer than DINGTALK_CARD_ID allows goes in hashed.
+    """
+    readable = f"{task_id}.{outbox_row_id}"
+    if len(readable) <= DINGTALK_CARD_ID.max_chars:
+        return readable
+    return f"{hashlib.sha256(task_id.encode()).hexdigest()[:32]}.{outbox_row_id}"
+
+
+def outbox_row_of(card_id: str) -> int | None:
+    """The outbox row id an outTrackId of ours ends with; None when it cannot be one of ours."""
+    _, dot, tail = card_id.rpartition(".")
+    return int(tail) if dot and tail.isascii() and tail.isdigit() and len(tail) <= 18 else None
 
 
 def send_command_url(command: str) -> str:

@@ -105,6 +105,7 @@ class FakeDingTalk(FakeServer):
         self.invalid_staff_ids: set[str] = set()  # batchSend reports these in invalidStaffIdList
         self.flow_controlled_staff_ids: set[str] = set()
         self._clock = clock
+        self._last_stamp_ms = 0
         self._tokens: dict[str, float] = {}  # token -> expires at (fake clock, seconds)
         self._sessions: dict[str, _Session] = {}
         self._path_failures: dict[str, deque[_Failure]] = {}
@@ -177,7 +178,7 @@ class FakeDingTalk(FakeServer):
         if conversation_type == "2":
             body["conversationTitle"] = "门店群"
             body["atUsers"] = [{"dingtalkId": "$:LWCP_v1:$fakebot"}]
-        stamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+        stamp = timestamp_ms if timestamp_ms is not None else self._send_stamp()
         return {"timestamp": str(stamp), "sign": self.sign(stamp)}, body
 
     def card_signature(self, timestamp_ms: int, api_secret: str | None = None) -> str:
@@ -203,8 +204,14 @@ class FakeDingTalk(FakeServer):
             "type": "actionCallback", "outTrackId": out_track_id, "corpId": "dingfakecorp", "userId": user_id,
             "content": json.dumps(content, ensure_ascii=False),
         }
-        stamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+        stamp = timestamp_ms if timestamp_ms is not None else self._send_stamp()
         return {CARD_SIGNATURE_TIMESTAMP: str(stamp), CARD_SIGNATURE: self.card_signature(stamp, api_secret)}, body
+
+    def _send_stamp(self) -> int:
+        """The time DingTalk stamps a callback with (ms); each callback the fake sends gets its own, as the
+        receiving side accepts a timestamp+sign pair with one body only."""
+        self._last_stamp_ms = max(int(time.time() * 1000), self._last_stamp_ms + 1)
+        return self._last_stamp_ms
 
     def cards_to(self, staff_id: str) -> list[Received]:
         return [m for m in self.received if m.via == "card" and staff_id in m.to]

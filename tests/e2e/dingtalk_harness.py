@@ -4,7 +4,7 @@
 handle, order), so a command test can run on either platform. A person's DingTalk staff id is derived from
 their userid (`staff_id`), never equal to it, so a lookup by the wrong id fails loudly.
 
-The fixtures are named "fake_dingtalk", "ding" and "ding_alone"; a test module (or tests/e2e/conftest.py)
+The fixtures are named "fake_dingtalk", "ding", "ding_alone" and "cards" (interactive cards configured); a test module (or tests/e2e/conftest.py)
 makes them available with `from tests.e2e.dingtalk_harness import ding_fixture, ...  # noqa: F401`.
 """
 
@@ -30,6 +30,9 @@ from tests.e2e.harness import AppHarness
 
 APP_KEY = "dinge2eappkey"
 APP_SECRET = "e2e-dingtalk-secret-0123456789abcdef"
+TEMPLATE_ID = "e2e-approval-card.schema"
+ROUTE_KEY = "orderbot_e2e_cards"
+CARD_SECRET = "e2e-card-api-secret"
 
 
 def staff_id(userid: str) -> str:
@@ -78,7 +81,8 @@ class Ding(AppHarness):
 
 def with_dingtalk(settings: Settings, fake: FakeDingTalk) -> Settings:
     return settings.model_copy(update={
-        "dingtalk": DingtalkSettings(app_key=fake.app_key, app_secret=fake.app_secret, api_base=fake.base_url),
+        "dingtalk": DingtalkSettings(app_key=fake.app_key, app_secret=fake.app_secret, api_base=fake.base_url,
+                                     session_webhook_hosts=["127.0.0.1"]),  # the fake's session webhooks
     })
 
 
@@ -100,5 +104,18 @@ async def ding_fixture(aiohttp_client: Any, e2e_settings: Settings, fake_dingtal
 async def ding_alone_fixture(aiohttp_client: Any, db_url: str, fake_dingtalk: FakeDingTalk) -> Ding:
     """DingTalk configured, WeCom not."""
     settings = with_dingtalk(Settings(database_url=db_url), fake_dingtalk)
+    client = await aiohttp_client(create_app(settings, deliver=False))
+    return Ding(client, fake_dingtalk, settings)
+
+
+@pytest.fixture(name="cards")
+async def cards_fixture(aiohttp_client: Any, e2e_settings: Settings, fake_dingtalk: FakeDingTalk) -> Ding:
+    """DingTalk with interactive cards configured (and WeCom)."""
+    fake_dingtalk.card_api_secret = CARD_SECRET
+    settings = with_dingtalk(e2e_settings, fake_dingtalk)
+    dingtalk = settings.dingtalk.model_copy(update={
+        "card_template_id": TEMPLATE_ID, "card_callback_route_key": ROUTE_KEY, "card_callback_secret": CARD_SECRET,
+    })
+    settings = settings.model_copy(update={"dingtalk": dingtalk})
     client = await aiohttp_client(create_app(settings, deliver=False))
     return Ding(client, fake_dingtalk, settings)

@@ -210,7 +210,7 @@ async def test_stream_mode_messages_reach_the_same_inbox(ding: Ding) -> None:
     _, payload = ding.fake.robot_message(staff_id("wh1"), "帮助", "msgSTREAM", "cid-wh1")
 
     async def on_message(p: dict[str, Any]) -> None:
-        await accept_payload(ding.app[INBOUND_QUEUE], p)
+        await accept_payload(ding.app[INBOUND_QUEUE], p, ding.settings.dingtalk)
 
     client = stream_client(ding.fake.app_key, ding.fake.app_secret, on_message)
     acks: list[dict[str, Any]] = []

@@ -7,43 +7,24 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.dingtalk_cards import CALLBACK_PATH
 from bot.keys import DB, DINGTALK_CLIENT
-from config.settings import Settings
 from domain import commands as c
 from domain.aftersale import AfterSale
 from integrations.db import tables as t
 from integrations.db.uow import UnitOfWork
-from integrations.fakes.dingtalk import FakeDingTalk
 from tests.e2e.dingtalk_harness import (  # noqa: F401 (fixtures)
+    ROUTE_KEY,
+    TEMPLATE_ID,
     Ding,
+    cards_fixture,
     ding_alone_fixture,
     ding_fixture,
     fake_dingtalk_fixture,
     staff_id,
-    with_dingtalk,
 )
-
-TEMPLATE_ID = "e2e-approval-card.schema"
-ROUTE_KEY = "orderbot_e2e_cards"
-CARD_SECRET = "e2e-card-api-secret"
-
-
-@pytest.fixture
-async def cards(aiohttp_client: Any, e2e_settings: Settings, fake_dingtalk: FakeDingTalk) -> Ding:
-    """DingTalk with interactive cards configured (and WeCom)."""
-    fake_dingtalk.card_api_secret = CARD_SECRET
-    settings = with_dingtalk(e2e_settings, fake_dingtalk)
-    dingtalk = settings.dingtalk.model_copy(update={
-        "card_template_id": TEMPLATE_ID, "card_callback_route_key": ROUTE_KEY, "card_callback_secret": CARD_SECRET,
-    })
-    settings = settings.model_copy(update={"dingtalk": dingtalk})
-    client = await aiohttp_client(create_app(settings, deliver=False))
-    return Ding(client, fake_dingtalk, settings)
 
 
 async def staff(d: Ding) -> None:

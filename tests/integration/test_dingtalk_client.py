@@ -200,7 +200,7 @@ def row(payload: dict[str, object], recipient: str = "staff1") -> OutboxRow:
 
 
 def sender_for(client: DingTalkClient, clock: Clock) -> DingTalkChatSender:
-    return DingTalkChatSender(client, clock_ms=lambda: int(clock() * 1000))
+    return DingTalkChatSender(client, clock_ms=lambda: int(clock() * 1000), webhook_hosts=["127.0.0.1"])
 
 
 async def test_sender_uses_a_valid_session_webhook(client: DingTalkClient, fake: FakeDingTalk, clock: Clock) -> None:
@@ -237,3 +237,15 @@ async def test_a_session_webhook_outage_is_retried_not_pushed(client: DingTalkCl
     with pytest.raises(RetryableDelivery):
         await sender_for(client, clock).deliver(row({**to_payload(Reply("收到")), SESSION_WEBHOOK: hint}))
     assert fake.received == []
+
+
+async def test_a_stored_hint_off_the_allowed_hosts_is_pushed_instead(client: DingTalkClient, fake: FakeDingTalk,
+                                                                      clock: Clock) -> None:
+    """A hint in the outbox (written before the edge checked it, or by hand) never makes the sender post elsewhere."""
+    url = fake.session_webhook_url("cid1", staff_id="staff1")
+    hint = SessionWebhook(url.replace("127.0.0.1", "localhost"), fake.session_expires_ms(url)).hint()
+    await sender_for(client, clock).deliver(row({**to_payload(Reply("地址：上海市浦东新区")), SESSION_WEBHOOK: hint}))
+    assert [(m.via, m.to) for m in fake.received] == [("batch", ("staff1",))]
+    default = DingTalkChatSender(client, clock_ms=lambda: int(clock() * 1000))  # DingTalk's own hosts only
+    await default.deliver(row({**to_payload(Reply("二")), SESSION_WEBHOOK: SessionWebhook(url, 10**14).hint()}))
+    assert [m.via for m in fake.received] == ["batch", "batch"]
