@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-if TYPE_CHECKING:  # both modules define commands on top of this one
+if TYPE_CHECKING:  # both modules define commands on top of this one; the others are what handlers return
+    from domain.aftersale import AfterSale
+    from domain.inventory import Stock
+    from domain.order import Order
     from domain.arbitration import CourierReport
     from domain.safety_stock import SafetyStockPolicy
 
@@ -44,7 +47,7 @@ class LineInput:
 
 
 @dataclass(frozen=True)
-class CreateOrder(Command[Any]):
+class CreateOrder(Command["tuple[Order, bool]"]):
     channel: str
     external_id: str
     customer_id: str
@@ -62,7 +65,7 @@ class CreateOrder(Command[Any]):
 
 
 @dataclass(frozen=True)
-class FireOrderTrigger(OrderCommand[Any]):
+class FireOrderTrigger(OrderCommand["Order"]):
     """pay, pick, check, pack, ship, pick_up, deliver, report_exception, resolve_exception, complete, cancel."""
 
     order_no: str
@@ -77,7 +80,7 @@ class FireOrderTrigger(OrderCommand[Any]):
 
 
 @dataclass(frozen=True)
-class ChangeAddress(OrderCommand[Any]):
+class ChangeAddress(OrderCommand["Order"]):
     order_no: str
     new_address: str
     by: str
@@ -85,7 +88,7 @@ class ChangeAddress(OrderCommand[Any]):
 
 
 @dataclass(frozen=True)
-class ConfirmRelabel(OrderCommand[Any]):
+class ConfirmRelabel(OrderCommand["Order"]):
     order_no: str
     waybill: str
     by: str
@@ -93,7 +96,7 @@ class ConfirmRelabel(OrderCommand[Any]):
 
 
 @dataclass(frozen=True)
-class SetStock(Command[Any]):
+class SetStock(Command["Stock"]):
     store: str
     sku: str
     on_hand: int
@@ -106,7 +109,7 @@ class SetStock(Command[Any]):
 
 
 @dataclass(frozen=True)
-class OpenAfterSale(OrderCommand[Any]):
+class OpenAfterSale(OrderCommand["AfterSale"]):
     order_no: str
     kind: str
     reason: str
@@ -123,14 +126,14 @@ class AfterSaleCommand(Command[R]):
 
 
 @dataclass(frozen=True)
-class ApproveAfterSale(AfterSaleCommand[Any]):
+class ApproveAfterSale(AfterSaleCommand["tuple[AfterSale, bool]"]):
     aftersale_no: str
     by: str
     via: str
 
 
 @dataclass(frozen=True)
-class RejectAfterSale(AfterSaleCommand[Any]):
+class RejectAfterSale(AfterSaleCommand["AfterSale"]):
     aftersale_no: str
     by: str
     via: str
