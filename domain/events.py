@@ -72,6 +72,7 @@ class AfterSaleOpened(Event):
     order_no: str
     amount_fen: int
     needs_approval: bool
+    needs_manager: bool = False  # the order's total with this request is above the dual-approval line
 
 
 @dataclass(frozen=True)
