@@ -60,11 +60,14 @@ async def order_refunds(
     uow: UnitOfWork, order: Order, *, lock: bool = False, before: str | None = None
 ) -> OrderRefunds:
     """What the customer paid for `order` and what its after-sales claim (those opened before `before`, if
-    given). With `lock` the order's row is locked until commit (PostgreSQL), so two requests opened at once
-    are counted one after the other instead of both fitting into the same amount left."""
+    given). With `lock`, a new claim is about to be added: the order's row is locked and its version moved
+    first, so two claims opened at once are counted one after the other (PostgreSQL waits on the lock; on
+    SQLite the write takes the database's write lock, and a claim that read a stale order is a Conflict)."""
     root_no = order.parent_no or order.order_no
     root = await uow.orders.get(root_no, for_update=lock) if lock or order.parent_no else order
     root = root or order
+    if lock:
+        await uow.orders.save(root)
     family = [root.order_no, *(child.order_no for child in await uow.orders.children(root.order_no))]
     cases = await uow.aftersales.for_orders(family)
     if before is not None:
