@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,16 +44,39 @@ OPENING_TRIGGERS = frozenset({"submit", "auto_approve"})  # fired by open_afters
 
 @dataclass(frozen=True)
 class ApprovalPolicy:
-    """Up to `auto_limit_fen` approves itself; above `dual_limit_fen` a supervisor and then a manager."""
+    """Up to `auto_limit_fen` approves itself; above `dual_limit_fen` a supervisor and then a manager.
+
+    Both lines apply to the order's total claimed by after-sales (this request included), never to one
+    request alone: splitting ¥600 into three ¥199 requests does not make any of them "small"."""
 
     auto_limit_fen: int = 20_000
     dual_limit_fen: int = 200_000
 
-    def needs_approval(self, amount_fen: int) -> bool:
-        return amount_fen > self.auto_limit_fen
+    def needs_approval(self, total_fen: int) -> bool:
+        return total_fen > self.auto_limit_fen or self.needs_manager(total_fen)
 
-    def needs_manager(self, amount_fen: int) -> bool:
-        return amount_fen > self.dual_limit_fen
+    def needs_manager(self, total_fen: int) -> bool:
+        return total_fen > self.dual_limit_fen
+
+
+@dataclass(frozen=True)
+class OrderRefunds:
+    """What the customer paid for an order (a split order's parent and children together) and what its
+    after-sales already claim: every one not rejected, pending ones included, so two requests in flight can
+    never together pass the amount paid or dodge an approval line."""
+
+    paid: bool
+    paid_fen: int
+    claimed_fen: int = 0
+
+    @property
+    def left_fen(self) -> int:
+        return max(self.paid_fen - self.claimed_fen, 0)
+
+
+def claimed_fen(aftersales: Iterable[AfterSale]) -> int:
+    """The sum the after-sales claim against their order: all but the rejected ones."""
+    return sum(a.amount_fen for a in aftersales if a.counts_against_order)
 
 
 @dataclass(frozen=True)
@@ -84,6 +108,11 @@ class AfterSale:
     def state_label(self) -> str:
         return AFTERSALE_LIFECYCLE.label(self.state)
 
+    @property
+    def counts_against_order(self) -> bool:
+        """Pending, approved and carried-out cases claim part of what was paid; a rejected one (closed or not) does not."""
+        return self.state != "rejected" and self.rejected_by is None
+
     def fire(self, trigger: str, at: datetime, **ctx: Any) -> tuple[str, str]:
         before, after = AFTERSALE_LIFECYCLE.fire(self, trigger, at=at, **ctx)
         self.updated_at = at
@@ -92,17 +121,25 @@ class AfterSale:
             self.aftersale_no, trigger, before, after, reason, part_of_creation=trigger in OPENING_TRIGGERS))
         return before, after
 
-    def approve(self, by: str, roles: frozenset[str], policy: ApprovalPolicy, at: datetime) -> bool:
-        """Record `by`'s approval. Returns True when the after-sale is now approved, False if a second approver is still needed."""
+    def approve(
+        self, by: str, roles: frozenset[str], policy: ApprovalPolicy, at: datetime, *, order_claimed_fen: int = 0
+    ) -> bool:
+        """Record `by`'s approval. Returns True when the after-sale is now approved, False if a second approver is
+        still needed. `order_claimed_fen`: what the order's earlier after-sales (not rejected) claim; the dual
+        line applies to that plus this amount."""
         AFTERSALE_LIFECYCLE.check(self, "approve", {})
         if not roles & {"supervisor", "manager"}:
             raise Forbidden("只有主管或经理可以审批退款。")
         if any(a.by == by for a in self.approvals):
             raise GuardRefused(f"您已审批过售后单 {self.aftersale_no}，还需另一位经理审批。")
-        if policy.needs_manager(self.amount_fen):
+        total_fen = order_claimed_fen + self.amount_fen
+        if policy.needs_manager(total_fen):
             if not self.approvals:
                 if "supervisor" not in roles:
-                    raise GuardRefused(f"超过 ¥{policy.dual_limit_fen / 100:,.0f} 的退款需主管先审批，再由经理复核。")
+                    raise GuardRefused(
+                        f"订单 {self.order_no} 累计售后金额 ¥{total_fen / 100:,.2f}，超过 "
+                        f"¥{policy.dual_limit_fen / 100:,.0f} 的退款需主管先审批，再由经理复核。"
+                    )
                 self.approvals.append(Approval(by, "supervisor", at))
                 self.updated_at = at
                 self.events.append(events.ApprovalRecorded(self.aftersale_no, by, "manager"))
@@ -138,6 +175,7 @@ def open_aftersale(
     aftersale_no: str,
     order_no: str,
     order_amount_fen: int,
+    refunds: OrderRefunds,
     kind: str,
     reason: str,
     amount_fen: int,
@@ -146,10 +184,19 @@ def open_aftersale(
     at: datetime,
     category: str = "其他",
 ) -> AfterSale:
+    """Open a case against an order: only a paid order, for at most what is left of what was paid; whether it
+    approves itself or needs one or two approvers is decided by the order's total with this request."""
     if kind not in KINDS:
         raise InvalidInput(f"售后类型只能是：{'、'.join(KINDS)}。")
-    if amount_fen < 0 or amount_fen > order_amount_fen:
-        raise InvalidInput(f"退款金额须在 0 到订单金额 ¥{order_amount_fen / 100:.2f} 之间。")
+    if not refunds.paid:
+        raise GuardRefused(f"订单 {order_no} 尚未支付，不能申请售后退款。")
+    left_fen = min(order_amount_fen, refunds.left_fen)
+    if amount_fen < 0 or amount_fen > left_fen:
+        earlier = f"，已申请 ¥{refunds.claimed_fen / 100:.2f}" if refunds.claimed_fen else ""
+        raise InvalidInput(
+            f"退款金额须在 0 到可退金额 ¥{left_fen / 100:.2f} 之间（订单 {order_no} "
+            f"实付 ¥{refunds.paid_fen / 100:.2f}{earlier}）。"
+        )
     aftersale = AfterSale(
         aftersale_no=aftersale_no,
         order_no=order_no,
@@ -161,9 +208,11 @@ def open_aftersale(
         created_at=at,
         updated_at=at,
     )
-    needs_approval = policy.needs_approval(amount_fen)
-    aftersale.events.append(
-        events.AfterSaleOpened(aftersale_no, order_no, amount_fen, needs_approval, kind, category)
-    )
+    total_fen = refunds.claimed_fen + amount_fen
+    needs_approval = policy.needs_approval(total_fen)
+    aftersale.events.append(events.AfterSaleOpened(
+        aftersale_no, order_no, amount_fen, needs_approval, kind, category,
+        needs_manager=policy.needs_manager(total_fen), order_claimed_fen=refunds.claimed_fen,
+    ))
     aftersale.fire("submit" if needs_approval else "auto_approve", at)  # entering approved raises RefundApproved
     return aftersale

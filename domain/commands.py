@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:  # both modules define commands on top of this one; the others are what handlers return
-    from domain.aftersale import AfterSale
-    from domain.inventory import Stock
-    from domain.order import Order
+    from domain.aftersale import AfterSale  # noqa: F401 (named in the Command[...] strings below)
     from domain.arbitration import CourierReport
+    from domain.inventory import Stock  # noqa: F401
+    from domain.order import Order  # noqa: F401
     from domain.safety_stock import SafetyStockPolicy
 
 from domain.limits import AUDIT_ENTITY_ID_CHARS

@@ -159,11 +159,14 @@ class AfterSaleOpened(Audited):
     needs_approval: bool
     kind: str = field(default="", compare=False)
     category: str = field(default="", compare=False)
+    needs_manager: bool = field(default=False, compare=False)  # the order's total with it is above the dual line
+    order_claimed_fen: int = field(default=0, compare=False)  # what the order's earlier after-sales claim
 
     def change(self) -> Change:
         to_state = "pending_approval" if self.needs_approval else "approved"
         return Change("aftersale", self.aftersale_no, "open", None, to_state, detail={
-            "order_no": self.order_no, "kind": self.kind, "amount_fen": self.amount_fen, "category": self.category})
+            "order_no": self.order_no, "kind": self.kind, "amount_fen": self.amount_fen, "category": self.category,
+            "order_claimed_fen": self.order_claimed_fen})
 
 
 @dataclass(frozen=True)

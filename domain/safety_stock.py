@@ -146,7 +146,9 @@ def forecast_48h(stats: SalesStats, signals: DemandSignals, policy: SafetyStockP
 
 
 def is_over(forecast: float, threshold: int, policy: SafetyStockPolicy) -> bool:
-    return forecast > policy.over_ratio * threshold
+    """Strictly more than the line; the 1e-9 keeps a forecast that is exactly 150 % in decimals (2 × 0.3 × 150
+    sums to 90.00000000000001 in floats) on the line, as suggested_quantity's rounding does."""
+    return forecast > policy.over_ratio * threshold + 1e-9
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """After-sale use cases: open (with the reason's category), approve (one or two approvers by amount), reject,
-and what an approval sets going: a refund voucher from finance, a replacement order, or a purchase request."""
+and what an approval sets going: a refund voucher from finance, a replacement order, or a purchase request.
+
+Amounts are judged per order, never per request: what is left to refund and which approvals a request needs
+come from the order's after-sales together (a split order's parent and children are one order here)."""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ from dataclasses import dataclass
 
 from domain import commands as c
 from domain import events
-from domain.aftersale import AfterSale, open_aftersale
+from domain.aftersale import AfterSale, OrderRefunds, claimed_fen, open_aftersale
 from domain.aftersale_reasons import classify
 from domain.chat import Card, Reply
 from domain.chat_commands import ApproveRefund, RejectRefund
 from domain.chat_commands import button as command_button
 from domain.errors import Forbidden, NotFound
+from domain.order import Order
 from handlers.bus import Deps, Router
 from handlers.metrics import TRANSITIONS
 from handlers.notify import notify_role, notify_user
@@ -36,13 +40,44 @@ async def load_aftersale(uow: UnitOfWork, aftersale_no: str) -> AfterSale:
 @router.command(c.OpenAfterSale)
 async def open_case(cmd: c.OpenAfterSale, uow: UnitOfWork, deps: Deps) -> AfterSale:
     order = await load_order(uow, cmd.order_no)
+    refunds = await order_refunds(uow, order, lock=True)
     aftersale = open_aftersale(
-        aftersale_no="", order_no=order.order_no, order_amount_fen=order.amount_fen, kind=cmd.kind,
-        reason=cmd.reason, amount_fen=cmd.amount_fen, requested_by=cmd.by, policy=deps.policy, at=deps.now,
-        category=classify(cmd.reason),
+        aftersale_no="", order_no=order.order_no, order_amount_fen=order.amount_fen, refunds=refunds,
+        kind=cmd.kind, reason=cmd.reason, amount_fen=cmd.amount_fen, requested_by=cmd.by, policy=deps.policy,
+        at=deps.now, category=classify(cmd.reason),
     )
     await uow.aftersales.add(aftersale)
     return aftersale
+
+
+async def order_refunds(
+    uow: UnitOfWork, order: Order, *, lock: bool = False, before: str | None = None
+) -> OrderRefunds:
+    """What the customer paid for `order` and what its after-sales claim (those opened before `before`, if
+    given). With `lock`, a new claim is about to be added: the order's row is locked and its version moved
+    first, so two claims opened at once are counted one after the other (PostgreSQL waits on the lock; on
+    SQLite the write takes the database's write lock, and a claim that read a stale order is a Conflict)."""
+    root_no = order.parent_no or order.order_no
+    root = await uow.orders.get(root_no, for_update=lock) if lock or order.parent_no else order
+    root = root or order
+    if lock:
+        await uow.orders.save(root)
+    family = [root.order_no, *(child.order_no for child in await uow.orders.children(root.order_no))]
+    cases = await uow.aftersales.for_orders(family)
+    if before is not None:
+        cases = cases[: next((i for i, a in enumerate(cases) if a.aftersale_no == before), len(cases))]
+    return OrderRefunds(await _was_paid(uow, root), root.amount_fen, claimed_fen(cases))
+
+
+async def _was_paid(uow: UnitOfWork, order: Order) -> bool:
+    """A cancelled order was paid if its trail ever left 待支付 for any state but 已取消."""
+    if order.state not in ("pending_payment", "cancelled"):
+        return True
+    if order.state == "pending_payment":
+        return False
+    unpaid = {None, "pending_payment", "cancelled"}
+    trail = await uow.history("order", order.order_no)
+    return any(row["from_state"] not in unpaid or row["to_state"] not in unpaid for row in trail)
 
 
 async def _user_roles(uow: UnitOfWork, userid: str) -> frozenset[str]:
@@ -56,7 +91,10 @@ async def _user_roles(uow: UnitOfWork, userid: str) -> frozenset[str]:
 async def approve(cmd: c.ApproveAfterSale, uow: UnitOfWork, deps: Deps) -> tuple[AfterSale, bool]:
     """Returns (aftersale, done); done is False while a manager's second approval is still needed."""
     aftersale = await load_aftersale(uow, cmd.aftersale_no)
-    done = aftersale.approve(cmd.by, await _user_roles(uow, cmd.by), deps.policy, deps.now)
+    refunds = await order_refunds(uow, await load_order(uow, aftersale.order_no), before=aftersale.aftersale_no)
+    done = aftersale.approve(
+        cmd.by, await _user_roles(uow, cmd.by), deps.policy, deps.now, order_claimed_fen=refunds.claimed_fen
+    )
     await uow.aftersales.save(aftersale)
     if done:
         TRANSITIONS.labels("aftersale", "approve").inc()
@@ -104,7 +142,7 @@ async def ask_supervisors(event: events.AfterSaleOpened, uow: UnitOfWork, deps: 
     if not event.needs_approval:
         return
     aftersale = await load_aftersale(uow, event.aftersale_no)
-    note = "超过复核线，主管同意后还需经理复核。" if deps.policy.needs_manager(event.amount_fen) else "请审批。"
+    note = "订单累计售后金额超过复核线，主管同意后还需经理复核。" if event.needs_manager else "请审批。"
     await notify_role(
         uow, deps, "supervisor", approval_card(aftersale, note),
         dedup_key=f"approve:{event.aftersale_no}:supervisor",

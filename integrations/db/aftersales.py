@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,17 +25,16 @@ class AfterSaleRepository:
         ).first()
         if row is None:
             return None
-        m = row._mapping
-        aftersale = AfterSale(
-            aftersale_no=m["aftersale_no"], order_no=m["order_no"], kind=m["kind"], reason=m["reason"],
-            category=m["category"], amount_fen=m["amount_fen"], state=m["state"],
-            approvals=[Approval(a["by"], a["role"], datetime.fromisoformat(a["at"])) for a in m["approvals"]],
-            rejected_by=m["rejected_by"], decision_note=m["decision_note"], requested_by=m["requested_by"],
-            created_at=m["created_at"],
-            updated_at=m["updated_at"], version=m["version"],
-        )
+        aftersale = _aftersale_from_row(row)
         self.seen.append(aftersale)
         return aftersale
+
+    async def for_orders(self, order_nos: Sequence[str]) -> list[AfterSale]:
+        """Every after-sale of these orders, oldest first (read-only: not tracked for events)."""
+        rows = await self.conn.execute(
+            select(t.aftersales).where(t.aftersales.c.order_no.in_(list(order_nos))).order_by(t.aftersales.c.id)
+        )
+        return [_aftersale_from_row(row) for row in rows]
 
     async def add(self, aftersale: AfterSale) -> AfterSale:
         row_id = (
@@ -71,6 +71,18 @@ class AfterSaleRepository:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict(f"售后单 {aftersale.aftersale_no} 刚被其他人处理过，请刷新后再看。")
         aftersale.version += 1
+
+
+def _aftersale_from_row(row: Any) -> AfterSale:
+    m = row._mapping
+    return AfterSale(
+        aftersale_no=m["aftersale_no"], order_no=m["order_no"], kind=m["kind"], reason=m["reason"],
+        category=m["category"], amount_fen=m["amount_fen"], state=m["state"],
+        approvals=[Approval(a["by"], a["role"], datetime.fromisoformat(a["at"])) for a in m["approvals"]],
+        rejected_by=m["rejected_by"], decision_note=m["decision_note"], requested_by=m["requested_by"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"], version=m["version"],
+    )
 
 
 def _aftersale_values(a: AfterSale) -> dict[str, Any]:

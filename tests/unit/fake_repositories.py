@@ -112,6 +112,9 @@ class FakeAfterSales:
             self.seen.append(found)
         return found
 
+    async def for_orders(self, order_nos: Sequence[str]) -> list[AfterSale]:
+        return [a for a in self.rows.values() if a.order_no in order_nos]
+
     async def add(self, aftersale: AfterSale) -> AfterSale:
         aftersale.aftersale_no = aftersale.aftersale_no or f"AS{len(self.rows) + 1:06d}"
         self.rows[aftersale.aftersale_no] = aftersale

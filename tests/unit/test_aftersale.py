@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from domain import events
-from domain.aftersale import AFTERSALE_LIFECYCLE, AfterSale, ApprovalPolicy, open_aftersale
+from domain.aftersale import AFTERSALE_LIFECYCLE, AfterSale, ApprovalPolicy, OrderRefunds, open_aftersale
 from domain.errors import Forbidden, GuardRefused, IllegalTransition, InvalidInput
 
 NOW = datetime(2026, 11, 24, 2, 42, tzinfo=UTC)
@@ -18,6 +18,7 @@ SUP, MGR = frozenset({"supervisor"}), frozenset({"manager"})
 def case(amount_fen: int) -> AfterSale:
     return open_aftersale(
         aftersale_no="AS000001", order_no="OB00000001", order_amount_fen=1_000_000, kind="refund",
+        refunds=OrderRefunds(True, 1_000_000),
         reason="型号不符", amount_fen=amount_fen, requested_by="cs1", policy=POLICY, at=NOW,
     )
 
@@ -90,9 +91,11 @@ def test_return_path_to_closed() -> None:
 def test_amount_must_fit_the_order_and_kind_must_be_known() -> None:
     with pytest.raises(InvalidInput, match="退款金额"):
         open_aftersale(aftersale_no="", order_no="OB1", order_amount_fen=100, kind="refund", reason="",
+                       refunds=OrderRefunds(True, 100),
                        amount_fen=101, requested_by="x", policy=POLICY, at=NOW)
     with pytest.raises(InvalidInput, match="售后类型"):
         open_aftersale(aftersale_no="", order_no="OB1", order_amount_fen=100, kind="gift", reason="",
+                       refunds=OrderRefunds(True, 100),
                        amount_fen=1, requested_by="x", policy=POLICY, at=NOW)
 
 
