@@ -34,7 +34,6 @@ from handlers.bus import Deps
 from handlers.chat_router import ChatContext, ChatRouter
 from handlers.notify import notify_role
 from handlers.orders import confirm_relabel, fire_order_trigger
-from integrations.db.repositories import aware
 from integrations.db.uow import UnitOfWork
 from integrations.geo import AddressCheck
 
@@ -84,7 +83,7 @@ async def _timeline(uow: UnitOfWork, order_no: str, now: datetime) -> list[str]:
     names = {r["actor"]: await _actor_name(uow, r["actor"]) for r in rows}
     out = []
     for r in rows:
-        at = aware(r["at"]) or now
+        at = r["at"]
         when = hhmm(at) if local(at).date() == local(now).date() else f"{local(at):%m-%d %H:%M}"
         action = ACTIONS.get(r["action"]) or ORDER_LIFECYCLE.trigger_label(r["action"])
         before, after = r["from_state"], r["to_state"]
