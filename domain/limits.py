@@ -56,6 +56,10 @@ NOTE = Limit("说明", 500)
 USERID = Limit("账号", 64)
 PERSON_NAME = Limit("姓名", 64)
 MESSAGE_ID = Limit("消息编号", 128)
+# Chat arguments that are no stored field of their own: a customer named by id, name or phone (解冻), and a
+# word such as 停用|启用 or the command 帮助 explains.
+CUSTOMER_REF = Limit("客户", 64)
+CHAT_WORD = Limit("参数", 32)
 
 # What one chat message may carry: WeCom text messages are limited to 2,048 bytes, markdown to 4,096.
 WECOM_TEXT_BYTES = 2048
