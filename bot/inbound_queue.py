@@ -7,18 +7,34 @@ done. A message stored but never processed (the process died) is replayed by `re
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
+
+from aiohttp import web
 
 from bot.parser import command_for
 from domain.chat import InboundMessage
 from domain.clock import utcnow
 from domain.errors import DomainError
+from domain.limits import MESSAGE_ID, USERID
 from handlers.bus import MessageBus
 from integrations.db import inbox
 from integrations.db.engine import Database
 
 log = logging.getLogger(__name__)
+
+
+class MessageRefused(web.HTTPBadRequest):
+    """A platform message the inbox cannot store as it is: 400 with a JSON reason, nothing stored.
+
+    An HTTPException, so every route that hands a message over (WeCom, DingTalk, card clicks) answers it
+    without an except clause of its own; the stream client acknowledges it as a failure."""
+
+    def __init__(self, reason: str) -> None:
+        body = json.dumps({"error": "invalid_message", "message": reason}, ensure_ascii=False)
+        super().__init__(text=body, content_type="application/json")
+        self.refusal = reason
 
 
 class InboundQueue:
@@ -40,7 +56,13 @@ class InboundQueue:
         self._pace = pace  # lets acknowledgements go first (bot/pacing.py)
 
     async def accept(self, msg: InboundMessage) -> bool:
-        """Store the message (False if seen before) and queue it for processing."""
+        """Store the message (False if seen before) and queue it for processing.
+
+        Raises MessageRefused (a 400) for a message whose id or sender would not fit its column."""
+        problem = MESSAGE_ID.problem(msg.message_id) or USERID.problem(msg.sender)
+        if problem:
+            log.warning("%s message refused at the edge: %s", msg.platform, problem)
+            raise MessageRefused(problem)
         stored = await self.inbox.record(msg.platform, msg.message_id, dict(vars(msg)), utcnow())  # flat: no deep copy
         if stored:
             self._spawn(msg)

@@ -56,6 +56,7 @@ NOTE = Limit("说明", 500)
 USERID = Limit("账号", 64)
 PERSON_NAME = Limit("姓名", 64)
 MESSAGE_ID = Limit("消息编号", 128)
+DEDUP_KEY_CHARS = 128  # the outbox's de-dup key: keys built from ids near their limit are hashed to fit
 # Chat arguments that are no stored field of their own: a customer named by id, name or phone (解冻), and a
 # word such as 停用|启用 or the command 帮助 explains.
 CUSTOMER_REF = Limit("客户", 64)

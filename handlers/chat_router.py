@@ -9,6 +9,7 @@ of that back; the bus then audits it and `answer_refusal` says why in one senten
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from domain.chat import Card, Reply
 from domain.chat_commands import DESK, ChatCommand, ChatOutcome
 from domain.clock import hhmm
 from domain.errors import DomainError, Forbidden
+from domain.limits import DEDUP_KEY_CHARS
 from domain.order import Order
 from domain.outbox import CardUpdate, ReplyTo
 from domain.users import ROLES, User
@@ -133,14 +135,22 @@ async def answer_refusal(cmd: ChatCommand, uow: UnitOfWork, err: DomainError, de
     await uow.inbox.claim(cmd.via, cmd.message_id, deps.now)
     user = await uow.users.by_platform_id(cmd.via, cmd.by)
     await notify_user(uow, deps, user.userid if user else cmd.by, Reply(err.reason),
-                      dedup_key=f"reply:{cmd.via}:{cmd.message_id}", reply_to=_origin(cmd))
+                      dedup_key=_reply_key(cmd), reply_to=_origin(cmd))
     return ChatOutcome((Reply(err.reason),), refused=err.reason)
 
 
 async def _answer(uow: UnitOfWork, deps: Deps, cmd: ChatCommand, userid: str, replies: list[Reply | Card]) -> None:
     for i, reply in enumerate(replies):
-        await notify_user(uow, deps, userid, reply, dedup_key=f"reply:{cmd.via}:{cmd.message_id}:{i}",
+        await notify_user(uow, deps, userid, reply, dedup_key=_reply_key(cmd, f":{i}"),
                           reply_to=_origin(cmd))
+
+
+def _reply_key(cmd: ChatCommand, suffix: str = "") -> str:
+    """The outbox de-dup key of an answer; a message id near its own limit (128) is hashed so the key fits."""
+    key = f"reply:{cmd.via}:{cmd.message_id}{suffix}"
+    if len(key) <= DEDUP_KEY_CHARS:
+        return key
+    return f"reply:{cmd.via}:{hashlib.sha256(cmd.message_id.encode()).hexdigest()}{suffix}"
 
 
 def _origin(cmd: ChatCommand) -> ReplyTo:

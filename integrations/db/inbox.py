@@ -6,6 +6,7 @@ replica finds it already there; a message whose processing died is replayed from
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from integrations.db import tables as t
 from integrations.db.engine import Database
 
 _inbox = t.inbound_messages
+log = logging.getLogger(__name__)
 
 
 class InboxWriter:
@@ -52,21 +54,37 @@ class InboxWriter:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             try:
                 stored = await self._write([row for row, _ in batch])
-            except Exception as err:  # the callers answer 5xx and the platform retries
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(err)
+            except Exception:
+                log.warning("inbox batch of %d failed; writing its rows one by one", len(batch))
+                await self._write_each(batch)
                 continue
-            for row, future in batch:
-                key = (row["platform"], row["message_id"])
-                if not future.done():
-                    future.set_result(key in stored)
-                stored.discard(key)  # a second copy in the same batch is a duplicate
+            _settle(batch, stored)
+
+    async def _write_each(self, batch: list[tuple[dict[str, Any], asyncio.Future[bool]]]) -> None:
+        """One bad row must not fail the others of its burst: each is written alone, and only the row that
+        still fails gets the error (its caller answers 5xx and the platform retries that one)."""
+        for row, future in batch:
+            if future.done():
+                continue
+            try:
+                stored = await self._write([row])
+            except Exception as err:
+                future.set_exception(err)
+                continue
+            _settle([(row, future)], stored)
 
     async def _write(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
         unique = list({(r["platform"], r["message_id"]): r for r in reversed(rows)}.values())
         async with self.db.engine.begin() as conn:
             return {(p, m) for p, m in await conn.execute(self._insert, unique)}
+
+
+def _settle(batch: list[tuple[dict[str, Any], asyncio.Future[bool]]], stored: set[tuple[str, str]]) -> None:
+    for row, future in batch:
+        key = (row["platform"], row["message_id"])
+        if not future.done():
+            future.set_result(key in stored)
+        stored.discard(key)  # a second copy in the same batch is a duplicate
 
 
 async def claim(conn: AsyncConnection, platform: str, message_id: str, at: datetime) -> bool:
