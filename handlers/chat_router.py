@@ -24,7 +24,7 @@ from domain.outbox import CardUpdate, ReplyTo
 from domain.users import ROLES, User
 from handlers import worklists
 from handlers.bus import Deps, Router
-from handlers.notify import notify_user
+from handlers.notify import notify_role, notify_user
 from handlers.orders import load_order
 from integrations.db.uow import UnitOfWork
 
@@ -143,6 +143,35 @@ async def _answer(uow: UnitOfWork, deps: Deps, cmd: ChatCommand, userid: str, re
     for i, reply in enumerate(replies):
         await notify_user(uow, deps, userid, reply, dedup_key=_reply_key(cmd, f":{i}"),
                           reply_to=_origin(cmd))
+
+
+@dataclass(frozen=True)
+class DeadMessage:
+    """A message parked after its last failed attempt, as the managers' digest names it."""
+
+    platform: str
+    message_id: str
+    sender: str
+    text: str
+    attempts: int
+
+
+DIGEST_LINES = 10
+
+
+async def report_dead_messages(uow: UnitOfWork, deps: Deps, dead: list[DeadMessage]) -> None:
+    """One digest to the managers, in the transaction that parks the messages: told once, never again."""
+    if not dead:
+        return
+    lines = [f"有 {len(dead)} 条消息多次处理失败，已停止重试（详见日志）："]
+    for m in dead[:DIGEST_LINES]:
+        said = m.text if len(m.text) <= 20 else m.text[:20] + "…"
+        lines.append(f"· {m.sender[:64]}（{m.platform}）：{said or '（无文字）'}，已试 {m.attempts} 次")
+    if len(dead) > DIGEST_LINES:
+        lines.append(f"……另有 {len(dead) - DIGEST_LINES} 条")
+    keys = ",".join(f"{m.platform}:{m.message_id}" for m in dead)
+    await notify_role(uow, deps, "manager", Reply("\n".join(lines)),
+                      dedup_key=f"dead_messages:{hashlib.sha256(keys.encode()).hexdigest()[:40]}")
 
 
 def _reply_key(cmd: ChatCommand, suffix: str = "") -> str:
