@@ -29,6 +29,7 @@ from integrations.db import inbox
 from integrations.db.engine import Database
 
 log = logging.getLogger(__name__)
+MAX_RETRY_DELAY_S = 600.0
 
 
 class MessageRefused(web.HTTPBadRequest):
@@ -126,9 +127,8 @@ class InboundQueue:
         if row["parked"]:
             log.warning("%s message %s parked as dead after %d attempts", msg.platform, msg.message_id,
                         row["attempts"])
-            self.delivered()
-            return
-        delay = self.retry_delay_s * 2 ** (row["attempts"] - 1)
+            return  # the digest leaves with the dispatcher, woken by process()
+        delay = min(self.retry_delay_s * 2 ** (row["attempts"] - 1), MAX_RETRY_DELAY_S)
         log.info("%s message %s: attempt %d failed, retrying in %.0f s", msg.platform, msg.message_id,
                  row["attempts"], delay)
         retry = asyncio.create_task(self._retry_later(msg, delay))
