@@ -138,8 +138,10 @@ async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def inbound_queue_ctx(app: web.Application) -> AsyncIterator[None]:
     workers = 1 if app[DB].is_sqlite else 4  # SQLite has one writer at a time anyway
+    inbox = app[SETTINGS].inbox
     inbound_queue = InboundQueue(
-        app[DB], app[BUS], delivered=app[DISPATCHER].notify, workers=workers, pace=app[PACER].yield_to_acks
+        app[DB], app[BUS], delivered=app[DISPATCHER].notify, workers=workers, pace=app[PACER].yield_to_acks,
+        max_attempts=inbox.max_attempts, retry_delay_s=inbox.retry_delay_s,
     )
     app[INBOUND_QUEUE] = inbound_queue
     await inbound_queue.replay_stale()

@@ -3,6 +3,10 @@
 The commands are one table (`domain.chat_commands.COMMANDS`). Each command is matched on a normalised copy of the text
 (NFKC: full-width letters, digits, spaces and punctuation become ASCII), while free text such as a
 new address or a refusal reason is cut from the message as typed, so its Chinese punctuation stays.
+
+Every argument is checked against its limit (domain/limits.py, through its declaration) here, at the edge:
+a value past it becomes a ParseError in one Chinese sentence — the user's answer — and never reaches a
+look-up, an audit row or a column that would refuse it.
 """
 
 from __future__ import annotations
@@ -14,9 +18,19 @@ from dataclasses import dataclass
 from typing import Literal
 
 from domain.chat import InboundMessage
-from domain.chat_commands import COMMANDS, UPPERCASE, ActOnScan, Answer, ChatCommand, CommandSpec, help_text
+from domain.chat_commands import (
+    COMMANDS,
+    UPPERCASE,
+    ActOnScan,
+    Answer,
+    Arg,
+    ChatCommand,
+    CommandSpec,
+    help_text,
+)
+from domain.limits import ORDER_NO
 
-ErrorKind = Literal["empty", "unknown", "missing_argument", "extra_argument"]
+ErrorKind = Literal["empty", "unknown", "missing_argument", "extra_argument", "invalid_argument"]
 
 
 @dataclass(frozen=True)
@@ -66,13 +80,16 @@ def parse(text: str) -> ParsedCommand | ParseError:
             )
         if arg.rest:
             begin, end = origin[start + pos], origin[start + len(body) - 1] + 1
-            args.append(_free_text(text[begin:end]))
+            value = _free_text(text[begin:end])
             pos = len(body)
         else:
             end = _token_end(body, pos)
-            token = body[pos:end]
-            args.append(token.upper() if arg.kind in UPPERCASE and _ID.fullmatch(token) else token)
+            value = _typed_value(arg, body[pos:end])
             pos = end
+        problem = arg.problem(value)
+        if problem:
+            return ParseError("invalid_argument", problem, verb=verb.name)
+        args.append(value)
 
     extra = body[_skip_separators(body, pos) :]
     if extra:
@@ -91,7 +108,8 @@ def command_for(msg: InboundMessage) -> ChatCommand:
         return Answer(**common, text=WELCOME)
     if msg.kind == "scan":
         code = msg.scan_result.split(",")[-1].strip().upper()  # barcodes arrive as "CODE_128,SF123..."
-        return ActOnScan(**common, order_no=code)
+        problem = ActOnScan.spec.args[0].problem(code)
+        return Answer(**common, text=problem) if problem else ActOnScan(**common, order_no=code)
     parsed = parse(msg.text)
     if isinstance(parsed, ParseError):
         return Answer(**common, text=help_text() if parsed.kind == "empty" else parsed.message)
@@ -124,6 +142,13 @@ def _match_verb(body: str) -> tuple[CommandSpec | None, int]:
         if not after or after in _SEPARATORS or (_is_cjk(form[-1]) and not _is_cjk(after)):
             return _BY_FORM[form], len(form)
     return None, 0
+
+
+def _typed_value(arg: Arg, token: str) -> str:
+    """An id typed in any case is upper-cased; an 异常编号 may be typed as "#12"."""
+    if arg.kind == "incident":
+        token = token.removeprefix("#")
+    return token.upper() if arg.kind in UPPERCASE and _ID.fullmatch(token) else token
 
 
 def _skip_separators(body: str, pos: int) -> int:
@@ -163,7 +188,7 @@ def _clip(text: str, limit: int = 20) -> str:
 def _unknown(body: str, typed: str) -> ParseError:
     said = f"没看懂“{_clip(typed)}”。"
     token = body.rstrip("".join(_SEPARATORS))
-    if _ID.fullmatch(token) and sum(ch.isdigit() for ch in token) >= 3:
+    if _ID.fullmatch(token) and sum(ch.isdigit() for ch in token) >= 3 and ORDER_NO.problem(token) is None:
         return ParseError(
             "unknown", f"{said}您是不是要：查询 {token.upper()}？{_HELP_HINT}", suggestion="查询"
         )

@@ -134,6 +134,11 @@ class EscalationSettings(BaseModel):
     ack_minutes: int = 30  # an exception nobody acknowledged for this long goes to the managers
 
 
+class InboxSettings(BaseModel):
+    max_attempts: int = Field(default=5, ge=1)  # a message that fails this often is parked as dead and reported
+    retry_delay_s: float = Field(default=5.0, ge=0)  # the first retry after a failure; doubles each time
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ORDERBOT_",
@@ -154,6 +159,7 @@ class Settings(BaseSettings):
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     safety_stock: SafetyStockSettings = Field(default_factory=SafetyStockSettings)
     geo: GeoSettings = Field(default_factory=GeoSettings)
+    inbox: InboxSettings = Field(default_factory=InboxSettings)
 
     @classmethod
     def settings_customise_sources(

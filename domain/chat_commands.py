@@ -3,6 +3,9 @@
 A command is a frozen dataclass whose fields after the common ones are its arguments, each declared with
 `arg(...)`. `@declare(...)` puts it in the one table (`COMMANDS`) that the parser, `帮助`, the usage hint
 after a wrong argument, the rate limiter's digest text and the card button keys all read.
+
+Every argument carries its limit from domain/limits.py (by its kind, or named for free text), so the parser
+refuses a value the REST API or a column would refuse, before anything is looked up or stored.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
+from domain import limits
 from domain.chat import Button, Card, Reply
 from domain.commands import Command
+from domain.limits import Limit
 from domain.order_lifecycle import ORDER_LIFECYCLE
 from domain.users import ROLES
 
@@ -23,6 +28,13 @@ EVERYONE = frozenset(ROLES)
 FLOOR = frozenset({"warehouse", "supervisor"})
 DESK = frozenset({"supervisor", "manager"})
 
+# The limit of each kind of argument; free text ("text") names its own (an address is not a reason).
+KIND_LIMITS: dict[str, Limit] = {
+    "order": limits.ORDER_NO, "waybill": limits.WAYBILL, "aftersale": limits.AFTERSALE_NO,
+    "incident": limits.INCIDENT_NO, "customer": limits.CUSTOMER_REF, "user": limits.USERID,
+    "word": limits.CHAT_WORD,
+}
+
 
 @dataclass(frozen=True)
 class Arg:
@@ -31,11 +43,22 @@ class Arg:
     kind: ArgKind
     optional: bool = False
     rest: bool = False  # free text running to the end of the line (an address, a reason)
+    limit: Limit = limits.NOTE  # what a value may be: length and pattern, from domain/limits.py
+
+    def problem(self, value: str) -> str | None:
+        """None when `value` is acceptable for this argument, else the refusal in one Chinese sentence."""
+        return self.limit.problem(value)
 
 
-def arg(label: str, kind: ArgKind, *, optional: bool = False, rest: bool = False) -> Any:
-    """A command field that is typed by the user; optional arguments default to ""."""
-    meta = {"arg": (label, kind, optional, rest)}
+def arg(label: str, kind: ArgKind, *, optional: bool = False, rest: bool = False, limit: Limit | None = None) -> Any:
+    """A command field that is typed by the user; optional arguments default to "".
+
+    Free text must name its limit; every other kind has one (KIND_LIMITS)."""
+    if limit is None:
+        if kind not in KIND_LIMITS:
+            raise ValueError(f"argument {label} of kind {kind} needs a limit")
+        limit = KIND_LIMITS[kind]
+    meta = {"arg": (label, kind, optional, rest, limit)}
     if optional:
         return field(default="", metadata=meta)
     return field(metadata=meta)
@@ -208,7 +231,7 @@ class ShipOrder(ChatCommand):
 @dataclass(frozen=True, kw_only=True)
 class ChangeOrderAddress(ChatCommand):
     order_no: str = arg("单号", "order")
-    new_address: str = arg("新地址", "text", rest=True)
+    new_address: str = arg("新地址", "text", rest=True, limit=limits.ADDRESS)
 
 
 @declare("relabel", "确认改签", "改址后确认新运单", roles=FLOOR, own_store=True, done="已确认改签")
@@ -228,7 +251,7 @@ class ApproveRefund(ChatCommand):
 @dataclass(frozen=True, kw_only=True)
 class RejectRefund(ChatCommand):
     aftersale_no: str = arg("售后单号", "aftersale")
-    reason: str = arg("原因", "text", optional=True, rest=True)
+    reason: str = arg("原因", "text", optional=True, rest=True, limit=limits.REASON)
 
 
 @declare("ack", "确认", "认领异常", roles=DESK | {"warehouse"}, own_store=True)
@@ -241,7 +264,7 @@ class AcknowledgeIncident(ChatCommand):
 @dataclass(frozen=True, kw_only=True)
 class ResolveIncident(ChatCommand):
     incident_no: str = arg("异常编号", "incident")
-    note: str = arg("说明", "text", optional=True, rest=True)
+    note: str = arg("说明", "text", optional=True, rest=True, limit=limits.NOTE)
 
 
 @declare("release", "解冻", "解除客户结算冻结", roles=DESK)
@@ -278,7 +301,7 @@ class ShowSummary(ChatCommand):
 @declare("help", "帮助", "查看全部命令", roles=EVERYONE, synonyms=("?", "菜单"))
 @dataclass(frozen=True, kw_only=True)
 class ShowHelp(ChatCommand):
-    topic: str = arg("命令", "text", optional=True, rest=True)
+    topic: str = arg("命令", "text", optional=True, rest=True, limit=limits.CHAT_WORD)
 
 
 @declare("scan", "扫码", "扫描订单条码或快递单", roles=FLOOR, own_store=True, typed=False)

@@ -96,6 +96,11 @@ ORDER_LINES = Range("订单行数", 1, 200)
 # A DingTalk interactive card's outTrackId as we issue it (integrations/dingtalk/render.py out_track_id): ids of
 # the message it causes are keyed "reply:dingtalk:<id>:<n>" in a 128-character column, so 128 - 17 = 111.
 DINGTALK_CARD_ID = Limit("卡片编号", 111)
+DEDUP_KEY_CHARS = 128  # the outbox's de-dup key: keys built from ids near their limit are hashed to fit
+# Chat arguments that are no stored field of their own: a customer named by id, name or phone (解冻), and a
+# word such as 停用|启用 or the command 帮助 explains.
+CUSTOMER_REF = Limit("客户", 64)
+CHAT_WORD = Limit("参数", 32)
 
 # What one chat message may carry: WeCom text messages are limited to 2,048 bytes, markdown to 4,096.
 WECOM_TEXT_BYTES = 2048

@@ -9,6 +9,7 @@ of that back; the bus then audits it and `answer_refusal` says why in one senten
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,12 +19,13 @@ from domain.chat_commands import DESK, ChatCommand, ChatOutcome
 from domain.clock import hhmm
 from domain.errors import DomainError, Forbidden
 from domain.facts import SenderRefused
+from domain.limits import DEDUP_KEY_CHARS
 from domain.order import Order
 from domain.outbox import CardUpdate, ReplyTo
 from domain.users import ROLES, User
 from handlers import worklists
 from handlers.bus import Deps, Router
-from handlers.notify import notify_user
+from handlers.notify import notify_role, notify_user
 from handlers.orders import load_order
 from integrations.db.uow import UnitOfWork
 
@@ -133,14 +135,51 @@ async def answer_refusal(cmd: ChatCommand, uow: UnitOfWork, err: DomainError, de
     await uow.inbox.claim(cmd.via, cmd.message_id, deps.now)
     user = await uow.users.by_platform_id(cmd.via, cmd.by)
     await notify_user(uow, deps, user.userid if user else cmd.by, Reply(err.reason),
-                      dedup_key=f"reply:{cmd.via}:{cmd.message_id}", reply_to=_origin(cmd))
+                      dedup_key=_reply_key(cmd), reply_to=_origin(cmd))
     return ChatOutcome((Reply(err.reason),), refused=err.reason)
 
 
 async def _answer(uow: UnitOfWork, deps: Deps, cmd: ChatCommand, userid: str, replies: list[Reply | Card]) -> None:
     for i, reply in enumerate(replies):
-        await notify_user(uow, deps, userid, reply, dedup_key=f"reply:{cmd.via}:{cmd.message_id}:{i}",
+        await notify_user(uow, deps, userid, reply, dedup_key=_reply_key(cmd, f":{i}"),
                           reply_to=_origin(cmd))
+
+
+@dataclass(frozen=True)
+class DeadMessage:
+    """A message parked after its last failed attempt, as the managers' digest names it."""
+
+    platform: str
+    message_id: str
+    sender: str
+    text: str
+    attempts: int
+
+
+DIGEST_LINES = 10
+
+
+async def report_dead_messages(uow: UnitOfWork, deps: Deps, dead: list[DeadMessage]) -> None:
+    """One digest to the managers, in the transaction that parks the messages: told once, never again."""
+    if not dead:
+        return
+    lines = [f"有 {len(dead)} 条消息多次处理失败，已停止重试（详见日志）："]
+    for m in dead[:DIGEST_LINES]:
+        said = m.text if len(m.text) <= 20 else m.text[:20] + "…"
+        lines.append(f"· {m.sender[:64]}（{m.platform}）：{said or '（无文字）'}，已试 {m.attempts} 次")
+    if len(dead) > DIGEST_LINES:
+        lines.append(f"……另有 {len(dead) - DIGEST_LINES} 条")
+    keys = ",".join(f"{m.platform}:{m.message_id}" for m in dead)
+    await notify_role(uow, deps, "manager", Reply("\n".join(lines)),
+                      dedup_key=f"dead_messages:{hashlib.sha256(keys.encode()).hexdigest()[:40]}")
+
+
+def _reply_key(cmd: ChatCommand, suffix: str = "") -> str:
+    """The outbox de-dup key of an answer; a message id near its own limit (128) is hashed so the key fits."""
+    key = f"reply:{cmd.via}:{cmd.message_id}{suffix}"
+    if len(key) <= DEDUP_KEY_CHARS:
+        return key
+    return f"reply:{cmd.via}:{hashlib.sha256(cmd.message_id.encode()).hexdigest()}{suffix}"
 
 
 def _origin(cmd: ChatCommand) -> ReplyTo:

@@ -161,6 +161,9 @@ inbound_messages = Table(
     Column("received_at", TS, nullable=False),
     Column("payload", JSON),  # the normalised InboundMessage, so an unprocessed one can be replayed
     Column("processed_at", TS),
+    Column("attempts", Integer, nullable=False, server_default="0"),  # processing attempts that failed or died
+    Column("parked_at", TS),  # dead: failed its last attempt, reported to the managers, never replayed
+    Column("last_error", Text, nullable=False, server_default=""),
     Index("ix_inbound_messages_unprocessed", "processed_at", "received_at"),
 )
 

@@ -6,6 +6,9 @@ sends the command to the robot as if typed, so the same chat command handles it.
 With interactive cards configured (`InteractiveCards`), a card with buttons becomes instead the body of
 POST /v1.0/card/instances/createAndDeliver (`render_interactive`), delivered into the robot's single chat with
 the person; its buttons' 回传请求 come back to bot/dingtalk_cards.py. The template contract is described there.
+
+Every text and markdown body is cut to DingTalk's limit (DINGTALK_TEXT_BYTES) on a character boundary, so a
+long answer arrives shortened instead of being refused.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from domain.chat import Button, Card, Reply
-from domain.limits import DINGTALK_CARD_ID
+from domain.limits import DINGTALK_CARD_ID, DINGTALK_TEXT_BYTES, cut_to_bytes
 from integrations.delivery.limiter import command_text, plain
 
 MAX_CARD_BUTTONS = 5  # sampleActionCard .. sampleActionCard5; further buttons become links in the text
@@ -69,7 +72,7 @@ def render_webhook(item: Reply | Card) -> JsonObject:
     if isinstance(item, Reply):
         if item.markdown:
             return {"msgtype": "markdown", "markdown": {"title": _title(item.text), "text": _markdown(item.text)}}
-        return {"msgtype": "text", "text": {"content": item.text}}
+        return {"msgtype": "text", "text": {"content": _cut(item.text)}}
     text, buttons = _card_text(item), _buttons(item)
     if not buttons:
         return {"msgtype": "markdown", "markdown": {"title": item.title, "text": text}}
@@ -86,7 +89,7 @@ def render_batch(item: Reply | Card) -> tuple[str, JsonObject]:
     if isinstance(item, Reply):
         if item.markdown:
             return "sampleMarkdown", {"title": _title(item.text), "text": _markdown(item.text)}
-        return "sampleText", {"content": item.text}
+        return "sampleText", {"content": _cut(item.text)}
     text, buttons = _card_text(item), _buttons(item)
     if not buttons:
         return "sampleMarkdown", {"title": item.title, "text": text}
@@ -110,7 +113,7 @@ def _card_text(card: Card) -> str:
     extra = card.buttons[MAX_CARD_BUTTONS:]
     if extra:
         lines.append(" ".join(f"[{b.text}]({_url(b)})" for b in extra))
-    return "\n\n".join(lines)
+    return _cut("\n\n".join(lines))
 
 
 def _buttons(card: Card) -> tuple[Button, ...]:
@@ -122,7 +125,11 @@ def _url(button: Button) -> str:
 
 
 def _markdown(text: str) -> str:
-    return _FONT_COLOR.sub(lambda m: f"<font color={_WECOM_COLORS.get(m.group(1), m.group(1))}>", text)
+    return _cut(_FONT_COLOR.sub(lambda m: f"<font color={_WECOM_COLORS.get(m.group(1), m.group(1))}>", text))
+
+
+def _cut(text: str) -> str:
+    return cut_to_bytes(text, DINGTALK_TEXT_BYTES)
 
 
 def _title(text: str) -> str:

@@ -1,4 +1,8 @@
-"""Turn handler replies and cards into WeCom message/send and update_template_card JSON."""
+"""Turn handler replies and cards into WeCom message/send and update_template_card JSON.
+
+Text is cut to WeCom's limits (2,048 bytes for text, 4,096 for markdown) on a character boundary: WeCom
+refuses a longer message outright, and the person would get nothing at all.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import re
 from typing import Any
 
 from domain.chat import Button, Card, Reply
+from domain.limits import WECOM_MARKDOWN_BYTES, WECOM_TEXT_BYTES, cut_to_bytes
 
 # Long enough to swallow our own re-send after a crash (the outbox claim lasts 60 s, plus backoff), short
 # enough that a person who asks the same thing again a few minutes later still gets an answer: WeCom
@@ -50,11 +55,11 @@ def render_card_update(
 
 
 def _text(content: str) -> JsonObject:
-    return {"msgtype": "text", "text": {"content": content}}
+    return {"msgtype": "text", "text": {"content": cut_to_bytes(content, WECOM_TEXT_BYTES)}}
 
 
 def _markdown(content: str) -> JsonObject:
-    return {"msgtype": "markdown", "markdown": {"content": content}}
+    return {"msgtype": "markdown", "markdown": {"content": cut_to_bytes(content, WECOM_MARKDOWN_BYTES)}}
 
 
 def _template_card(card: Card) -> JsonObject:

@@ -23,8 +23,8 @@ from handlers.bus import MessageBus
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
-from tests.integration.test_api import add_store
 from tests.integration.helpers import create_cmd, drive, rows, stock
+from tests.integration.test_api import add_store
 
 STAFF = (User("sup1", "李敏", frozenset({"supervisor"})), User("sup2", "张伟", frozenset({"supervisor"})),
          User("mgr1", "王芳", frozenset({"manager"})), User("fin1", "陈静", frozenset({"finance"})),
