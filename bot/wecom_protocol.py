@@ -33,6 +33,7 @@ MAX_XML_DEPTH = 4  # <xml><ScanCodeInfo><ScanResult> is WeCom's deepest; anythin
 # Query parameters as WeCom sends them: hex signature, digits, a short nonce, base64 echostr.
 _SIGNATURE = re.compile(r"[0-9a-f]{40}")
 _QUERY_VALUE = re.compile(r"[A-Za-z0-9+/=_.-]{1,2048}")
+_CIPHERTEXT = re.compile(r"[A-Za-z0-9+/=]{1,100000}")  # a body's Encrypt: a 2,048-byte text and its envelope fit
 
 
 class CallbackRejected(Exception):
@@ -62,7 +63,8 @@ def open_callback(
     encrypted = _envelope_encrypt(body)
     if not encrypted:
         raise CallbackRejected("callback has no Encrypt element")
-    plaintext = _verified_decrypt(settings, encrypted, msg_signature, timestamp, nonce, what="Encrypt")
+    plaintext = _verified_decrypt(settings, encrypted, msg_signature, timestamp, nonce, what="Encrypt",
+                                   shape=_CIPHERTEXT)
     return _parse_xml(plaintext.encode("utf-8"))
 
 
@@ -156,7 +158,8 @@ def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
 
 
 def _verified_decrypt(
-    settings: WecomSettings, encrypted: str, msg_signature: str, timestamp: str, nonce: str, *, what: str
+    settings: WecomSettings, encrypted: str, msg_signature: str, timestamp: str, nonce: str, *, what: str,
+    shape: re.Pattern[str] = _QUERY_VALUE,
 ) -> str:
     """Compare the signature in constant time (wechatpy compares with `!=`), and only then decrypt.
 
@@ -166,7 +169,7 @@ def _verified_decrypt(
     key = _aes_key(settings)
     if key is None or not settings.token or not settings.corp_id:
         raise CallbackRejected("WeCom callbacks are not configured", status=403)
-    if not _QUERY_VALUE.fullmatch(encrypted):
+    if not shape.fullmatch(encrypted):
         raise CallbackRejected(f"{what} is not base64")
     expected = signature(settings.token, timestamp, nonce, encrypted)
     if not (_SIGNATURE.fullmatch(msg_signature)
