@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.aftersale import AfterSale, Approval
 from domain.errors import Conflict
 from integrations.db import tables as t
+from integrations.db.numbering import assign_number
 
 
 class AfterSaleRepository:
@@ -50,13 +51,7 @@ class AfterSaleRepository:
             )
         ).scalar_one()
         if not aftersale.aftersale_no:
-            aftersale.aftersale_no = f"AS{row_id:06d}"
-            await self.conn.execute(
-                update(t.aftersales).where(t.aftersales.c.id == row_id).values(aftersale_no=aftersale.aftersale_no)
-            )
-            for event in aftersale.events:
-                if hasattr(event, "aftersale_no") and not event.aftersale_no:
-                    object.__setattr__(event, "aftersale_no", aftersale.aftersale_no)
+            await assign_number(self.conn, t.aftersales, row_id, aftersale, "aftersale_no", f"AS{row_id:06d}")
         aftersale.version = 1
         self.seen.append(aftersale)
         return aftersale

@@ -12,6 +12,7 @@ from domain.errors import Conflict
 from domain.order import Order, OrderLine
 from integrations.db import tables as t
 from integrations.db.engine import HotStatement
+from integrations.db.numbering import assign_number
 
 _MUTABLE = ("store", "address", "state", "waybill", "address_change_pending", "updated_at", "shipped_at")
 
@@ -98,13 +99,7 @@ class OrderRepository:
         )
         row_id = (await self.conn.execute(insert(t.orders).values(**values).returning(t.orders.c.id))).scalar_one()
         if not order.order_no:
-            order.order_no = f"OB{row_id:08d}"
-            await self.conn.execute(
-                update(t.orders).where(t.orders.c.id == row_id).values(order_no=order.order_no)
-            )
-            for event in order.events:
-                if hasattr(event, "order_no") and not event.order_no:
-                    object.__setattr__(event, "order_no", order.order_no)
+            await assign_number(self.conn, t.orders, row_id, order, "order_no", f"OB{row_id:08d}")
         order.version = 1
         self.seen.append(order)
         return order
