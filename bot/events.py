@@ -31,7 +31,8 @@ def subscribers(settings: EventsSettings, http: httpx.AsyncClient) -> list[Subsc
         for name, sub in sorted(settings.subscribers.items())
     ]
     if settings.nats_url:
-        found.append(JetStreamSubscriber(settings.nats_url, settings.nats_stream, timeout_s=settings.timeout_s))
+        found.append(JetStreamSubscriber(settings.nats_url, settings.nats_stream, timeout_s=settings.timeout_s,
+                                         prefix=settings.nats_subject_prefix))
     return found
 
 

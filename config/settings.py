@@ -157,7 +157,8 @@ class EventsSettings(BaseModel):
 
     subscribers: dict[str, EventSubscriberSettings] = Field(default_factory=dict)
     nats_url: str = ""  # e.g. nats://127.0.0.1:4222; empty: no JetStream
-    nats_stream: str = "ORDERBOT_ORDERS"  # made on first use, subjects orderbot.orders.>
+    nats_stream: str = "ORDERBOT_ORDERS"  # made on first use, subjects <prefix>.>
+    nats_subject_prefix: str = "orderbot.orders"  # an event goes to <prefix>.<event>, e.g. orderbot.orders.order.created
     timeout_s: float = 5.0  # one delivery (a POST, a JetStream ack)
     batch: int = 100  # events read per step
     retry_base_s: float = 1.0  # back-off after the first failure, doubling per failure in a row ...
