@@ -180,6 +180,7 @@ class Settings(BaseSettings):
         env_prefix="ORDERBOT_",
         env_nested_delimiter="__",
         extra="ignore",
+        hide_input_in_errors=True,  # a refused value may be a secret (a subscriber's): never printed back
     )
 
     database_url: str = DEFAULT_DATABASE_URL
