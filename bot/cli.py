@@ -17,6 +17,7 @@ from config.settings import DEFAULT_API_TOKEN, Settings, is_loopback, load_setti
 from domain.clock import utcnow
 from domain.facts import AccountSaved
 from domain.users import ROLES, User, validate_roles
+from handlers.publish import store_events
 from integrations.db import migrate
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
@@ -203,8 +204,9 @@ async def _add_user(settings: Settings, user: User) -> bool:
                 )
             created = await uow.users.upsert(user, now)
             uow.acting("cli", "cli")
-            change = AccountSaved(user.userid, created, tuple(sorted(user.roles)), user.store).change()
-            await uow.record([change], now)
+            saved = AccountSaved(user.userid, created, tuple(sorted(user.roles)), user.store)
+            await uow.record([saved.change()], now)
+            await store_events([saved], uow, now)  # on the order event bus too, like every fact
             await uow.commit()
             return created
     finally:

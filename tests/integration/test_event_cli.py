@@ -87,3 +87,18 @@ def test_a_subscriber_with_a_short_secret_is_a_settings_error_that_does_not_prin
     assert "secret" in err and "hunter2hunter" not in err
     monkeypatch.setenv("ORDERBOT_EVENTS__SUBSCRIBERS", json.dumps({"jetstream": {"url": "http://x/e", "secret": SECRET}}))
     assert main(["events", "status"]) == 2
+
+
+def test_a_user_added_from_the_command_line_is_an_event_too(configured: str) -> None:
+    assert main(["users", "add", "wh9", "--name", "王强", "--role", "warehouse", "--store", "SH01"]) == 0
+
+    async def stored() -> list[dict[str, object]]:
+        db = Database(configured)
+        try:
+            return await rows(db, t.events)
+        finally:
+            await db.dispose()
+
+    [event] = asyncio.run(stored())
+    assert (event["type"], event["actor"], event["via"]) == ("user.account_saved", "cli", "cli")
+    assert event["data"] == {"userid": "wh9", "created": True, "roles": ["warehouse"], "store": "SH01"}
