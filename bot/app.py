@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 from aiohttp import web
 
-from bot import api, channels_kuaidi100, dingtalk, dingtalk_cards, health, wecom
+from bot import api, channels_kuaidi100, dingtalk, dingtalk_cards, events, health, wecom
 from bot.edge import edge_guard
 from bot.inbound_queue import InboundQueue
 from bot.keys import BUS, DB, DINGTALK_CLIENT, DISPATCHER, INBOUND_QUEUE, PACER, SETTINGS, WECOM_CLIENT
@@ -165,6 +165,8 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.cleanup_ctx.append(geo_ctx)
     app.cleanup_ctx.append(channels_kuaidi100.courier_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
+    if deliver:
+        app.cleanup_ctx.append(events.events_ctx)
     app.cleanup_ctx.append(inbound_queue_ctx)
     if schedule:
         from bot.scheduler import scheduler_ctx

@@ -1,4 +1,4 @@
-"""The `orderbot` command: serve, demo, db upgrade, users add/list, jobs list/run."""
+"""The `orderbot` command: serve, demo, db upgrade, users add/list, jobs list/run, events replay/status."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from config.settings import DEFAULT_API_TOKEN, Settings, is_loopback, load_setti
 from domain.clock import utcnow
 from domain.facts import AccountSaved
 from domain.users import ROLES, User, validate_roles
+from handlers.publish import store_events
 from integrations.db import migrate
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
@@ -75,7 +76,32 @@ def build_parser() -> argparse.ArgumentParser:
     run_job = jobs.add_parser("run", help="run one job now, once")
     run_job.add_argument("name", help="job id, see `orderbot jobs list`")
     run_job.set_defaults(run=run_jobs_run)
+
+    events = sub.add_parser("events", help="the order event bus").add_subparsers(required=True, metavar="ACTION")
+    replay = events.add_parser("replay", help="deliver a subscriber's events again, from an event id on")
+    replay.add_argument("--subscriber", required=True, help="a name under EVENTS__SUBSCRIBERS, or jetstream")
+    replay.add_argument("--from", dest="from_id", type=int, required=True, help="the first event id to send again")
+    replay.set_defaults(run=run_events_replay)
+    events.add_parser("status", help="each subscriber's cursor, backlog and last error").set_defaults(
+        run=run_events_status)
     return parser
+
+
+def run_events_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import events
+
+    old, last, count = asyncio.run(events.replay(settings, args.subscriber, args.from_id))
+    print(f"订阅方 {args.subscriber} 将从事件 {args.from_id} 起重新接收（原位置 {old}，最新事件 {last}，"
+          f"共 {count} 条），由运行中的 orderbot serve 投递")
+    return 0
+
+
+def run_events_status(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import events
+
+    for line in asyncio.run(events.status(settings)):
+        print(line)
+    return 0
 
 
 def run_orders_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -178,8 +204,9 @@ async def _add_user(settings: Settings, user: User) -> bool:
                 )
             created = await uow.users.upsert(user, now)
             uow.acting("cli", "cli")
-            change = AccountSaved(user.userid, created, tuple(sorted(user.roles)), user.store).change()
-            await uow.record([change], now)
+            saved = AccountSaved(user.userid, created, tuple(sorted(user.roles)), user.store)
+            await uow.record([saved.change()], now)
+            await store_events([saved], uow, now)  # on the order event bus too, like every fact
             await uow.commit()
             return created
     finally:

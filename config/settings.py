@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,6 +16,7 @@ from pydantic_settings import (
 )
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/orderbot.db"
+SUBSCRIBER_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
 DEFAULT_API_TOKEN = "change-me"  # `serve` refuses it on any address but loopback
 
 
@@ -139,11 +141,57 @@ class InboxSettings(BaseModel):
     retry_delay_s: float = Field(default=5.0, ge=0)  # the first retry after a failure; doubles each time
 
 
+class EventSubscriberSettings(BaseModel):
+    """One webhook subscriber of the order event bus: where to POST, the HMAC key, which event types."""
+
+    url: str
+    secret: str = Field(repr=False)  # never in a log line or a repr
+    events: list[str] = Field(default_factory=lambda: ["*"])  # glob patterns of wire names, e.g. "order.*"
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("a subscriber's url must start with http:// or https://")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _has_secret(cls, value: str) -> str:
+        if len(value) < 16:
+            raise ValueError("a subscriber's secret must have at least 16 characters (it signs every delivery)")
+        return value
+
+
+class EventsSettings(BaseModel):
+    """The order event bus: signed webhooks (a JSON map name → {url, secret[, events]}) and NATS JetStream."""
+
+    subscribers: dict[str, EventSubscriberSettings] = Field(default_factory=dict)
+    nats_url: str = ""  # e.g. nats://127.0.0.1:4222; empty: no JetStream
+    nats_stream: str = "ORDERBOT_ORDERS"  # made on first use, subjects <prefix>.>
+    nats_subject_prefix: str = "orderbot.orders"  # an event goes to <prefix>.<event>, e.g. orderbot.orders.order.created
+    timeout_s: float = 5.0  # one delivery (a POST, a JetStream ack)
+    batch: int = 100  # events read per step
+    retry_base_s: float = 1.0  # back-off after the first failure, doubling per failure in a row ...
+    retry_max_s: float = 60.0  # ... up to this; a subscriber is retried for as long as it is down
+    lease_s: float = 30.0  # a replica delivering to a subscriber holds its cursor this long per renewal
+    idle_s: float = 0.5  # how often a caught-up subscriber looks for new events
+
+    @field_validator("subscribers")
+    @classmethod
+    def _names(cls, value: dict[str, EventSubscriberSettings]) -> dict[str, EventSubscriberSettings]:
+        for name in value:
+            if not SUBSCRIBER_NAME.fullmatch(name) or name == "jetstream":
+                raise ValueError(f"subscriber name {name!r}: letters, digits, - and _ only (1-40), not 'jetstream'")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ORDERBOT_",
         env_nested_delimiter="__",
         extra="ignore",
+        hide_input_in_errors=True,  # a refused value may be a secret (a subscriber's): never printed back
     )
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -160,6 +208,7 @@ class Settings(BaseSettings):
     safety_stock: SafetyStockSettings = Field(default_factory=SafetyStockSettings)
     geo: GeoSettings = Field(default_factory=GeoSettings)
     inbox: InboxSettings = Field(default_factory=InboxSettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -14,6 +14,7 @@ from domain.commands import Command
 from domain.errors import Conflict, DomainError, IllegalTransition
 from domain.events import Audited, Change, Event
 from handlers.metrics import COMMANDS_REFUSED, STATE_JUMP_ANOMALIES
+from handlers.publish import store_events
 from integrations.db.uow import UnitOfWork
 from integrations.geo import AddressValidator
 from integrations.logistics.kuaidi100 import CourierTracking
@@ -154,6 +155,7 @@ class MessageBus:
         while events := uow.pop_events():
             changes = [e.change() for e in events if isinstance(e, Audited)]
             await uow.record([c for c in changes if c is not None], self.deps.now)
+            await store_events(events, uow, self.deps.now)  # the order event bus: published after commit
             by_kind: dict[type[Event], list[Event]] = {}
             for event in events:
                 by_kind.setdefault(type(event), []).append(event)

@@ -303,3 +303,32 @@ waybill_drafts = Table(
     Column("created_at", TS, nullable=False),
     Column("used_at", TS),
 )
+
+
+events = Table(
+    "events",
+    metadata,
+    # every domain event, stored in the transaction that raised it (the order event bus, integrations/events)
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # its place in the published stream, given after commit in commit order (integrations/db/events.py): the
+    # event id subscribers see and cursors count
+    Column("seq", BigInteger, unique=True),
+    Column("type", String(64), nullable=False),  # its wire name, e.g. order.state_changed
+    Column("order_no", String(32)),
+    Column("at", TS, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+event_cursors = Table(
+    "event_cursors",
+    metadata,
+    Column("subscriber", String(64), primary_key=True),  # a webhook's name, or jetstream:<stream>
+    Column("position", BigInteger, nullable=False),  # the last seq delivered
+    Column("holder", String(128)),  # the replica delivering to this subscriber, until held_until
+    Column("held_until", TS),
+    Column("delivered_at", TS),
+    Column("failing_since", TS),  # null while deliveries succeed
+    Column("last_error", Text, nullable=False, default=""),
+)

@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from domain.event_wire import WireEvent
 from domain.events import Change, Event
 from domain.limits import AUDIT_ENTITY_ID_CHARS
 from domain.outbox import OutboxMessage
@@ -17,6 +18,7 @@ from integrations.db import tables as t
 from integrations.db.aftersales import AfterSaleRepository
 from integrations.db.customers import CustomerRepository
 from integrations.db.engine import Database, HotStatement
+from integrations.db.events import EVENT_KEYS, event_rows
 from integrations.db.inbox import InboxRepository
 from integrations.db.incidents import IncidentRepository
 from integrations.db.inventory import InventoryRepository
@@ -110,6 +112,13 @@ class UnitOfWork:
              "outcome": c.outcome, "reason": c.reason, "detail": dict(c.detail) if c.detail is not None else None}
             for c in changes
         ])
+
+    _hot_events = HotStatement(insert(t.events), EVENT_KEYS)
+
+    async def store_events(self, events: list[WireEvent], at: datetime) -> None:
+        """The order event bus's one writer: events commit with the change that raised them, or not at all."""
+        if events:
+            await self._hot_events.executemany(self.conn, event_rows(events, at=at, actor=self.actor, via=self.via))
 
     def pop_events(self) -> list[Event]:
         """Take the events raised so far by every aggregate this unit of work has touched, and by its use cases."""

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from domain.arbitration import CourierReport
+from domain.event_wire import WireEvent
 from domain.events import Change, Event
 from domain.outbox import OutboxMessage
 from domain.safety_stock import DemandSignals, Evaluation, PastEvaluation, Sale
@@ -181,6 +182,7 @@ class FakeUnitOfWork:
         self.tracks = FakeTracks()
         self.marks = FakeMarks()
         self.audit_rows: list[dict[str, Any]] = []
+        self.stored_events: list[WireEvent] = []
         self.outbox: list[dict[str, Any]] = []
         self.receivables: list[dict[str, Any]] = []
         self.outbox_keys = FakeOutboxKeys(self.outbox)
@@ -217,6 +219,9 @@ class FakeUnitOfWork:
              "outcome": c.outcome, "reason": c.reason, "detail": dict(c.detail) if c.detail is not None else None}
             for c in changes
         ])
+
+    async def store_events(self, events: list[WireEvent], at: datetime) -> None:
+        self.stored_events.extend(events)
 
     def pop_events(self) -> list[Event]:
         events: list[Event] = self.raised

@@ -1,0 +1,49 @@
+"""Publication of domain events to the order event bus: the bus stores every event of a unit of work, in its
+wire form, in that unit of work's transaction; integrations/events delivers them after commit.
+
+Stored, not sent: a subscriber (a webhook, JetStream) hears of a change only once it has committed, and a
+change that commits is never without its event, whatever dies afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from domain import events as e
+from domain.event_wire import to_wire
+from handlers.unit_of_work import AbstractUnitOfWork
+
+
+async def store_events(events: Sequence[e.Event], uow: AbstractUnitOfWork, at: datetime) -> None:
+    """Every event, of every type, in the order it was raised — a record's creation before the steps that
+    were part of it."""
+    await uow.store_events([to_wire(event) for event in creation_first(events)], at)
+
+
+def creation_first(events: Sequence[e.Event]) -> list[e.Event]:
+    """An order created paid raises "paid" before "created" (its trail has one line for both); a subscriber
+    must hear of the order before anything happens to it, so the creation moves ahead of those steps."""
+    ordered = list(events)
+    for creation in [event for event in ordered if _created(event) is not None]:
+        key = _created(creation)
+        first = next(i for i, event in enumerate(ordered) if event is creation or _part_of(event) == key)
+        ordered.remove(creation)
+        ordered.insert(first, creation)
+    return ordered
+
+
+def _created(event: e.Event) -> tuple[str, str] | None:
+    if isinstance(event, e.OrderCreated):
+        return ("order", event.order_no)
+    if isinstance(event, e.AfterSaleOpened):
+        return ("aftersale", event.aftersale_no)
+    return None
+
+
+def _part_of(event: e.Event) -> tuple[str, str] | None:
+    if isinstance(event, e.OrderStateChanged) and event.part_of_creation:
+        return ("order", event.order_no)
+    if isinstance(event, e.AfterSaleStateChanged) and event.part_of_creation:
+        return ("aftersale", event.aftersale_no)
+    return None
