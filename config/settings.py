@@ -108,6 +108,7 @@ class SafetyStockSettings(BaseModel):
     live_fresh_minutes: int = 120  # a live_viewers reading older than this no longer counts
     over_ratio: float = 1.5  # over = forecast > ratio × replenish_threshold
     consecutive: int = 2  # evaluations in a row over before a suggestion
+    min_gap_minutes: int = 45  # an evaluation closer than this to the one before is the same hour's, not the next
     max_gap_minutes: int = 90  # evaluations further apart than this are not "in a row"
     slow_mover_days: float = 142.0  # turnover days above this flag a slow mover (weekly, to supervisors)
     core_channels: list[str] = Field(default_factory=lambda: ["douyin", "miniprogram"])
