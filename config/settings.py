@@ -58,14 +58,14 @@ class RefundSettings(BaseModel):
 
 
 class JobsSettings(BaseModel):
-    """Scheduled jobs: the lease that lets one replica run them, and how often each runs."""
+    """Scheduled jobs: which replica runs them (the jobs lock, integrations/db/lease.py), and how often each runs."""
 
-    holder: str = ""  # this replica's lease holder id; empty = hostname:pid
-    lease_ttl_s: int = 90
-    logistics_sweep_minutes: int = 10
-    stuck_orders_minutes: int = 5
-    escalate_exceptions_minutes: int = 5
-    safety_stock_minutes: int = 60
+    holder: str = ""  # this replica's name in the log and in pg_stat_activity; empty = hostname:pid
+    leader_retry_s: float = 5.0  # how often a follower tries for the jobs lock (and the holder checks it)
+    logistics_sweep_minutes: float = 10
+    stuck_orders_minutes: float = 5
+    escalate_exceptions_minutes: float = 5
+    safety_stock_minutes: float = 60
 
 
 class LogisticsSettings(BaseModel):
