@@ -157,8 +157,11 @@ def test_two_replicas_run_each_tick_once_and_fail_over_within_seconds(fault_db: 
         cut_to_holder = until(lambda: holder(fault_db) is not None, "a new holder", 30)
         until(lambda: "lost the jobs lock" in a.text(), "replica-a to notice it lost the lock", 30)
         print(f"\nafter the cut: a holder again in {cut_to_holder:.1f} s ({holder(fault_db)})")
+        a_after_cut = len(a.runs())
         now_leading = replicas[str(holder(fault_db))]
         until(each_ran(now_leading, Counter({job: now_leading.count(job) for job in JOBS})), "ticks after the cut")
+        if now_leading is b and holder(fault_db) == "replica-b":
+            assert len(a.runs()) == a_after_cut, "the holder that was cut off kept running jobs"
 
         # 2. the holder is SIGKILLed: its session dies with it, and the other replica takes over within seconds
         dead = replicas[str(holder(fault_db))]
