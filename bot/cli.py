@@ -252,7 +252,7 @@ def run_jobs_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run_job(settings: Settings, name: str) -> str:
-    """One run now, outside the lease: the jobs are idempotent (each alert is marked once in the database)."""
+    """One run now, outside the jobs lock: the jobs are idempotent (each alert is marked once in the database)."""
     from bot.app import deps_from
     from bot.scheduler import job_env, job_specs
     from handlers.bootstrap import build_bus

@@ -1,38 +1,45 @@
-"""Scheduled jobs: APScheduler 3 on the event loop, explicit job ids, and a lease so one replica runs them.
+"""Scheduled jobs: APScheduler 3 on the event loop, explicit job ids, run only by the replica that leads.
 
-Every replica schedules every job; each tick first takes or renews the database lease and does nothing
-unless this replica holds it. So with N replicas each job runs once per tick, and when the holder dies
-another replica takes over once the lease expires (JOBS__LEASE_TTL_S).
+Every replica schedules every job on the same instants (intervals counted from one anchor), and a tick
+runs only where the jobs lock is held (integrations/db/lease.py: a PostgreSQL advisory lock on a connection
+the holder keeps open; SQLite: the one process). Each tick is also marked in the database before it runs,
+so the same tick never runs twice, even if leadership changes hands in the middle of one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import delete
 
 from bot.keys import BUS, DB, SETTINGS
 from config.settings import Settings
 from domain import commands as c
+from domain.clock import utcnow
 from domain.order_lifecycle import ORDER_LIFECYCLE
 from handlers.bus import Deps, MessageBus
 from handlers.safety_stock import policy_of
+from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.db.lease import Lease
+from integrations.db.lease import AdvisoryLock, Leader, SingleProcess
+from integrations.db.marks import mark_once
 from integrations.logistics.kuaidi100 import Kuaidi100Client, courier_http
 
 log = logging.getLogger(__name__)
-LEASE_NAME = "scheduler"
+LOCK_NAME = "scheduler"
+ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)  # ticks are counted from here, so every replica ticks at the same instants
+TICK_MARKS_KEPT = timedelta(days=2)  # how long a tick's mark stays (it only has to outlive the tick)
 STATE_LABELS = {state: spec.label for state, spec in ORDER_LIFECYCLE.states.items()}
 
 
@@ -55,8 +62,12 @@ class JobSpec:
     id: str
     schedule: str  # how often, as people read it
     description: str  # what it does, in Chinese
-    trigger: BaseTrigger
+    every: timedelta
     run: JobRun
+
+    def slot(self, at: datetime) -> datetime:
+        """The tick `at` falls in: the same instant on every replica, so a tick has one name everywhere."""
+        return ANCHOR + ((at - ANCHOR) // self.every) * self.every
 
 
 async def _logistics_sweep(env: JobEnv) -> str:
@@ -83,8 +94,8 @@ async def _safety_stock(env: JobEnv) -> str:
 def job_specs(settings: Settings) -> list[JobSpec]:
     jobs = settings.jobs
 
-    def every(minutes: int) -> dict[str, object]:
-        return {"schedule": f"每 {minutes} 分钟", "trigger": IntervalTrigger(minutes=minutes)}
+    def every(minutes: float) -> dict[str, object]:
+        return {"schedule": f"每 {minutes:g} 分钟", "every": timedelta(minutes=minutes)}
 
     sla = "/".join(f"{STATE_LABELS.get(state, state)}{m}分" for state, m in settings.sla.minutes.items())
     return [
@@ -116,42 +127,65 @@ def default_holder() -> str:
 
 
 class JobScheduler:
-    def __init__(self, env: JobEnv, lease: Lease, specs: Sequence[JobSpec]) -> None:
-        self.env = env
-        self.lease = lease
+    def __init__(self, env: JobEnv, leader: Leader, specs: Sequence[JobSpec],
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.env, self.leader, self.clock = env, leader, clock
         self.specs = {spec.id: spec for spec in specs}
         self.scheduler = AsyncIOScheduler()
         self.runs: dict[str, int] = dict.fromkeys(self.specs, 0)  # ticks this replica ran, per job
+        self._leading: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        """Schedule every job and start keeping (or trying for) the jobs lock; needs a running event loop."""
         for spec in self.specs.values():
+            trigger = IntervalTrigger(seconds=spec.every.total_seconds(), start_date=ANCHOR, timezone=UTC)
             self.scheduler.add_job(
-                self.tick, spec.trigger, args=[spec.id], id=spec.id, name=spec.description,
+                self.tick, trigger, args=[spec.id], id=spec.id, name=spec.description,
                 max_instances=1, coalesce=True, misfire_grace_time=60, replace_existing=True,
             )
+        self._leading = asyncio.get_running_loop().create_task(self.leader.run(), name="job-leader")
         self.scheduler.start()
 
-    async def tick(self, job_id: str) -> bool:
-        """One scheduled run: only on the lease holder. Returns whether this replica ran the job."""
-        if not await self.lease.acquire():
-            log.debug("job %s: lease held by another replica, skipped", job_id)
+    async def tick(self, job_id: str, slot: datetime | None = None) -> bool:
+        """One scheduled run: only on the leader, once per tick. Returns whether this replica ran the job."""
+        if not await self.leader.holds():
+            log.debug("job %s: another replica leads, skipped", job_id)
             return False
         spec = self.specs[job_id]
+        slot = slot or spec.slot(self.clock())
+        if not await self._claim(job_id, slot):
+            log.warning("job %s tick %s: already ran on another replica, skipped", job_id, slot.isoformat())
+            return False
         started = time.perf_counter()
         try:
             summary = await spec.run(self.env)
         except Exception:
-            log.exception("job %s failed", job_id)
+            log.exception("job %s tick %s failed", job_id, slot.isoformat())
             return True
         finally:
             self.runs[job_id] += 1
-        log.info("job %s done in %.1f s: %s", job_id, time.perf_counter() - started, summary)
+        log.info("job %s tick %s done by %s in %.1f s: %s", job_id, slot.isoformat(), self.leader.holder,
+                 time.perf_counter() - started, summary)
         return True
+
+    async def _claim(self, job_id: str, slot: datetime) -> bool:
+        """Mark the tick; False if it was marked before (it ran, or runs, elsewhere). Old marks go."""
+        now = self.clock()
+        marks = t.alert_marks
+        async with self.env.db.engine.begin() as conn:
+            fresh = await mark_once(conn, [f"job:{job_id}:{slot.isoformat()}"], now)
+            await conn.execute(delete(marks).where(marks.c.key.startswith(f"job:{job_id}:", autoescape=True),
+                                                   marks.c.created_at < now - TICK_MARKS_KEPT))
+        return bool(fresh)
 
     async def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        await self.lease.release()
+        if self._leading is not None:
+            self._leading.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._leading
+        await self.leader.release()
 
 
 @asynccontextmanager
@@ -169,19 +203,21 @@ async def job_env(settings: Settings, db: Database, bus: MessageBus, deps: Deps)
             bus.deps.courier = None
 
 
-def lease_for(settings: Settings, db: Database) -> Lease:
+def leader_for(settings: Settings, db: Database) -> Leader:
     holder = settings.jobs.holder or default_holder()
-    return Lease(db, LEASE_NAME, holder, ttl=timedelta(seconds=settings.jobs.lease_ttl_s))
+    if db.is_sqlite:
+        return SingleProcess(holder)
+    return AdvisoryLock(settings.database_url, LOCK_NAME, holder, retry_s=settings.jobs.leader_retry_s)
 
 
 SCHEDULER = web.AppKey("scheduler", JobScheduler)
 
 
 async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The service's scheduler (`orderbot serve` only): started with the app, lease released at shutdown."""
+    """The service's scheduler (`orderbot serve` only): started with the app, the jobs lock released at shutdown."""
     settings, db, bus = app[SETTINGS], app[DB], app[BUS]
     async with job_env(settings, db, bus, bus.deps) as env:
-        scheduler = JobScheduler(env, lease_for(settings, db), job_specs(settings))
+        scheduler = JobScheduler(env, leader_for(settings, db), job_specs(settings))
         app[SCHEDULER] = scheduler
         scheduler.start()
         yield

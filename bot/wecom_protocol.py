@@ -21,6 +21,7 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 
 from config.settings import WecomSettings
 from domain.chat import InboundMessage
+from domain.limits import MESSAGE_ID
 
 PLATFORM = "wecom"
 
@@ -69,11 +70,35 @@ def open_callback(
 
 
 def dedup_key(fields: Mapping[str, str]) -> str:
-    """MsgId for messages; events carry none, so sender, time and event name stand in for it."""
+    """The inbox key that drops WeCom's re-sends of one callback and nothing else.
+
+    Messages carry MsgId, and so does any event where WeCom gives one. A card click carries ResponseCode,
+    unique per click: two taps in one second are two clicks. A scan carries none: its content and time tell
+    two scans in one second apart (the same code read twice in one second is one scan). Other events: sender,
+    time, event and key. CreateTime has whole seconds, so the time alone never tells two taps apart.
+    """
     msg_id = fields.get("MsgId", "")
     if msg_id:
         return msg_id
-    return f"{fields.get('FromUserName', '')}:{fields.get('CreateTime', '')}:{fields.get('Event', '')}"
+    event = fields.get("Event", "")
+    if event == "template_card_event" and fields.get("ResponseCode"):
+        code = fields["ResponseCode"]
+        return f"click:{code}" if len(code) <= MESSAGE_ID.max_chars - 6 else f"click:{_digest(code)}"
+    sent = f"{fields.get('FromUserName', '')}:{fields.get('CreateTime', '')}:{event}"
+    if event in _SCAN_EVENTS:
+        return f"{sent}:{_digest(fields.get('EventKey', ''), fields.get('ScanResult', ''))}"
+    if fields.get("EventKey"):
+        return f"{sent}:{_digest(fields['EventKey'])}"
+    return sent
+
+
+_SCAN_EVENTS = frozenset({"scancode_waitmsg", "scancode_push"})
+
+
+def _digest(*parts: str) -> str:
+    """A short fixed-length stand-in for content of any length or character (same content, same digest)."""
+    joined = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(joined).hexdigest()[:16]
 
 
 def to_inbound(fields: Mapping[str, str]) -> InboundMessage | None:

@@ -66,14 +66,14 @@ class RefundSettings(BaseModel):
 
 
 class JobsSettings(BaseModel):
-    """Scheduled jobs: the lease that lets one replica run them, and how often each runs."""
+    """Scheduled jobs: which replica runs them (the jobs lock, integrations/db/lease.py), and how often each runs."""
 
-    holder: str = ""  # this replica's lease holder id; empty = hostname:pid
-    lease_ttl_s: int = 90
-    logistics_sweep_minutes: int = 10
-    stuck_orders_minutes: int = 5
-    escalate_exceptions_minutes: int = 5
-    safety_stock_minutes: int = 60
+    holder: str = ""  # this replica's name in the log and in pg_stat_activity; empty = hostname:pid
+    leader_retry_s: float = 5.0  # how often a follower tries for the jobs lock (and the holder checks it)
+    logistics_sweep_minutes: float = 10
+    stuck_orders_minutes: float = 5
+    escalate_exceptions_minutes: float = 5
+    safety_stock_minutes: float = 60
 
 
 class LogisticsSettings(BaseModel):
@@ -116,6 +116,7 @@ class SafetyStockSettings(BaseModel):
     live_fresh_minutes: int = 120  # a live_viewers reading older than this no longer counts
     over_ratio: float = 1.5  # over = forecast > ratio × replenish_threshold
     consecutive: int = 2  # evaluations in a row over before a suggestion
+    min_gap_minutes: int = 45  # an evaluation closer than this to the one before is the same hour's, not the next
     max_gap_minutes: int = 90  # evaluations further apart than this are not "in a row"
     slow_mover_days: float = 142.0  # turnover days above this flag a slow mover (weekly, to supervisors)
     core_channels: list[str] = Field(default_factory=lambda: ["douyin", "miniprogram"])

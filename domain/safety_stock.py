@@ -22,8 +22,9 @@ The forecast of units sold in the next 48 hours (A-class only):
 
 The decision, each hourly evaluation:
   over    = forecast_48h > `over_ratio` (1.5) × replenish_threshold
-  suggest = over now and in the `consecutive` − 1 evaluations before it (2 in a row), each at most
-            `max_gap` (90 min) after the one before, no suggestion for the SKU still open, and a quantity > 0
+  suggest = over now and in the `consecutive` − 1 evaluations before it (2 in a row), each at least `min_gap`
+            (45 min) and at most `max_gap` (90 min) after the one before — two runs minutes apart are one
+            hour's, not two hours in a row — no suggestion for the SKU still open, and a quantity > 0
   margin  = ceil(forecast_48h / 2 × lead_time_days)   what sells while the goods are on their way
   qty     = ceil(forecast_48h + margin − available)   available = on hand − reserved, across all stores
   Reserved stock is already sold (those orders are in the history), so it does not count against the need.
@@ -62,6 +63,7 @@ class SafetyStockPolicy:
     live_fresh_minutes: int = 120
     over_ratio: float = 1.5
     consecutive: int = 2
+    min_gap: timedelta = timedelta(minutes=45)
     max_gap: timedelta = timedelta(minutes=90)
     slow_mover_days: float = 142.0
     core_channels: tuple[str, ...] = ("douyin", "miniprogram")
@@ -158,17 +160,23 @@ class PastEvaluation:
 
 
 def over_in_a_row(over_now: bool, now: datetime, previous: Sequence[PastEvaluation], policy: SafetyStockPolicy) -> bool:
-    """This evaluation and the `consecutive` − 1 before it (newest first) were all over, with no gap longer
-    than `max_gap` between them: a job that did not run overnight does not chain yesterday to today."""
+    """This evaluation and the `consecutive` − 1 before it (newest first) were all over, each at least `min_gap`
+    and at most `max_gap` after the one before: an extra run minutes after the hourly one (a second replica, a
+    `jobs run` by hand) is the same hour, not the next, and a job that did not run overnight does not chain
+    yesterday to today. An extra run that was not over still breaks the row."""
     needed = policy.consecutive - 1
-    if not over_now or len(previous) < needed:
+    if not over_now:
         return False
     later = now
-    for past in previous[:needed]:
-        if not past.over or later - past.at > policy.max_gap:
+    for past in previous:
+        if needed == 0:
+            break
+        gap = later - past.at
+        if not past.over or gap > policy.max_gap:
             return False
-        later = past.at
-    return True
+        if gap >= policy.min_gap:
+            needed, later = needed - 1, past.at
+    return needed == 0
 
 
 @dataclass(frozen=True)

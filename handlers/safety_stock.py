@@ -163,7 +163,8 @@ async def _states(
 def policy_of(
     *, short_video_channels: Iterable[str], a_top_n: int, b_share: float, recent_weight: float, w_hist: float,
     w_cart: float, w_live: float, cart_conversion: float, viewer_conversion: float, live_hours: float,
-    live_fresh_minutes: int, over_ratio: float, consecutive: int, max_gap_minutes: int, slow_mover_days: float,
+    live_fresh_minutes: int, over_ratio: float, consecutive: int, min_gap_minutes: int, max_gap_minutes: int,
+    slow_mover_days: float,
     core_channels: Iterable[str], non_core_channels: Iterable[str],
 ) -> SafetyStockPolicy:
     """The domain policy from the `safety_stock` settings section (`policy_of(**cfg.model_dump())`)."""
@@ -171,7 +172,8 @@ def policy_of(
         short_video_channels=tuple(short_video_channels), a_top_n=a_top_n, b_share=b_share,
         recent_weight=recent_weight, w_hist=w_hist, w_cart=w_cart, w_live=w_live, cart_conversion=cart_conversion,
         viewer_conversion=viewer_conversion, live_hours=live_hours, live_fresh_minutes=live_fresh_minutes,
-        over_ratio=over_ratio, consecutive=max(1, consecutive), max_gap=timedelta(minutes=max_gap_minutes),
+        over_ratio=over_ratio, consecutive=max(1, consecutive), min_gap=timedelta(minutes=min(min_gap_minutes, max_gap_minutes)),
+        max_gap=timedelta(minutes=max_gap_minutes),
         slow_mover_days=slow_mover_days, core_channels=tuple(core_channels),
         non_core_channels=tuple(c for c in non_core_channels if c not in set(core_channels)),
     )

@@ -20,6 +20,7 @@ from domain.safety_stock import RecordDemandSignal, RegisterSku, SafetyStockPoli
 from domain.users import User
 from handlers.bootstrap import build_bus
 from handlers.bus import Deps, MessageBus
+from handlers.safety_stock import policy_of
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
@@ -219,3 +220,17 @@ async def test_sku_and_demand_signal_routes(client: Client) -> None:
     resp = await client.post("/api/v1/demand-signals", json=good[0])
     assert resp.status == 401
     assert len(await rows(db, t.demand_signals)) == 2
+
+
+async def test_a_second_run_minutes_after_the_hourly_one_is_not_the_next_hour(client: Client) -> None:
+    """Two replicas (or a `jobs run` by hand) evaluating at 10:00 and 10:04: one hour, so no suggestion yet."""
+    db, clock = client.app[DB], Clock()
+    bus = await seed(db, clock)
+    policy = policy_of(**Settings().safety_stock.model_dump())
+    for at in (T0, T0 + timedelta(minutes=4)):
+        clock.now = at
+        await bus.handle(c.EvaluateSafetyStock(policy))
+    assert await pushed(db, "cg1", "补货建议") == [] and await rows(db, t.sku_freezes) == []
+    clock.now = T0 + HOUR
+    await bus.handle(c.EvaluateSafetyStock(policy))
+    assert len(await pushed(db, "cg1", "补货建议")) == 1

@@ -108,6 +108,24 @@ def test_two_consecutive_hourly_evaluations() -> None:
     )
 
 
+def test_two_evaluations_minutes_apart_are_not_two_hourly_evaluations_in_a_row() -> None:
+    minutes = timedelta(minutes=1)
+    assert not over_in_a_row(True, NOW, (PastEvaluation(NOW - 5 * minutes, True),), POLICY)  # a second replica
+    assert not over_in_a_row(True, NOW, (PastEvaluation(NOW - 44 * minutes, True),), POLICY)
+    assert over_in_a_row(True, NOW, (PastEvaluation(NOW - 45 * minutes, True),), POLICY)
+    # the extra run belongs to the hour before: it neither counts nor stops that hour from counting
+    extra_then_hourly = (PastEvaluation(NOW - 57 * minutes, True), PastEvaluation(NOW - HOUR, True))
+    assert over_in_a_row(True, NOW, extra_then_hourly, POLICY)
+    assert over_in_a_row(True, NOW, (PastEvaluation(NOW - 3 * minutes, True), PastEvaluation(NOW - HOUR, True)), POLICY)
+    # three in a row need three hours, however many runs fall inside them
+    three = SafetyStockPolicy(consecutive=3)
+    crowded = tuple(PastEvaluation(NOW - k * 10 * minutes, True) for k in range(1, 6))  # 10 … 50 minutes ago
+    assert not over_in_a_row(True, NOW, crowded, three)
+    # an extra run that was not over still breaks the row
+    assert not over_in_a_row(True, NOW, (PastEvaluation(NOW - 5 * minutes, False), PastEvaluation(NOW - HOUR, True)),
+                             POLICY)
+
+
 def brake_pads(**changes: object) -> SkuState:
     """The case's brake pad: 10 a day for 6 days, then 50 in the last day (+400 %), carts and a live stream."""
     values: dict[str, object] = {

@@ -261,7 +261,7 @@ def test_card_click_carries_key_task_and_response_code() -> None:
     assert inbound.text == inbound.event_key == "approve AS000012"
     assert inbound.card_task_id == "refund-AS000012"
     assert inbound.card_response_code == "rc-abc"
-    assert inbound.message_id == f"zhangmin:{NOW}:template_card_event"
+    assert inbound.message_id == "click:rc-abc"  # WeCom's ResponseCode is unique per click
 
 
 def test_scan_surfaces_the_nested_scan_result() -> None:
@@ -270,7 +270,7 @@ def test_scan_surfaces_the_nested_scan_result() -> None:
     assert fields["ScanType"] == "barcode"
     assert inbound is not None
     assert (inbound.kind, inbound.text, inbound.scan_result) == ("scan", "SF1234567890", "SF1234567890")
-    assert inbound.message_id == f"wanggang:{NOW}:scancode_waitmsg"
+    assert inbound.message_id.startswith(f"wanggang:{NOW}:scancode_waitmsg:")
 
 
 def event_fields(event: str, **extra: str) -> dict[str, str]:
@@ -281,7 +281,7 @@ def test_menu_click_becomes_a_menu_inbound() -> None:
     inbound = to_inbound(event_fields("click", EventKey="tasks"))
     assert inbound is not None
     assert (inbound.kind, inbound.text, inbound.event_key) == ("menu", "tasks", "tasks")
-    assert inbound.message_id == f"lisi:{NOW}:click"
+    assert inbound.message_id.startswith(f"lisi:{NOW}:click:")
 
 
 def test_entering_the_agent_becomes_an_enter_inbound() -> None:
@@ -315,8 +315,30 @@ def test_anything_else_is_ignored(fields: dict[str, str]) -> None:
 
 def test_dedup_key_uses_msg_id_for_messages_and_sender_time_event_otherwise() -> None:
     assert dedup_key({"MsgId": "1456453720", "FromUserName": "lisi"}) == "1456453720"
-    assert dedup_key(event_fields("click")) == f"lisi:{NOW}:click"
-    assert dedup_key(event_fields("click")) != dedup_key(event_fields("enter_agent"))
+    assert dedup_key(event_fields("enter_agent")) == f"lisi:{NOW}:enter_agent"
+    assert dedup_key(event_fields("click", EventKey="tasks")) != dedup_key(event_fields("enter_agent"))
+    assert dedup_key(event_fields("click", EventKey="tasks")) == dedup_key(event_fields("click", EventKey="tasks"))
+
+
+def test_two_taps_in_one_second_have_two_keys_and_a_resent_tap_has_the_same() -> None:
+    def tap(code: str, key: str = "approve AS000012") -> dict[str, str]:
+        return event_fields("template_card_event", EventKey=key, TaskId="approve-AS000012", ResponseCode=code)
+
+    assert dedup_key(tap("rc-1")) != dedup_key(tap("rc-2"))  # same person, second, card and button
+    assert dedup_key(tap("rc-1")) == dedup_key(tap("rc-1"))  # WeCom's re-send of the same click
+    long_code = "R" * 500
+    assert len(dedup_key(tap(long_code))) <= 128
+    assert dedup_key(tap(long_code)) != dedup_key(tap(long_code + "x"))
+
+
+def test_two_scans_in_one_second_have_two_keys_and_a_resent_scan_has_the_same() -> None:
+    def scan(code: str) -> dict[str, str]:
+        return event_fields("scancode_waitmsg", EventKey="scan", ScanType="barcode", ScanResult=code)
+
+    assert dedup_key(scan("CODE_128,SF1")) != dedup_key(scan("CODE_128,SF2"))
+    assert dedup_key(scan("CODE_128,SF1")) == dedup_key(scan("CODE_128,SF1"))
+    assert dedup_key({**scan("CODE_128,SF1"), "MsgId": "77"}) == "77"  # the platform's own id, when it gives one
+    assert len(dedup_key(scan("X" * 2000 + "\x00"))) <= 128  # any content fits the inbox key
 
 
 def test_a_valid_envelope_with_a_dtd_bolted_on_still_goes_through_the_hardened_parser() -> None:

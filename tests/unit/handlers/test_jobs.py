@@ -8,7 +8,7 @@ from domain import commands as c
 from domain.safety_stock import RegisterSku, SafetyStockPolicy
 from handlers.bus import MessageBus
 from tests.unit.fakes import FakeUnitOfWork
-from tests.unit.handlers.conftest import Clock, create_cmd, stock
+from tests.unit.handlers.conftest import T0, Clock, create_cmd, stock
 
 SLA = (("split", 30), ("picking", 60))
 
@@ -63,3 +63,27 @@ async def test_a_slow_mover_is_flagged_once_a_week(bus: MessageBus, uow: FakeUni
     clock.now += timedelta(days=7)
     assert (await bus.handle(c.EvaluateSafetyStock(policy))).slow_movers == 1
     assert [i.sku for i in await uow.incidents.list_open(kinds=("slow_mover",))] == ["BP-OLD", "BP-OLD"]
+
+
+async def test_two_runs_minutes_apart_are_one_hour_and_the_next_hour_suggests(
+    bus: MessageBus, uow: FakeUnitOfWork, clock: Clock
+) -> None:
+    """Issue 11: with the job on two replicas, evaluations at 10:00 and 10:03 counted as two hours in a row."""
+    policy = SafetyStockPolicy()  # two in a row
+    await stock(bus, "SH01", "BP-HOT", 100)
+    await bus.handle(RegisterSku("BP-HOT", "刹车片", 10, 2, by="api", via="api"))
+    clock.advance(hours=-12)
+    for i in range(5):
+        await bus.handle(create_cmd(f"DY-{i}", sku="BP-HOT", qty=10))
+    clock.advance(hours=12)
+
+    for minutes in (0, 3, 5):  # the hourly run, a second replica's, a `jobs run` by hand
+        clock.now = T0 + timedelta(minutes=minutes)
+        report = await bus.handle(c.EvaluateSafetyStock(policy))
+        assert (report.over, report.suggested) == (1, 0)
+    assert uow.pushed("cg1") == [] and await uow.freezes.active() == set()
+
+    clock.now = T0 + timedelta(hours=1)
+    assert (await bus.handle(c.EvaluateSafetyStock(policy))).suggested == 1
+    [text] = uow.pushed("cg1")
+    assert "建议补货" in text
