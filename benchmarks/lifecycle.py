@@ -77,17 +77,22 @@ def machine_layer_us(n: int = 20_000) -> dict[str, float]:
             "machine_per_order_us": per_order_machine, "add_remove_model_us": add_remove}
 
 
-async def persisted(url: str, orders: int, concurrency: int, wave_size: int) -> dict[str, float]:
-    """Half the orders move one chat command at a time, the other half in scanned waves of `wave_size`."""
+async def persisted(url: str, orders: int, concurrency: int, wave_size: int, skus: int = 1) -> dict[str, float]:
+    """Half the orders move one chat command at a time, the other half in scanned waves of `wave_size`.
+
+    Orders are spread over `skus` parts of one store: with 1, every allocation and shipment takes the same stock
+    row's lock (the worst case); a store's day spreads over its range of parts."""
     db = Database(url, pool_size=concurrency)
     bus = build_bus(db, Deps())
-    await bus.handle(c.SetStock("SH01", "BP-001", orders * 2 + 10, by="bench", via="cli"))
+    parts = [f"BP-{k:03d}" for k in range(1, skus + 1)]
+    for sku in parts:
+        await bus.handle(c.SetStock("SH01", sku, orders * 2 + 10, by="bench", via="cli"))
     order_nos: list[str] = []
     start = time.perf_counter()
     for i in range(orders):
         order, _ = await bus.handle(c.CreateOrder(
             channel="bench", external_id=f"B{i}", customer_id=f"C{i % 50}", address="上海市浦东新区张杨路500号",
-            lines=(c.LineInput("BP-001", 1, 19_900),), paid=True, store="SH01", by="bench", via="api",
+            lines=(c.LineInput(parts[i % skus], 1, 19_900),), paid=True, store="SH01", by="bench", via="api",
         ))
         order_nos.append(order.order_no)
     create_s = time.perf_counter() - start
@@ -197,9 +202,9 @@ async def raw_floor(url: str, order_nos: list[str], concurrency: int) -> dict[st
             "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1e3, "cpu_us": cpu_us}
 
 
-def run_db(kind: str, orders: int, concurrency: int, wave_size: int) -> dict[str, float]:
+def run_db(kind: str, orders: int, concurrency: int, wave_size: int, skus: int) -> dict[str, float]:
     with database(kind) as url:
-        return asyncio.run(persisted(url, orders, concurrency, wave_size))
+        return asyncio.run(persisted(url, orders, concurrency, wave_size, skus))
 
 
 def main() -> None:
@@ -208,6 +213,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--wave", type=int, default=100, help="orders per scanned wave")
+    parser.add_argument("--skus", type=int, default=1, help="parts the orders are spread over (1: one stock row, the worst case)")
     args = parser.parse_args()
 
     layer = machine_layer_us()
@@ -217,9 +223,9 @@ def main() -> None:
           f"add_model+remove_model {layer['add_remove_model_us']:.0f} µs")
     for kind in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
         concurrency = 1 if kind == "sqlite" else args.concurrency
-        r = run_db(kind, args.orders, concurrency, args.wave)
+        r = run_db(kind, args.orders, concurrency, args.wave, args.skus)
         print(f"{kind}: one command per unit of work: {r['per_s']:,.0f} persisted transitions/s "
-              f"({r['transitions']:,} transitions, {concurrency} workers; p50 {r['p50_ms']:.2f} ms, "
+              f"({r['transitions']:,} transitions, {concurrency} workers, {args.skus} SKU(s); p50 {r['p50_ms']:.2f} ms, "
               f"p99 {r['p99_ms']:.2f} ms; {r['cpu_us']:,.0f} µs of this process's CPU per transition)")
         print(f"{kind}: scanned waves of {args.wave}: {r['wave_per_s']:,.0f} persisted transitions/s "
               f"({r['wave_transitions']:,} transitions); order intake {r['create_per_s']:,.0f} orders/s")
