@@ -95,7 +95,7 @@ class RecipientLimiter:
         max_digest_bytes: int = DIGEST_MAX_BYTES,
         max_merge: int = 200,
     ) -> None:
-        self._db = db
+        self.db = self._db = db  # public: the senders read from the same database
         self._channel = channel
         self._limits = tuple(limits)
         self._line = line or chat_line

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import datetime
 from typing import Any
 
 from domain.chat import Reply, from_payload
+from integrations.delivery.answers import repeat_stamp
 from integrations.delivery.limiter import CARD_UPDATE, Admission, RecipientLimiter, plain, short
 from integrations.delivery.rows import OutboxRow, PermanentDelivery, RetryableDelivery
 from integrations.wecom.client import WeComClient, WeComError, WeComRejected
@@ -26,19 +28,19 @@ class WeComChatSender:
         if row.kind == CARD_UPDATE:
             await _translated(self._client.update_template_card(self._card_update(row)))
             return
+        asked_at = await repeat_stamp(self._limiter.db, row)
         admission = await self._limiter.admit(row)
         try:
-            payload = self._message(row, admission)
+            payload = self._message(row, admission, asked_at)
         except (KeyError, TypeError, ValueError) as exc:
             await self._limiter.release(admission, maybe_shown=False)
             raise PermanentDelivery(f"cannot render outbox row {row.id}: {exc!r}") from exc
         await _sent_admitted(self._client.send(payload), self._limiter, admission)
 
-    def _message(self, row: OutboxRow, admission: Admission) -> JsonObject:
-        item = (
-            Reply(self._limiter.digest_text(admission)) if admission.is_digest else from_payload(row.payload)
-        )
-        return render_message(row.recipient, self._agent_id, item)
+    def _message(self, row: OutboxRow, admission: Admission, asked_at: datetime | None) -> JsonObject:
+        if admission.is_digest:
+            return render_message(row.recipient, self._agent_id, Reply(self._limiter.digest_text(admission)))
+        return render_message(row.recipient, self._agent_id, from_payload(row.payload), asked_at=asked_at)
 
     def _card_update(self, row: OutboxRow) -> JsonObject:
         try:
