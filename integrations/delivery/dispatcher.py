@@ -29,6 +29,7 @@ from sqlalchemy import func, or_, select, update
 from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.engine import Database
+from integrations.delivery import outage
 from integrations.delivery.lanes import Lanes, first_of
 from integrations.delivery.retry import CircuitBreaker, RetryPolicy
 from integrations.delivery.rows import (
@@ -219,23 +220,22 @@ class OutboxDispatcher:
             if channel_down and was_closed:
                 await self._hold_for_channel(row.channel)
             await self._retry(row, error, channel_down=channel_down)
+            if channel_down and not was_closed:
+                await self._give_up_expired(row.channel, error)
         else:
             breaker.succeeded(row.id)
             await self._settle(row, status="delivered", delivered_at=self._clock())
 
     async def _hold_for_channel(self, channel: str) -> None:
-        """The channel just went down: rows of it backing off are due now, so that when it comes back they go out
-        with the rest, oldest first, rather than after younger rows to the same person."""
-        c = t.outbox.c
-        now = self._clock()
-        stmt = (
-            update(t.outbox)
-            .where(c.channel == channel, c.status == "pending", c.attempts > 0, c.next_attempt_at > now,
-                   ~c.last_error.startswith(DEFERRED_PREFIX))
-            .values(next_attempt_at=now)
-        )
-        async with self._db.engine.begin() as conn:
-            await conn.execute(stmt)
+        await outage.hold_for_channel(self._db, channel, self._clock())
+
+    async def _give_up_expired(self, channel: str, error: str) -> None:
+        reason = f"gave up after the retry window, channel down: {error}"
+        dead = await outage.give_up_expired(self._db, channel, self._clock(), self._policy.window_s, reason)
+        if dead:
+            log.warning("%d outbox rows of channel %s are dead: %s", len(dead), channel, reason)
+        for row in dead:
+            await self._tell_dead(row)
 
     async def _still_ours(self, row: OutboxRow) -> bool:
         c = t.outbox.c
@@ -258,9 +258,12 @@ class OutboxDispatcher:
         log.warning(
             "outbox row %s (%s %s to %s) is dead: %s", row.id, row.channel, row.kind, row.recipient, error
         )
+        await self._tell_dead(replace(row, attempts=row.attempts + 1, last_error=error))
+
+    async def _tell_dead(self, row: OutboxRow) -> None:
         if self._on_dead is not None:
             try:
-                await self._on_dead(replace(row, attempts=row.attempts + 1, last_error=error))
+                await self._on_dead(row)
             except Exception:
                 log.exception("on_dead failed for outbox row %s", row.id)
 
