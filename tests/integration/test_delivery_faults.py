@@ -164,10 +164,7 @@ async def test_45_pushes_to_one_person_under_faults_none_dropped_by_wecoms_cap(
     fake.chaos(0.3, seed=7, late_s=1.0)  # the client gives up after CLIENT_TIMEOUT_S (0.3 s)
     d = OutboxDispatcher(db, {"chat": chat_sender(http, fake, db, clock)}, clock=clock)
     pushes = [f"推送#{i:02d}" for i in range(1, 46)]
-    for i, text in enumerate(pushes):
-        await enqueue(db, clock(), [("wh1", Reply(text))])
-        await d.run_once()
-        clock.advance(1 if i % 3 else 2)
+    await enqueue(db, clock(), [("wh1", Reply(text)) for text in pushes])
     for _ in range(400):
         await d.run_once()
         clock.advance(2)
