@@ -115,7 +115,8 @@ def with_dingtalk(app: web.Application, wecom_senders: dict[str, Sender]) -> dic
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     db, settings = app[DB], app[SETTINGS].delivery
     channels = {**senders(app), **channels_kuaidi100.courier_senders(app)}
-    warnings = DeadRowWarnings(db, channels=channels, gather_s=settings.dead_report_gather_s)
+    warnings = DeadRowWarnings(db, channels=channels, gather_s=settings.dead_report_gather_s,
+                               horizon_s=settings.retry_window_s + 86400)
     paced = {name: PacedSender(sender, app[PACER].yield_to_acks) for name, sender in channels.items()}
     dispatcher = OutboxDispatcher(
         db, paced, on_dead=warnings, batch=settings.batch, max_in_flight=settings.max_in_flight,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, cast, exists, literal, or_, select
@@ -39,11 +39,12 @@ LINE_CHARS = 70
 
 class DeadRowWarnings:
     """`on_dead` for the dispatcher (notes a death), and `run` (reports soon after, gathering rows that die
-    together). `channels`: the dispatcher's channels, to tell whether another platform can carry the warning."""
+    together). `channels`: the dispatcher's channels, to tell whether another platform can carry the warning.
+    `horizon_s`: rows committed longer ago than this are not reported (it must exceed the retry window)."""
 
     def __init__(
         self, db: Database, *, channels: Collection[str], clock: Callable[[], datetime] = utcnow,
-        gather_s: float = 5.0, batch: int = 500,
+        gather_s: float = 5.0, batch: int = 500, horizon_s: float = 2 * 86400,
     ) -> None:
         self._db = db
         self._other = {WECOM_CHAT: DINGTALK_CHAT, DINGTALK_CHAT: WECOM_CHAT} if {
@@ -51,6 +52,7 @@ class DeadRowWarnings:
         self._clock = clock
         self._gather_s = gather_s
         self._batch = batch
+        self._horizon = timedelta(seconds=horizon_s)  # older dead rows were told about before these digests existed
         self._noticed = asyncio.Event()
 
     async def __call__(self, row: OutboxRow) -> None:
@@ -72,7 +74,7 @@ class DeadRowWarnings:
         """One warning per manager for the dead rows not reported yet; returns how many rows it reported."""
         now = self._clock()
         async with UnitOfWork(self._db) as uow:
-            dead = await self._unreported(uow)
+            dead = await self._unreported(uow, now)
             won = await mark_once(uow.conn, [f"{TOLD_MARK}{row.id}" for row in dead], now) if dead else set()
             dead = [row for row in dead if f"{TOLD_MARK}{row.id}" in won]  # another replica took the rest
             if not dead:
@@ -87,13 +89,14 @@ class DeadRowWarnings:
         log.info("told %d managers about %d dead outbox rows", len(managers), len(dead))
         return len(dead)
 
-    async def _unreported(self, uow: UnitOfWork) -> list[OutboxRow]:
+    async def _unreported(self, uow: UnitOfWork, now: datetime) -> list[OutboxRow]:
         c = t.outbox.c
         marks = t.alert_marks.c
         told = exists().where(marks.key == literal(TOLD_MARK) + cast(c.id, String))
         stmt = (
             select(t.outbox)
-            .where(c.status == "dead", or_(c.dedup_key.is_(None), ~c.dedup_key.startswith(WARNING_KEY)), ~told)
+            .where(c.status == "dead", c.created_at >= now - self._horizon,
+                   or_(c.dedup_key.is_(None), ~c.dedup_key.startswith(WARNING_KEY)), ~told)
             .order_by(c.id)
             .limit(self._batch)
         )
