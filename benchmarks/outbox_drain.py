@@ -24,10 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from benchmarks._support import ServerProcess, database  # noqa: E402
+from benchmarks._support import database  # noqa: E402
 from domain.chat import Reply, to_payload  # noqa: E402
+from domain.clock import utcnow  # noqa: E402
 from integrations.db import tables as t  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402
 from integrations.db.uow import UnitOfWork  # noqa: E402
@@ -56,8 +58,6 @@ async def start_serve(url: str, fake: FakeWeCom, port: int) -> asyncio.subproces
         "ORDERBOT_LOG_LEVEL": "WARNING",
     }
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", SERVE, env=env)
-    import httpx
-
     async with httpx.AsyncClient() as http:
         for _ in range(300):
             try:
@@ -80,7 +80,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
             fake.stall_next(30.0, path=SEND_PATH)  # the first send is answered long after the 5 s time-out
             texts = [f"任务#{i:04d}" for i in range(args.messages)]
             async with UnitOfWork(db) as uow:
-                now = __import__("domain.clock", fromlist=["utcnow"]).utcnow()
+                now = utcnow()
                 await uow.enqueue_many([
                     {"channel": "chat", "kind": "message", "recipient": f"p{i % args.people:03d}",
                      "payload": to_payload(Reply(text))} for i, text in enumerate(texts)
@@ -132,5 +132,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    _ = ServerProcess  # the shared plumbing; this benchmark talks to its subprocess over HTTP and the database
     main()
