@@ -21,8 +21,9 @@ from handlers.bootstrap import build_bus
 from handlers.bus import Deps
 from integrations.db.engine import Database
 from integrations.db.tokens import DbTokenCache
+from integrations.delivery.dead_rows import DeadRowWarnings
 from integrations.delivery.dingtalk_sender import DingTalkChatSender
-from integrations.delivery.dispatcher import OutboxDispatcher, Sender, tell_admins_about_dead_row
+from integrations.delivery.dispatcher import OutboxDispatcher, Sender
 from integrations.delivery.fanout import DINGTALK_CHAT, WECOM_CHAT, ChatFanout
 from integrations.delivery.limiter import GROUP_ROBOT_LIMITS, RecipientLimiter
 from integrations.delivery.wecom_sender import WeComChatSender, WeComGroupSender
@@ -113,22 +114,25 @@ def with_dingtalk(app: web.Application, wecom_senders: dict[str, Sender]) -> dic
 
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
-    db = app[DB]
-
-    async def on_dead(row: object) -> None:
-        await tell_admins_about_dead_row(db, row)  # type: ignore[arg-type]
-
+    db, settings = app[DB], app[SETTINGS].delivery
     channels = {**senders(app), **channels_kuaidi100.courier_senders(app)}
+    warnings = DeadRowWarnings(db, channels=channels, gather_s=settings.dead_report_gather_s,
+                               horizon_s=settings.retry_window_s + 86400)
     paced = {name: PacedSender(sender, app[PACER].yield_to_acks) for name, sender in channels.items()}
-    dispatcher = OutboxDispatcher(db, paced, on_dead=on_dead)
+    dispatcher = OutboxDispatcher(
+        db, paced, on_dead=warnings, batch=settings.batch, max_in_flight=settings.max_in_flight,
+        retry_window_s=settings.retry_window_s, base_backoff_s=settings.base_backoff_s,
+        max_backoff_s=settings.max_backoff_s, breaker_threshold=settings.breaker_threshold,
+        breaker_cool_s=settings.breaker_cool_s, breaker_max_cool_s=settings.breaker_max_cool_s,
+    )
     app[DISPATCHER] = dispatcher
     stop = asyncio.Event()
-    task = asyncio.create_task(dispatcher.run_forever(stop))
+    tasks = [asyncio.create_task(dispatcher.run_forever(stop)), asyncio.create_task(warnings.run(stop))]
     yield
     stop.set()
     dispatcher.notify()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=10)
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
 
 
 async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -76,6 +76,22 @@ class JobsSettings(BaseModel):
     safety_stock_minutes: float = 60
 
 
+class DeliverySettings(BaseModel):
+    """The outbox: a failed send is retried for a window of time (capped exponential back-off with jitter), and a
+    breaker per channel pauses a channel that failed `breaker_threshold` times in a row (cool-down doubling from
+    `breaker_cool_s` to `breaker_max_cool_s`, then one probe), so an outage costs no row its window."""
+
+    retry_window_s: float = 6 * 3600
+    base_backoff_s: float = 1.0
+    max_backoff_s: float = 300.0
+    breaker_threshold: int = 10
+    breaker_cool_s: float = 5.0
+    breaker_max_cool_s: float = 60.0
+    batch: int = 50  # rows claimed and in hand at most
+    max_in_flight: int = 16  # sends under way at once (one per recipient at a time)
+    dead_report_gather_s: float = 5.0  # rows dying within this of each other are one warning to the managers
+
+
 class LogisticsSettings(BaseModel):
     """Courier tracking (Kuaidi100-style query API)."""
 
@@ -204,6 +220,7 @@ class Settings(BaseSettings):
     refund: RefundSettings = Field(default_factory=RefundSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     logistics: LogisticsSettings = Field(default_factory=LogisticsSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     safety_stock: SafetyStockSettings = Field(default_factory=SafetyStockSettings)

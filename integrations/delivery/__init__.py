@@ -1,5 +1,7 @@
-"""Delivery of outbox rows: the dispatcher, per-recipient rate limits with digests, and the senders."""
+"""Delivery of outbox rows: the dispatcher, per-recipient rate limits with digests, the senders, the retry policy
+with a breaker per channel, and the managers' digest of rows that could not be delivered."""
 
+from integrations.delivery.dead_rows import DeadRowWarnings
 from integrations.delivery.dispatcher import (
     DeferDelivery,
     OutboxDispatcher,
@@ -7,15 +9,17 @@ from integrations.delivery.dispatcher import (
     PermanentDelivery,
     RetryableDelivery,
     Sender,
-    tell_admins_about_dead_row,
 )
+from integrations.delivery.retry import CircuitBreaker, RetryPolicy
 
 __all__ = [
+    "CircuitBreaker",
+    "DeadRowWarnings",
     "DeferDelivery",
     "OutboxDispatcher",
     "OutboxRow",
     "PermanentDelivery",
+    "RetryPolicy",
     "RetryableDelivery",
     "Sender",
-    "tell_admins_about_dead_row",
 ]

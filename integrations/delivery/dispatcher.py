@@ -5,76 +5,48 @@ transaction, then sent with no transaction open. A process that dies mid-send le
 once the claim expires another pass sends them again, so delivery is at-least-once (WeCom's duplicate
 check hides the repeat from the person). On PostgreSQL the claim uses FOR UPDATE SKIP LOCKED, so any
 number of replicas can dispatch; on SQLite one process dispatches.
+
+A failed send is retried for a window of time (retry.RetryPolicy), and each channel has a breaker
+(retry.CircuitBreaker): while a channel is down its rows are neither claimed nor retried, and when it comes
+back they are all due at once, so they go out oldest first, in order per recipient. The running dispatcher
+(run_forever) keeps rows flowing through per-recipient lanes (lanes.Lanes): a stalled send holds only its
+own recipient's later rows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
-from domain.chat import Reply
 from domain.clock import utcnow
-from domain.outbox import ChatPush
 from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.db.uow import UnitOfWork
+from integrations.delivery import outage
+from integrations.delivery.lanes import Lanes, first_of
+from integrations.delivery.retry import CircuitBreaker, RetryPolicy
+from integrations.delivery.rows import (
+    DEFERRED_PREFIX,
+    DeferDelivery,
+    LostClaim,
+    OutboxRow,
+    PermanentDelivery,
+    RetryableDelivery,
+)
+
+__all__ = [
+    "DEFERRED_PREFIX", "DeferDelivery", "LostClaim", "OnDead", "OutboxDispatcher", "OutboxRow",
+    "PermanentDelivery", "RetryableDelivery", "Sender",
+]
 
 log = logging.getLogger(__name__)
-
-DEFERRED_PREFIX = "deferred: "  # last_error of a row put off by a rate limit (not a failure)
-ADMIN_ROLE = "manager"
-_PLAIN_COLUMNS = ("id", "channel", "kind", "recipient", "payload", "attempts", "dedup_key", "last_error")
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    id: int
-    channel: str
-    kind: str
-    recipient: str
-    payload: dict[str, Any]
-    attempts: int
-    created_at: datetime
-    dedup_key: str | None = None
-    claimed_until: datetime | None = None  # the claim this pass holds; also tells one pass's rows apart
-    last_error: str = ""
-
-    @classmethod
-    def from_mapping(cls, m: Mapping[Any, Any]) -> OutboxRow:
-        plain = {name: m[name] for name in _PLAIN_COLUMNS}
-        return cls(**plain, created_at=m["created_at"], claimed_until=m["claimed_until"])
-
-    @property
-    def deferred(self) -> bool:
-        return self.last_error.startswith(DEFERRED_PREFIX)
-
-
-class RetryableDelivery(Exception):
-    """The send may succeed later: try again after a back-off."""
-
-
-class PermanentDelivery(Exception):
-    """The send will never succeed: the row is dead."""
-
-
-class DeferDelivery(Exception):
-    """Not sent on purpose (a rate limit): try again at `until`, without counting an attempt."""
-
-    def __init__(self, until: datetime, reason: str) -> None:
-        super().__init__(reason)
-        self.until = until
-
-
-class LostClaim(Exception):
-    """The row left our hands before it was sent (merged into a digest, or the claim lapsed): skip it."""
 
 
 class Sender(Protocol):
@@ -91,9 +63,14 @@ class OutboxDispatcher:
         senders: Mapping[str, Sender],
         *,
         batch: int = 50,
-        max_attempts: int = 8,
+        max_attempts: int | None = None,
         base_backoff_s: float = 1.0,
         max_backoff_s: float = 300,
+        retry_window_s: float = 6 * 3600,
+        retry: RetryPolicy | None = None,
+        breaker_threshold: int = 10,
+        breaker_cool_s: float = 5.0,
+        breaker_max_cool_s: float = 60.0,
         claim_s: float = 60,
         clock: Callable[[], datetime] = utcnow,
         on_dead: OnDead | None = None,
@@ -103,9 +80,12 @@ class OutboxDispatcher:
         self._db = db
         self._senders = dict(senders)
         self._batch = batch
-        self._max_attempts = max_attempts
-        self._base_backoff_s = base_backoff_s
-        self._max_backoff_s = max_backoff_s
+        self._policy = retry or RetryPolicy(retry_window_s, base_backoff_s, max_backoff_s, max_attempts)
+        self.breakers = {
+            channel: CircuitBreaker(channel, threshold=breaker_threshold, cool_s=breaker_cool_s,
+                                    max_cool_s=breaker_max_cool_s, clock=clock)
+            for channel in self._senders
+        }
         self._claim_s = claim_s
         self._clock = clock
         self._on_dead = on_dead
@@ -117,20 +97,33 @@ class OutboxDispatcher:
         """Something was committed: start the next pass now instead of at the end of the idle wait."""
         self._wake.set()
 
-    async def run_forever(self, stop: asyncio.Event, idle_s: float = 0.5) -> None:
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                handled = await self.run_once()
-            except Exception:  # a database hiccup must not end delivery; the next pass retries
-                log.exception("outbox pass failed")
-                handled = 0
-            if handled < self._batch:
-                await _first_of(stop, self._wake, wait_s=idle_s)
+    async def run_forever(self, stop: asyncio.Event, idle_s: float = 0.5, drain_s: float = 8.0) -> None:
+        """Claim due rows whenever fewer than `batch` are in hand; each recipient's rows go out in turn."""
+        lanes = Lanes(self._deliver, self._max_in_flight)
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                lanes.freed.clear()
+                room = self._batch - lanes.held
+                claimed = 0
+                if room > 0:
+                    try:
+                        for row in await self._claim(self._clock(), room):
+                            lanes.add(row)
+                            claimed += 1
+                    except Exception:  # a database hiccup must not end delivery; the next pass retries
+                        log.exception("outbox pass failed")
+                        room = 1  # wait the idle time, not for a row to finish
+                events = (stop, self._wake) if claimed < room else (stop, self._wake, lanes.freed)
+                await first_of(*events, wait_s=idle_s)
+        finally:
+            unfinished = await lanes.close(drain_s)
+            with contextlib.suppress(Exception):
+                await self._release(unfinished)
 
     async def run_once(self) -> int:
         """Claim one batch of due rows and deliver them; returns how many rows were claimed."""
-        rows = await self._claim(self._clock())
+        rows = await self._claim(self._clock(), self._batch)
         groups: dict[str, list[OutboxRow]] = {}
         for row in rows:  # id order, so each recipient's rows stay in order
             groups.setdefault(row.recipient, []).append(row)
@@ -163,18 +156,27 @@ class OutboxDispatcher:
         async with self._db.engine.connect() as conn:
             return {channel: count for channel, count in await conn.execute(stmt)}
 
-    async def _claim(self, now: datetime) -> list[OutboxRow]:
+    async def _claim(self, now: datetime, limit: int) -> list[OutboxRow]:
+        """Due rows of the channels whose breaker is closed, and one probe row per channel ready to be tried."""
+        flowing = [channel for channel, breaker in self.breakers.items() if breaker.closed]
+        probing = [channel for channel, breaker in self.breakers.items() if breaker.probe_wanted()]
+        rows = await self._claim_of(flowing, now, limit) if flowing else []
+        for channel in probing:
+            rows += await self._claim_of([channel], now, 1)
+        return rows
+
+    async def _claim_of(self, channels: list[str], now: datetime, limit: int) -> list[OutboxRow]:
         c = t.outbox.c
         stmt = (
             select(t.outbox)
             .where(
                 c.status == "pending",
-                c.channel.in_(list(self._senders)),
+                c.channel.in_(channels),
                 c.next_attempt_at <= now,
                 or_(c.claimed_until.is_(None), c.claimed_until < now),
             )
             .order_by(c.id)
-            .limit(self._batch)
+            .limit(limit)
         )
         if not self._db.is_sqlite:
             stmt = stmt.with_for_update(skip_locked=True)
@@ -188,26 +190,52 @@ class OutboxDispatcher:
         return [replace(row, claimed_until=claim) for row in found]
 
     async def _deliver(self, row: OutboxRow) -> None:
+        breaker = self.breakers[row.channel]
+        if not breaker.admits(row.id):
+            await self._settle(row)  # the channel is down: hand the row back untried, no attempt counted
+            return
         lapsing = row.claimed_until is None or self._clock() >= row.claimed_until - self._claim_margin
         if lapsing and not await self._still_ours(row):
+            breaker.neutral(row.id)
             return  # the claim lapsed and someone else took the row (or merged it into a digest)
         try:
             await self._senders[row.channel].deliver(row)
         except LostClaim:
+            breaker.neutral(row.id)
             log.debug("outbox row %s left our hands before it was sent", row.id)
         except DeferDelivery as deferral:
+            breaker.neutral(row.id)
             await self._settle(
                 row, next_attempt_at=deferral.until, last_error=DEFERRED_PREFIX + str(deferral)
             )
         except PermanentDelivery as failure:
+            breaker.succeeded(row.id)  # the channel answered, if only to refuse
             await self._kill(row, str(failure) or type(failure).__name__)
-        except Exception as failure:  # RetryableDelivery, and any surprise: retry, up to max_attempts
+        except Exception as failure:  # RetryableDelivery, and any surprise: retry within the window
             if not isinstance(failure, RetryableDelivery):
                 log.exception("outbox row %s: unexpected error from the %s sender", row.id, row.channel)
-            await self._retry(row, str(failure) or type(failure).__name__)
+            error = str(failure) or type(failure).__name__
+            was_closed = breaker.closed
+            channel_down = breaker.failed(row.id, error)
+            if channel_down and was_closed:
+                await self._hold_for_channel(row.channel)
+            await self._retry(row, error, channel_down=channel_down)
+            if channel_down and not was_closed:
+                await self._give_up_expired(row.channel, error)
         else:
-            now = self._clock()
-            await self._settle(row, status="delivered", delivered_at=now)
+            breaker.succeeded(row.id)
+            await self._settle(row, status="delivered", delivered_at=self._clock())
+
+    async def _hold_for_channel(self, channel: str) -> None:
+        await outage.hold_for_channel(self._db, channel, self._clock())
+
+    async def _give_up_expired(self, channel: str, error: str) -> None:
+        reason = f"gave up after the retry window, channel down: {error}"
+        dead = await outage.give_up_expired(self._db, channel, self._clock(), self._policy.window_s, reason)
+        if dead:
+            log.warning("%d outbox rows of channel %s are dead: %s", len(dead), channel, reason)
+        for row in dead:
+            await self._tell_dead(row)
 
     async def _still_ours(self, row: OutboxRow) -> bool:
         c = t.outbox.c
@@ -215,14 +243,14 @@ class OutboxDispatcher:
         async with self._db.engine.connect() as conn:
             return (await conn.execute(stmt)).first() is not None
 
-    async def _retry(self, row: OutboxRow, error: str) -> None:
-        attempts = row.attempts + 1
-        if attempts >= self._max_attempts:
+    async def _retry(self, row: OutboxRow, error: str, *, channel_down: bool = False) -> None:
+        attempts, now = row.attempts + 1, self._clock()
+        if self._policy.gives_up(row.created_at, attempts, now):
             await self._kill(row, f"gave up after {attempts} attempts: {error}")
             return
-        delay = min(self._max_backoff_s, self._base_backoff_s * 2**row.attempts)
-        delay *= 1 + random.uniform(0, 0.1)  # spread replicas' retries after a shared outage
-        next_at = self._clock() + timedelta(seconds=delay)
+        # While the channel is down the breaker decides when it is tried again; the row waits its turn as due.
+        delay = 0.0 if channel_down else self._policy.delay_s(row.attempts)
+        next_at = now + timedelta(seconds=delay)
         await self._settle(row, attempts=attempts, next_attempt_at=next_at, last_error=error)
 
     async def _kill(self, row: OutboxRow, error: str) -> None:
@@ -230,9 +258,12 @@ class OutboxDispatcher:
         log.warning(
             "outbox row %s (%s %s to %s) is dead: %s", row.id, row.channel, row.kind, row.recipient, error
         )
+        await self._tell_dead(replace(row, attempts=row.attempts + 1, last_error=error))
+
+    async def _tell_dead(self, row: OutboxRow) -> None:
         if self._on_dead is not None:
             try:
-                await self._on_dead(replace(row, attempts=row.attempts + 1, last_error=error))
+                await self._on_dead(row)
             except Exception:
                 log.exception("on_dead failed for outbox row %s", row.id)
 
@@ -247,40 +278,7 @@ class OutboxDispatcher:
         async with self._db.engine.begin() as conn:
             await conn.execute(stmt)
 
-
-async def tell_admins_about_dead_row(db: Database, row: OutboxRow, *, at: datetime | None = None) -> None:
-    """Enqueue one chat text per manager about a row that will never be delivered (once per row)."""
-    if (row.dedup_key or "").startswith("dead:"):
-        return  # a warning about a dead row died itself: say nothing, or this never ends
-    text = (
-        f"外发消息投递失败，已停止重试：#{row.id}（{row.channel}/{row.kind} → {row.recipient}，"
-        f"尝试 {row.attempts} 次）。原因：{row.last_error}"
-    )
-    now = at or utcnow()
-    async with UnitOfWork(db) as uow:
-        managers = await uow.users.list(role=ADMIN_ROLE)
-        keys = {m.userid: f"dead:{row.id}:{m.userid}" for m in managers}
-        told = await _existing_dedup_keys(uow, list(keys.values()))
-        for userid, key in keys.items():
-            if key not in told:
-                await uow.send(ChatPush(userid, Reply(text), key), at=now)
-        try:
-            await uow.commit()
-        except IntegrityError:  # another replica told them first
-            log.info("managers were already told about dead outbox row %s", row.id)
-
-
-async def _existing_dedup_keys(uow: UnitOfWork, keys: list[str]) -> set[str]:
-    if not keys:
-        return set()
-    found = await uow.session.execute(select(t.outbox.c.dedup_key).where(t.outbox.c.dedup_key.in_(keys)))
-    return {key for (key,) in found}
-
-
-async def _first_of(*events: asyncio.Event, wait_s: float) -> None:
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+    async def _release(self, rows: list[OutboxRow]) -> None:
+        """Claimed rows this process will not send after all (it is stopping): free to be claimed at once."""
+        for row in rows:
+            await self._settle(row)

@@ -3,9 +3,12 @@
 WeCom silently drops app messages beyond 30 per member per minute and 1,000 per hour, and group
 robots beyond 20 per minute per key. A sender asks `RecipientLimiter.admit(row)` before it sends:
 
-1. Count what was sent to the recipient: outbox rows of the channel and recipient with status
-   delivered and delivered_at inside each sliding window (60 s, 3600 s). Rows merged into a digest
-   do not count; the digest's own row counts once, as the one message it was.
+1. Count what WeCom may have shown the recipient: outbox rows of the channel and recipient whose
+   delivered_at lies inside each sliding window (60 s, 3600 s). A row gets its delivered_at when it is
+   admitted (a reservation, before the send), keeps it when the outcome is unknown (a time-out: WeCom may
+   have shown it), moves it to the moment it was accepted, and loses it only when WeCom is known not to have
+   shown it (an errcode answer, no connection). Rows merged into a digest do not count; the digest's own
+   row counts once, as the one message it was.
 2. No free slot in some window → the row is not sent: DeferDelivery puts it off until the oldest
    counted send leaves that window (attempts unchanged, last_error "deferred: ...").
 3. A free slot. "Waiting" rows are the recipient's other pending rows that are due and not held by
@@ -26,13 +29,14 @@ The counts of both windows, whether the recipient has deferred rows pending, and
 still pending under its claim come from ONE query; the waiting rows are read only when a digest is possible
 (the last free slot, or a deferred row), as with two or more free slots and nothing deferred the row goes out
 alone whatever is waiting. A row that is no longer ours (merged into a digest meanwhile) raises LostClaim.
-Counts come from committed rows: two replicas sending to one person in the same instant may overshoot
-by the rows in flight.
+Admission is one transaction, and on PostgreSQL it first takes a transaction-level advisory lock on the
+channel and recipient: two replicas admitting rows for one person take turns, and the second counts the
+first one's reservation. So the count never falls behind what WeCom counts, and the digest — sent on the
+last free slot — is never the message that crosses the cap.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,22 +45,27 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from domain.chat import Card, from_payload
-from domain.chat_commands import COMMANDS
 from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.delivery.dispatcher import DEFERRED_PREFIX, DeferDelivery, LostClaim, OutboxRow
+from integrations.delivery.digest import (
+    DIGEST_MAX_BYTES,
+    chat_line,
+    command_text,
+    digest_header,
+    numbered,
+    plain,
+    short,
+)
+from integrations.delivery.rows import DEFERRED_PREFIX, DeferDelivery, LostClaim, OutboxRow
+
+__all__ = ["APP_MESSAGE_LIMITS", "CARD_UPDATE", "GROUP_ROBOT_LIMITS", "MERGED_PREFIX", "Admission",
+           "RecipientLimiter", "chat_line", "command_text", "plain", "short"]
 
 APP_MESSAGE_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))  # (window s, messages)
 GROUP_ROBOT_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 20),)
 MERGED_PREFIX = "merged into digest "
 CARD_UPDATE = "card_update"  # edits an earlier card; not a new message, so never limited or merged
-DIGEST_MAX_BYTES = 2000  # WeCom text content holds at most 2,048 bytes
-LINE_MAX_CHARS = 60
-
-# The Chinese form of each command a card button may carry; mirrors bot.parser.VERBS, which this layer
-# cannot import (tests/integration/test_outbox_delivery.py checks that they agree).
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ class RecipientLimiter:
         max_digest_bytes: int = DIGEST_MAX_BYTES,
         max_merge: int = 200,
     ) -> None:
-        self._db = db
+        self.db = self._db = db  # public: the senders read from the same database
         self._channel = channel
         self._limits = tuple(limits)
         self._line = line or chat_line
@@ -95,12 +104,14 @@ class RecipientLimiter:
         self._max_merge = max_merge
 
     async def admit(self, row: OutboxRow) -> Admission:
-        """Raises DeferDelivery when the recipient has no free slot; else holds any merged rows.
+        """Raises DeferDelivery when the recipient has no free slot; else reserves the slot (the row's
+        delivered_at) and holds any merged rows.
 
         Raises LostClaim when the row is no longer pending under its claim (merged into a digest meanwhile).
         """
         now = self._clock()
         async with self._db.engine.begin() as conn:
+            await self._take_turn(conn, row.recipient)
             counts = await self._counts(conn, row, now)
             if not counts.ours:
                 raise LostClaim(f"outbox row {row.id} is no longer pending under this claim")
@@ -109,6 +120,7 @@ class RecipientLimiter:
                 raise DeferDelivery(
                     free_at, f"rate limit for {row.recipient}, next slot {free_at.isoformat()}"
                 )
+            await conn.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(delivered_at=now))
             # A digest needs waiting rows AND (the last slot, or a deferred row among them or this row). With
             # two or more slots, this row not deferred and no deferred row of the recipient pending at all,
             # the row goes out alone whatever is waiting: no need to read the waiting rows.
@@ -123,9 +135,15 @@ class RecipientLimiter:
             await conn.execute(update(t.outbox).where(t.outbox.c.id.in_(ids)).values(claimed_until=claim))
             return Admission((row, *merged))
 
+    async def _take_turn(self, conn: AsyncConnection, recipient: str) -> None:
+        """PostgreSQL: one admission per channel and recipient at a time, across replicas (released at commit)."""
+        if not self._db.is_sqlite:
+            key = f"outbox-limit:{self._channel}:{recipient}"
+            await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
+
     def digest_text(self, admission: Admission) -> str:
-        lines = [_numbered(n, self._line(row)) for n, row in enumerate(admission.rows, start=1)]
-        return "\n".join([_digest_header(len(admission.rows)), *lines])
+        lines = [numbered(n, self._line(row)) for n, row in enumerate(admission.rows, start=1)]
+        return "\n".join([digest_header(len(admission.rows)), *lines])
 
     async def settle(self, admission: Admission) -> None:
         """The digest was accepted: its merged rows are delivered too."""
@@ -139,10 +157,19 @@ class RecipientLimiter:
         }
         await self._update_merged(admission, values)
 
-    async def release(self, admission: Admission) -> None:
-        """The digest was not sent: let the merged rows be claimed again."""
-        if admission.merged:
-            await self._update_merged(admission, {"claimed_until": None})
+    async def release(self, admission: Admission, *, maybe_shown: bool) -> None:
+        """The send failed: the merged rows may be claimed again. WeCom known not to have shown the message (it
+        answered with an error, or was never reached): the slot is free again. Outcome unknown (a time-out):
+        the slot stays taken, from now — WeCom may have shown it a moment ago."""
+        c = t.outbox.c
+        reserved = None if not maybe_shown else self._clock()
+        async with self._db.engine.begin() as conn:
+            await conn.execute(update(t.outbox).where(c.id == admission.rows[0].id).values(delivered_at=reserved))
+            if admission.merged:
+                ids = [row.id for row in admission.merged]
+                await conn.execute(
+                    update(t.outbox).where(c.id.in_(ids), c.status == "pending").values(claimed_until=None)
+                )
 
     async def _update_merged(self, admission: Admission, values: dict[str, object]) -> None:
         c = t.outbox.c
@@ -188,10 +215,9 @@ class RecipientLimiter:
 
     def _sent_to(self, recipient: str, since: datetime) -> ColumnElement[bool]:
         c = t.outbox.c
-        return (
+        return (  # any status: a dead row that timed out once may have been shown
             (c.channel == self._channel)
             & (c.recipient == recipient)
-            & (c.status == "delivered")
             & (c.kind != CARD_UPDATE)
             & (c.delivered_at > since)
             & ~c.last_error.startswith(MERGED_PREFIX)
@@ -209,6 +235,7 @@ class RecipientLimiter:
                 c.kind != CARD_UPDATE,
                 c.id != row.id,
                 c.next_attempt_at <= now,
+                c.delivered_at.is_(None),  # a row that may have been shown already keeps its own slot
                 or_(c.claimed_until.is_(None), c.claimed_until < now, held_by_us),
             )
             .order_by(c.id)
@@ -221,10 +248,10 @@ class RecipientLimiter:
     def _fitting(self, row: OutboxRow, waiting: list[OutboxRow]) -> list[OutboxRow]:
         """The waiting rows, oldest first, that fit in one digest next to `row`."""
         taken: list[OutboxRow] = []
-        size = len(_numbered(1, self._line(row)).encode())
+        size = len(numbered(1, self._line(row)).encode())
         for candidate in waiting:
-            size += 1 + len(_numbered(len(taken) + 2, self._line(candidate)).encode())
-            if len(_digest_header(len(taken) + 2).encode()) + 1 + size > self._max_digest_bytes:
+            size += 1 + len(numbered(len(taken) + 2, self._line(candidate)).encode())
+            if len(digest_header(len(taken) + 2).encode()) + 1 + size > self._max_digest_bytes:
                 break
             taken.append(candidate)
         return taken
@@ -239,38 +266,3 @@ class _Counts:
 
 def _how_many(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def _digest_header(count: int) -> str:
-    return f"您有 {count} 条新通知（已合并）："
-
-
-def _numbered(n: int, line: str) -> str:
-    return f"{n}. {line}"
-
-
-def chat_line(row: OutboxRow) -> str:
-    """One digest line for a platform-neutral chat payload (handlers.chat.to_payload)."""
-    item = from_payload(row.payload)
-    if not isinstance(item, Card):
-        return short(plain(item.text))
-    head = f"{item.title} — {item.description}" if item.description else item.title
-    commands = " / ".join(command_text(button.key) for button in item.buttons)
-    return f"{short(head)}（回复：{commands}）" if commands else short(head)
-
-
-def command_text(key: str) -> str:
-    """A button's command as a person would type it: "approve AS000012" → "同意 AS000012"."""
-    return COMMANDS.zh_text(key)
-
-
-_MARKUP = re.compile(r"\*\*|</?font[^>]*>|^>\s*", re.MULTILINE)
-
-
-def plain(text: str) -> str:
-    """Markdown as plain text, lines joined: the digest is a plain text message."""
-    return " ".join(line.strip() for line in _MARKUP.sub("", text).splitlines() if line.strip())
-
-
-def short(text: str, limit: int = LINE_MAX_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

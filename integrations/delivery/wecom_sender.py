@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import datetime
 from typing import Any
 
 from domain.chat import Reply, from_payload
-from integrations.delivery.dispatcher import OutboxRow, PermanentDelivery, RetryableDelivery
+from integrations.delivery.answers import repeat_stamp
 from integrations.delivery.limiter import CARD_UPDATE, Admission, RecipientLimiter, plain, short
-from integrations.wecom.client import WeComClient, WeComRejected, WeComRetryable
+from integrations.delivery.rows import OutboxRow, PermanentDelivery, RetryableDelivery
+from integrations.wecom.client import WeComClient, WeComError, WeComRejected
 from integrations.wecom.render import render_card_update, render_message
 
 JsonObject = dict[str, Any]
@@ -26,19 +28,19 @@ class WeComChatSender:
         if row.kind == CARD_UPDATE:
             await _translated(self._client.update_template_card(self._card_update(row)))
             return
+        asked_at = await repeat_stamp(self._limiter.db, row)
         admission = await self._limiter.admit(row)
         try:
-            payload = self._message(row, admission)
+            payload = self._message(row, admission, asked_at)
         except (KeyError, TypeError, ValueError) as exc:
-            await self._limiter.release(admission)
+            await self._limiter.release(admission, maybe_shown=False)
             raise PermanentDelivery(f"cannot render outbox row {row.id}: {exc!r}") from exc
         await _sent_admitted(self._client.send(payload), self._limiter, admission)
 
-    def _message(self, row: OutboxRow, admission: Admission) -> JsonObject:
-        item = (
-            Reply(self._limiter.digest_text(admission)) if admission.is_digest else from_payload(row.payload)
-        )
-        return render_message(row.recipient, self._agent_id, item)
+    def _message(self, row: OutboxRow, admission: Admission, asked_at: datetime | None) -> JsonObject:
+        if admission.is_digest:
+            return render_message(row.recipient, self._agent_id, Reply(self._limiter.digest_text(admission)))
+        return render_message(row.recipient, self._agent_id, from_payload(row.payload), asked_at=asked_at)
 
     def _card_update(self, row: OutboxRow) -> JsonObject:
         try:
@@ -77,19 +79,23 @@ def group_line(row: OutboxRow) -> str:
 async def _sent_admitted(
     call: Awaitable[JsonObject], limiter: RecipientLimiter, admission: Admission
 ) -> None:
-    """Send; on success the merged rows are delivered too, on failure they are free to be claimed again."""
+    """Send; on success the merged rows are delivered too, on failure they are free to be claimed again — and
+    the slot counts as used when WeCom may have shown the message after all."""
     try:
-        await _translated(call)
-    except (RetryableDelivery, PermanentDelivery):
-        await limiter.release(admission)
-        raise
+        await call
+    except WeComError as exc:
+        await limiter.release(admission, maybe_shown=exc.maybe_done)
+        raise _delivery_error(exc) from exc
     await limiter.settle(admission)
 
 
 async def _translated(call: Awaitable[JsonObject]) -> JsonObject:
     try:
         return await call
-    except WeComRetryable as exc:
-        raise RetryableDelivery(str(exc)) from exc
-    except WeComRejected as exc:
-        raise PermanentDelivery(str(exc)) from exc
+    except WeComError as exc:
+        raise _delivery_error(exc) from exc
+
+
+def _delivery_error(exc: WeComError) -> Exception:
+    """WeComRejected: never going to work; WeComRetryable (and anything else from WeCom): may work later."""
+    return PermanentDelivery(str(exc)) if isinstance(exc, WeComRejected) else RetryableDelivery(str(exc))

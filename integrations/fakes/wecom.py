@@ -1,12 +1,16 @@
 """In-process fake of the WeCom server API, speaking its wire format, recording what it accepts.
 
 Routes: GET /cgi-bin/gettoken, POST /cgi-bin/message/send, POST /cgi-bin/message/update_template_card,
-POST /cgi-bin/webhook/send. Failures and stalls can be queued per route; see fail_next and stall_next.
+POST /cgi-bin/webhook/send. Failures and stalls can be queued per route (fail_next, stall_next), drawn at random
+(chaos) or made total (go_down). Like WeCom, app messages beyond 30 a minute to one member are answered "ok" and
+silently dropped (see `dropped`); a message hidden by the duplicate check is not shown, so it does not count.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import secrets
 import time
 from collections import deque
@@ -26,6 +30,8 @@ GETTOKEN_PATH = "/cgi-bin/gettoken"
 
 TOKEN_TTL_S = 7200
 WEBHOOK_LIMIT_PER_MINUTE = 20
+APP_LIMIT_PER_MINUTE = 30  # app messages to one member; WeCom drops the rest without an error
+CHAOS_KINDS = ("busy", "throttled", "http500", "shown_then_late")
 # WeCom documents that a response_code can be used once but not the errcode for a second use;
 # 40180 is this fake's stand-in, not a confirmed WeCom value.
 RESPONSE_CODE_USED = 40180
@@ -86,6 +92,7 @@ class FakeWeCom(FakeServer):
         self.card_updates: list[JsonObject] = []
         self.webhook_messages: list[JsonObject] = []
         self.webhook_keys: list[str] = []  # the robot key of each webhook_messages entry
+        self.dropped: list[JsonObject] = []  # accepted with "ok" but never shown: over the per-member cap
         self.token_requests = 0
         self._clock = clock
         self._tokens: dict[str, float] = {}  # token -> expires at (fake clock)
@@ -94,6 +101,9 @@ class FakeWeCom(FakeServer):
         self._webhook_times: dict[str, deque[float]] = {}
         self._path_failures: dict[str, deque[_Failure]] = {}
         self._path_stalls: dict[str, deque[float]] = {}
+        self._member_times: dict[str, deque[float]] = {}
+        self._chaos: tuple[float, random.Random, tuple[str, ...], float] | None = None
+        self.down = False  # every route answers HTTP 503 while True
         self.app = self._build_app()
 
     # -- test controls -------------------------------------------------------------------------
@@ -110,6 +120,21 @@ class FakeWeCom(FakeServer):
     def stall_next(self, seconds: float, times: int = 1, path: str = SEND_PATH) -> None:
         self._queue_stall(seconds, times, path)
 
+    def chaos(
+        self, rate: float, *, seed: int = 0, kinds: tuple[str, ...] = CHAOS_KINDS, late_s: float = 10.0
+    ) -> None:
+        """From now on a share `rate` of message/send calls meets a random trouble of `kinds`: "busy" (errcode
+        -1), "throttled" (45009), "http500", or "shown_then_late" (the message is shown, the answer comes
+        `late_s` later — after the client gave up). rate 0 ends it."""
+        self._chaos = (rate, random.Random(seed), kinds, late_s) if rate > 0 else None
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """Run on a test's clock (seconds): the duplicate check and the per-member cap pass as the test moves it."""
+        self._clock = clock
+
+    def go_down(self, down: bool = True) -> None:
+        self.down = down
+
     def expire_tokens(self) -> None:
         for token in self._tokens:
             self._tokens[token] = float("-inf")
@@ -123,12 +148,18 @@ class FakeWeCom(FakeServer):
     # -- wire ----------------------------------------------------------------------------------
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self.injected_trouble])
+        app = web.Application(middlewares=[self._outage, self.injected_trouble])
         app.router.add_get(GETTOKEN_PATH, self._gettoken)
         app.router.add_post(SEND_PATH, self._send)
         app.router.add_post(UPDATE_CARD_PATH, self._update_template_card)
         app.router.add_post(WEBHOOK_PATH, self._webhook_send)
         return app
+
+    @web.middleware
+    async def _outage(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.down:
+            return web.Response(status=503, text="fake WeCom is down")
+        return await handler(request)
 
     async def _gettoken(self, request: web.Request) -> web.Response:
         self.token_requests += 1
@@ -152,10 +183,25 @@ class FakeWeCom(FakeServer):
         msgtype = payload.get("msgtype")
         if not isinstance(msgtype, str) or msgtype not in payload:
             return _error(40008)
-        return web.json_response(self._accept_message(payload))
+        trouble = self._draw_chaos()
+        if trouble in ("busy", "throttled"):
+            return _error(-1 if trouble == "busy" else 45009)
+        if trouble == "http500":
+            return web.Response(status=500, text="fake WeCom failure")
+        answer = self._accept_message(payload)
+        if trouble == "shown_then_late" and self._chaos is not None:
+            await asyncio.sleep(self._chaos[3])
+        return web.json_response(answer)
+
+    def _draw_chaos(self) -> str | None:
+        if self._chaos is None:
+            return None
+        rate, rng, kinds, _ = self._chaos
+        return rng.choice(kinds) if rng.random() < rate else None
 
     def _accept_message(self, payload: JsonObject) -> JsonObject:
-        """Record a message unless duplicate check finds the same one inside its interval."""
+        """Record a message unless duplicate check finds the same one inside its interval; over the
+        per-member cap it is answered "ok" and dropped, as WeCom does."""
         fingerprint = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         now = self._clock()
         if payload.get("enable_duplicate_check") == 1:
@@ -166,9 +212,21 @@ class FakeWeCom(FakeServer):
         answer: JsonObject = {"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": secrets.token_hex(16)}
         if payload["msgtype"] == "template_card":
             answer["response_code"] = self.issue_response_code()
-        self.messages.append(payload)
         self._recent_sends[fingerprint] = (now, answer)
+        if self._over_member_cap(str(payload.get("touser", "")), now):
+            self.dropped.append(payload)
+        else:
+            self.messages.append(payload)
         return answer
+
+    def _over_member_cap(self, touser: str, now: float) -> bool:
+        sent = self._member_times.setdefault(touser, deque())
+        while sent and now - sent[0] >= 60:
+            sent.popleft()
+        if len(sent) >= APP_LIMIT_PER_MINUTE:
+            return True
+        sent.append(now)
+        return False
 
     async def _update_template_card(self, request: web.Request) -> web.Response:
         refusal = self._token_refusal(request)

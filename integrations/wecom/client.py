@@ -14,17 +14,24 @@ from integrations.tokens import DEFAULT_TOKEN_TTL_S, TokenCache, TokenKeeper
 _TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
 # system busy / API call frequency limit / API concurrency limit.
 _RETRYABLE_ERRCODES = frozenset({-1, 45009, 45033})
+# The request never left this machine: nothing can have been done.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 JsonObject = dict[str, Any]
 
 
 class WeComError(Exception):
-    """`errcode` is WeCom's errcode, or None when no WeCom answer was read (network, HTTP status)."""
+    """`errcode` is WeCom's errcode, or None when no WeCom answer was read (network, HTTP status).
 
-    def __init__(self, errcode: int | None, message: str) -> None:
+    `maybe_done`: the request may have been carried out although no answer says so (it reached WeCom and the
+    answer was lost, late or a 5xx) — a message may have been shown, and counts against the per-member cap.
+    """
+
+    def __init__(self, errcode: int | None, message: str, *, maybe_done: bool = False) -> None:
         super().__init__(f"errcode {errcode}: {message}")
         self.errcode = errcode
         self.message = message
+        self.maybe_done = maybe_done
 
 
 class WeComRetryable(WeComError):
@@ -85,7 +92,11 @@ class WeComClient:
 
     async def _fetch_token(self) -> tuple[str, float]:
         params = {"corpid": self._corp_id, "corpsecret": self._secret}
-        answer = _checked(await self._request("GET", "/cgi-bin/gettoken", params=params))
+        try:
+            answer = _checked(await self._request("GET", "/cgi-bin/gettoken", params=params))
+        except WeComError as exc:
+            exc.maybe_done = False  # whatever became of the token call, no message went out
+            raise
         token = answer.get("access_token")
         if not isinstance(token, str) or not token:
             raise WeComRetryable(None, "gettoken answer has no access_token")
@@ -97,17 +108,19 @@ class WeComClient:
         try:
             response = await self._http.request(method, self._api_base + path, params=params, json=json)
         except httpx.TransportError as exc:  # connection refused or dropped, time-outs
-            raise WeComRetryable(None, f"{path}: {type(exc).__name__}") from exc
+            maybe = not isinstance(exc, _NOT_SENT)
+            raise WeComRetryable(None, f"{path}: {type(exc).__name__}", maybe_done=maybe) from exc
         if response.status_code >= 500 or response.status_code == 429:
-            raise WeComRetryable(None, f"{path}: HTTP {response.status_code}")
+            maybe = response.status_code >= 500
+            raise WeComRetryable(None, f"{path}: HTTP {response.status_code}", maybe_done=maybe)
         if response.status_code != 200:
             raise WeComRejected(None, f"{path}: HTTP {response.status_code}")
         try:
             answer = response.json()
         except ValueError as exc:
-            raise WeComRetryable(None, f"{path}: answer is not JSON") from exc
+            raise WeComRetryable(None, f"{path}: answer is not JSON", maybe_done=True) from exc
         if not isinstance(answer, dict):
-            raise WeComRetryable(None, f"{path}: answer is not a JSON object")
+            raise WeComRetryable(None, f"{path}: answer is not a JSON object", maybe_done=True)
         return answer
 
 

@@ -7,14 +7,17 @@ refuses a longer message outright, and the person would get nothing at all.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from domain.chat import Button, Card, Reply
+from domain.clock import local
 from domain.limits import WECOM_MARKDOWN_BYTES, WECOM_TEXT_BYTES, cut_to_bytes
 
-# Long enough to swallow our own re-send after a crash (the outbox claim lasts 60 s, plus backoff), short
-# enough that a person who asks the same thing again a few minutes later still gets an answer: WeCom
-# compares content, not our row id, so with its 1,800 s default a repeated refusal would vanish.
+# Long enough to swallow our own re-send after a crash (the outbox claim lasts 60 s, plus backoff). WeCom
+# compares content, not our row id: an answer that would repeat an earlier one therefore names the time of
+# its question (answer_stamp; integrations/delivery/answers.py decides), so a person who asks the same thing
+# twice sees two answers, while a re-send of one answer is the same message to the byte and stays hidden.
 DUPLICATE_CHECK_INTERVAL_S = 180
 MAX_CARD_BUTTONS = 6
 MAX_CARD_FIELDS = 6
@@ -25,14 +28,17 @@ _TASK_ID = re.compile(r"[0-9A-Za-z_\-@]{1,128}")  # WeCom: digits, letters and "
 JsonObject = dict[str, Any]
 
 
-def render_message(touser: str, agent_id: int, item: Reply | Card) -> JsonObject:
-    """message/send payload; duplicate check on, so a retried send is not shown twice."""
+def render_message(touser: str, agent_id: int, item: Reply | Card, *, asked_at: datetime | None = None) -> JsonObject:
+    """message/send payload; duplicate check on, so a retried send is not shown twice. `asked_at`: the time of
+    the question this answers, shown under a text or markdown answer that would otherwise repeat an earlier
+    one (a card with buttons is told apart by its task id)."""
+    stamp = answer_stamp(asked_at) if asked_at is not None else ""
     if isinstance(item, Reply):
-        body = _markdown(item.text) if item.markdown else _text(item.text)
+        body = _markdown(_stamped_markdown(item.text, stamp)) if item.markdown else _text(_stamped(item.text, stamp))
     elif item.buttons:
         body = _template_card(item)
-    else:
-        body = _markdown(_card_as_markdown(item))  # button_interaction cards need at least one button
+    else:  # button_interaction cards need at least one button
+        body = _markdown(_stamped_markdown(_card_as_markdown(item), stamp))
     return {
         "touser": touser,
         "agentid": agent_id,
@@ -40,6 +46,23 @@ def render_message(touser: str, agent_id: int, item: Reply | Card) -> JsonObject
         "enable_duplicate_check": 1,
         "duplicate_check_interval": DUPLICATE_CHECK_INTERVAL_S,
     }
+
+
+def answer_stamp(asked_at: datetime) -> str:
+    return f"（回复 {local(asked_at):%H:%M:%S} 的消息）"
+
+
+def _stamped(text: str, stamp: str) -> str:
+    if not stamp:
+        return text
+    return cut_to_bytes(text, WECOM_TEXT_BYTES - len(stamp.encode()) - 1) + "\n" + stamp
+
+
+def _stamped_markdown(text: str, stamp: str) -> str:
+    if not stamp:
+        return text
+    tail = f'\n<font color="comment">{stamp}</font>'
+    return cut_to_bytes(text, WECOM_MARKDOWN_BYTES - len(tail.encode())) + tail
 
 
 def render_card_update(

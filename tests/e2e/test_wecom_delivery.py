@@ -7,6 +7,7 @@ Each test drives delivery itself with its own OutboxDispatcher over the app's da
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 
 from bot.app import senders
@@ -156,6 +157,7 @@ async def test_fifty_pushes_over_a_minute_never_exceed_thirty_a_minute(chat: Cha
     """One push a second, a dispatcher pass after each, on a clock shared by dispatcher and limiter."""
     await chat.add_user("wh1", "王强", "warehouse", store="SH01")
     clock = Clock()
+    chat.fake.set_clock(lambda: clock().timestamp())  # WeCom's minute passes on the test's clock too
     app = chat.app
     limiter = RecipientLimiter(app[DB], clock=clock)
     chat_sender = WeComChatSender(app[WECOM_CLIENT], chat.settings.wecom.agent_id, limiter)
@@ -184,3 +186,25 @@ async def test_fifty_pushes_over_a_minute_never_exceed_thirty_a_minute(chat: Cha
     assert digests, received
     assert_every_push_mentioned_once(received, pushes)
     assert {r["status"] for r in await outbox_rows(chat)} == {"delivered"}
+
+
+async def test_the_same_question_twice_gets_two_visible_answers_and_a_resend_stays_hidden(chat: Chat) -> None:
+    """WeCom's duplicate check hides identical content for 180 s: the second answer names its question's time."""
+    await chat.add_user("sup1", "李敏", "supervisor")
+    for _ in range(2):
+        assert await chat.say("sup1", "待办") == 200
+        await chat.settle()
+
+    first, second = chat.received("sup1")
+    assert second.startswith(first) and second != first
+    assert re.fullmatch(r"（回复 \d\d:\d\d:\d\d 的消息）", second[len(first):].strip())
+
+    # The process dies after WeCom took the second answer, before the row was marked delivered: sent again, and
+    # it is the same message to the byte, so WeCom hides it.
+    answer = max(r["id"] for r in await outbox_rows(chat))  # type: ignore[type-var]
+    async with chat.app[DB].engine.begin() as conn:
+        await conn.execute(t.outbox.update().where(t.outbox.c.id == answer).values(status="pending", delivered_at=None))
+    sent_before = len(chat.fake.messages)
+    await chat.settle()
+    assert [r["status"] for r in await outbox_rows(chat)] == ["delivered", "delivered"]
+    assert len(chat.fake.messages) == sent_before == 2

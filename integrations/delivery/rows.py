@@ -1,0 +1,54 @@
+"""An outbox row as the dispatcher and its senders see it, and the outcomes a sender reports by exception."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+DEFERRED_PREFIX = "deferred: "  # last_error of a row put off by a rate limit (not a failure)
+_PLAIN_COLUMNS = ("id", "channel", "kind", "recipient", "payload", "attempts", "dedup_key", "last_error")
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    channel: str
+    kind: str
+    recipient: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    dedup_key: str | None = None
+    claimed_until: datetime | None = None  # the claim this pass holds; also tells one pass's rows apart
+    last_error: str = ""
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[Any, Any]) -> OutboxRow:
+        plain = {name: m[name] for name in _PLAIN_COLUMNS}
+        return cls(**plain, created_at=m["created_at"], claimed_until=m["claimed_until"])
+
+    @property
+    def deferred(self) -> bool:
+        return self.last_error.startswith(DEFERRED_PREFIX)
+
+
+class RetryableDelivery(Exception):
+    """The send may succeed later: try again after a back-off."""
+
+
+class PermanentDelivery(Exception):
+    """The send will never succeed: the row is dead."""
+
+
+class DeferDelivery(Exception):
+    """Not sent on purpose (a rate limit): try again at `until`, without counting an attempt."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
+
+
+class LostClaim(Exception):
+    """The row left our hands before it was sent (merged into a digest, or the claim lapsed): skip it."""
