@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -16,3 +17,18 @@ async def assign_number(conn: AsyncConnection, table: Table, row_id: int, aggreg
     for event in aggregate.events:
         if hasattr(event, field) and not getattr(event, field):
             object.__setattr__(event, field, number)  # events are frozen: this fills in what they could not know
+
+
+async def assign_numbers(
+    conn: AsyncConnection, table: Table, rows: Sequence[tuple[int, Any]], field: str, number: Callable[[int], str]
+) -> None:
+    """`assign_number` for many new rows at once: one executemany (a batch import's thousand orders)."""
+    if not rows:
+        return
+    for row_id, aggregate in rows:
+        setattr(aggregate, field, number(row_id))
+        for event in aggregate.events:
+            if hasattr(event, field) and not getattr(event, field):
+                object.__setattr__(event, field, getattr(aggregate, field))
+    stmt = update(table).where(table.c.id == bindparam("b_id")).values({field: bindparam("b_number")})
+    await conn.execute(stmt, [{"b_id": row_id, "b_number": getattr(agg, field)} for row_id, agg in rows])

@@ -12,7 +12,7 @@ from domain.errors import Conflict
 from domain.order import Order, OrderLine
 from integrations.db import tables as t
 from integrations.db.engine import HotStatement
-from integrations.db.numbering import assign_number
+from integrations.db.numbering import assign_number, assign_numbers
 
 _MUTABLE = ("store", "address", "state", "waybill", "address_change_pending", "updated_at", "shipped_at")
 
@@ -85,24 +85,37 @@ class OrderRepository:
 
     async def add(self, order: Order) -> Order:
         """Insert; an empty order_no becomes one derived from the row id (short enough to type)."""
-        values = _order_values(order)
-        values.update(order_no=order.order_no or None, version=1, created_at=order.created_at)
-        values.update(
-            channel=order.channel,
-            external_id=order.external_id,
-            customer_id=order.customer_id,
-            customer_name=order.customer_name,
-            customer_phone=order.customer_phone,
-            lines=[_line_json(line) for line in order.lines],
-            amount_fen=order.amount_fen,
-            parent_no=order.parent_no,
-        )
+        values = _new_row(order)
         row_id = (await self.conn.execute(insert(t.orders).values(**values).returning(t.orders.c.id))).scalar_one()
         if not order.order_no:
             await assign_number(self.conn, t.orders, row_id, order, "order_no", f"OB{row_id:08d}")
         order.version = 1
         self.seen.append(order)
         return order
+
+    _known = select(t.orders.c.external_id).where(
+        t.orders.c.channel == bindparam("b_channel"), t.orders.c.external_id.in_(bindparam("b_ids", expanding=True))
+    )
+    _insert_many = insert(t.orders).returning(t.orders.c.id, sort_by_parameter_order=True)
+
+    async def known_external_ids(self, channel: str, external_ids: Sequence[str]) -> set[str]:
+        """Which of a channel's external ids are orders already (a batch import's duplicates, in one query)."""
+        if not external_ids:
+            return set()
+        rows = await self.conn.execute(self._known, {"b_channel": channel, "b_ids": list(external_ids)})
+        return set(rows.scalars())
+
+    async def add_many(self, orders: Sequence[Order]) -> None:
+        """Insert new orders in one statement; each is numbered from its row id, as `add` numbers one."""
+        if not orders:
+            return
+        result = await self.conn.execute(self._insert_many, [_new_row(o) for o in orders])
+        ids = [row[0] for row in result]
+        await assign_numbers(self.conn, t.orders, list(zip(ids, orders, strict=True)), "order_no",
+                             lambda row_id: f"OB{row_id:08d}")
+        for order in orders:
+            order.version = 1
+        self.seen.extend(orders)
 
     async def save(self, order: Order) -> None:
         if await self._hot_save.execute(self.conn, _save_params(order)) != 1:
@@ -127,6 +140,24 @@ class OrderRepository:
         if order is not None:
             self.seen.append(order)
         return order
+
+
+def _new_row(order: Order) -> dict[str, Any]:
+    values = _order_values(order)
+    values.update(
+        order_no=order.order_no or None,
+        version=1,
+        created_at=order.created_at,
+        channel=order.channel,
+        external_id=order.external_id,
+        customer_id=order.customer_id,
+        customer_name=order.customer_name,
+        customer_phone=order.customer_phone,
+        lines=[_line_json(line) for line in order.lines],
+        amount_fen=order.amount_fen,
+        parent_no=order.parent_no,
+    )
+    return values
 
 
 def _line_json(line: OrderLine) -> dict[str, Any]:
