@@ -101,6 +101,8 @@ class InventoryRepository:
         .values(reserved=_c.reserved + bindparam("b_qty"), version=_c.version + 1, updated_at=bindparam("b_at"))
     )
 
+    _hot_reserve_many = HotStatement(_reserve_many, ("b_store", "b_sku", "b_qty", "b_at"))
+
     async def reserve_many(self, totals: Mapping[tuple[str, str], int], at: datetime) -> None:
         """Reserve units per (store, SKU) in one executemany, in store and SKU order. The plan was made from
         `availability(lock=True)`; if stock moved anyway, OutOfStock is raised and the caller's unit of work
@@ -109,8 +111,11 @@ class InventoryRepository:
         if not totals:
             return
         params = [{"b_store": store, "b_sku": sku, "b_qty": qty, "b_at": at} for (store, sku), qty in sorted(totals.items())]
+        if self.conn.dialect.name != "sqlite":  # rows locked by availability(lock=True): each update matches
+            await self._hot_reserve_many.executemany(self.conn, params)
+            return
         result = await self.conn.execute(self._reserve_many, params)
-        if self.conn.dialect.name == "sqlite" and result.rowcount != len(params):  # type: ignore[attr-defined]
+        if result.rowcount != len(params):  # type: ignore[attr-defined]  # SQLite sums an executemany's rows
             raise OutOfStock("库存刚被其他单据占用，本批订单未能分配，请重试。")
 
     async def deduct(self, store: str, sku: str, qty: int, at: datetime) -> None:
