@@ -7,7 +7,6 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -69,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     importing = orders.add_parser("import", help="import a CSV or XLSX export of a channel's orders")
     importing.add_argument("file", help=".csv (UTF-8 or GBK) or .xlsx")
     importing.add_argument("--channel", default=None, help="douyin, miniprogram, k3, ... (default: recognised from the columns)")
+    importing.add_argument("--dry-run", action="store_true", help="check the file and report; write nothing")
+    importing.add_argument("--history", action="store_true",
+                           help="closed orders (completed, cancelled) stored as they are: no stock, no pushes")
+    importing.add_argument("--errors", default=None, metavar="PATH",
+                           help="where to write the rejected rows (default: FILE.errors.csv beside the file)")
+    importing.add_argument("--batch", type=_positive, default=1000, metavar="N", help="orders per transaction")
+    importing.add_argument("--no-progress", action="store_true", help="no progress bar (logs, cron)")
     importing.set_defaults(run=run_orders_import)
 
     jobs = sub.add_parser("jobs", help="scheduled jobs").add_subparsers(required=True, metavar="ACTION")
@@ -107,42 +113,26 @@ def run_events_status(settings: Settings, args: argparse.Namespace) -> int:
 def run_orders_import(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bot import importer
+    from bot import import_run
+    from bot.import_rows import ImportFileError
 
+    errors = Path(args.errors) if args.errors else None
+    options = import_run.Options(Path(args.file), args.channel, dry_run=args.dry_run, history=args.history,
+                                 errors=errors, batch_orders=args.batch, progress=not args.no_progress)
     try:
-        rows = importer.read_rows(Path(args.file))
-        channel, mapping = importer.load_mapping(args.channel, rows)
-        parsed = importer.parse(rows, channel, mapping)
-    except importer.ImportFileError as err:
+        summary = import_run.run(settings, options)
+    except ImportFileError as err:
         raise ValueError(str(err)) from err
-    created, existing, problems = asyncio.run(_import_orders(settings, parsed.commands))
-    problems = parsed.problems + problems
-    print(f"渠道 {channel}：导入 {created + existing} 单（新建 {created}，已存在 {existing}），有问题 {len(problems)} 单。")
-    for problem in problems:
-        print(f"  {problem}")
-    return 1 if problems else 0
+    for line in import_run.report(summary, dry_run=args.dry_run):
+        print(line)
+    return 1 if summary.problems else 0
 
 
-async def _import_orders(settings: Settings, commands: list[Any]) -> tuple[int, int, list[str]]:
-    from bot.app import deps_from
-    from domain.errors import DomainError
-    from handlers.bootstrap import build_bus
-
-    db = Database(settings.database_url)
-    bus = build_bus(db, deps_from(settings))
-    created = existing = 0
-    problems: list[str] = []
-    try:
-        for command in commands:
-            try:
-                _, new = await bus.handle(command)
-            except DomainError as err:
-                problems.append(f"订单 {command.external_id}：{err.reason}")
-                continue
-            created, existing = created + new, existing + (not new)
-    finally:
-        await db.dispose()
-    return created, existing, problems
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("须为正整数")
+    return value
 
 
 def api_token_problem(settings: Settings) -> str | None:

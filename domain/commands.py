@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:  # both modules define commands on top of this one; the others are what handlers return
@@ -62,6 +62,60 @@ class CreateOrder(Command["tuple[Order, bool]"]):
 
     def subject(self) -> tuple[str, str]:
         return "order", self.external_id
+
+
+@dataclass(frozen=True)
+class ImportedOrder:
+    """One order of an export file; `state` and `created_at` are given for a closed (historical) order."""
+
+    order: CreateOrder
+    state: str | None = None  # completed | cancelled, with --history
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ImportShortages:
+    """The orders of one import that no store could fill, reported as ONE 异常: carried from batch to batch,
+    each batch updating the same incident (so a stopped import has still reported what it found)."""
+
+    incident_id: int = 0  # 0: none opened yet
+    count: int = 0
+    first: tuple[str, ...] = ()  # the first few order numbers, for the 异常's text
+    source: str = ""  # the file's name
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    created: tuple[str, ...]  # external ids
+    duplicates: tuple[str, ...]
+    refused: tuple[tuple[str, str], ...]  # (external id, reason)
+    shortages: ImportShortages
+
+
+@dataclass(frozen=True)
+class ImportOrders(Command[ImportOutcome]):
+    """One batch of an export in one unit of work: orders already known are counted, not changed; an order
+    the domain refuses is reported and the others go on. With `history`, orders are stored closed, as given:
+    no stock is reserved and nobody is told."""
+
+    channel: str
+    orders: tuple[ImportedOrder, ...]
+    history: bool
+    shortages: ImportShortages
+    by: str
+    via: str
+
+    def subject(self) -> tuple[str, str]:
+        return "import", self.shortages.source[:AUDIT_ENTITY_ID_CHARS]
+
+
+@dataclass(frozen=True)
+class AnnounceImportShortages(Command[None]):
+    """The one push to supervisors for an import's stock shortages, sent when the import has finished."""
+
+    shortages: ImportShortages
+    by: str
+    via: str
 
 
 @dataclass(frozen=True)

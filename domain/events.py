@@ -50,6 +50,21 @@ class OrderCreated(Audited):
 
 
 @dataclass(frozen=True)
+class OrderImported(Audited):
+    """A closed order of an old export (`orderbot orders import --history`), stored in the state the export
+    gives. Nothing reacts to it: no stock is reserved and nobody is told."""
+
+    order_no: str
+    channel: str
+    state: str
+    external_id: str = field(default="", compare=False)
+
+    def change(self) -> Change:
+        return Change("order", self.order_no, "import", None, self.state,
+                      detail={"channel": self.channel, "external_id": self.external_id, "history": True})
+
+
+@dataclass(frozen=True)
 class OrderStateChanged(Audited):
     order_no: str
     trigger: str

@@ -50,6 +50,10 @@ class Range:
             return None
         return f"{self.label}须在 {self._show(self.low)} 到 {self._show(self.high)} 之间。"
 
+    def fraction_problem(self, text: str) -> str:
+        """The reason a fraction typed for a whole number is refused: it is never rounded (1.7 units is not 1)."""
+        return f"{self.label}须为整数，不能是 {text}。"
+
     def _show(self, value: int) -> str:
         return f"{value / 100:.2f} 元" if self.unit == "fen" else str(value)
 

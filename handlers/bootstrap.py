@@ -14,6 +14,7 @@ from handlers import (
     chat_router,
     courier_tracks,
     escalation,
+    imports,
     inventory,
     logistics,
     orders,
@@ -27,7 +28,7 @@ from integrations.db.uow import DUPLICATE_ERRORS, UnitOfWork
 ROUTERS = (
     orders.router, inventory.router, aftersales.router, alerts.router, chat_router.router, chat_orders.router,
     chat_desk.router, chat_aftersales.router, logistics.router, courier_tracks.router, address_check.router,
-    skus.router, escalation.router, safety_stock.router,
+    skus.router, escalation.router, safety_stock.router, imports.router,
 )
 
 

@@ -35,6 +35,21 @@ class IncidentRepository:
                 for i in incidents
             ])
 
+    async def open_one(self, incident: Incident) -> int:
+        """Open one incident and return its number (the 异常编号 people answer with)."""
+        result = await self.conn.execute(
+            insert(t.exceptions).values(
+                kind=incident.kind, order_no=incident.order_no, sku=incident.sku, store=incident.store,
+                severity=incident.severity, message=incident.message, opened_at=incident.opened_at, resolution="",
+            ).returning(_x.id)
+        )
+        incident.id = int(result.scalar_one())
+        return incident.id
+
+    async def rewrite(self, incident_id: int, message: str) -> None:
+        """A summary incident's text, brought up to date (an import's shortages, batch after batch)."""
+        await self.conn.execute(update(t.exceptions).where(_x.id == incident_id).values(message=message))
+
     async def get(self, incident_id: int) -> Incident | None:
         row = (await self.conn.execute(select(t.exceptions).where(_x.id == incident_id))).first()
         return _incident(row) if row is not None else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,13 +43,18 @@ class InventoryRepository:
             return None
         return Stock(m["store"], m["sku"], m["on_hand"], m["reserved"], m["version"])
 
-    async def availability(self, skus: Sequence[str]) -> dict[str, dict[str, int]]:
+    async def availability(self, skus: Sequence[str], *, lock: bool = False) -> dict[str, dict[str, int]]:
+        """Units free per store and SKU. `lock` (PostgreSQL): the rows stay locked to this transaction, taken
+        in store and SKU order, so that a plan made from them holds until `reserve_many`."""
         await self.flush()
-        rows = await self.conn.execute(
+        stmt = (
             select(t.inventory.c.store, t.inventory.c.sku, t.inventory.c.on_hand - t.inventory.c.reserved)
             .where(t.inventory.c.sku.in_(set(skus)))
-            .order_by(t.inventory.c.store)
+            .order_by(t.inventory.c.store, t.inventory.c.sku)
         )
+        if lock and self.conn.dialect.name != "sqlite":
+            stmt = stmt.with_for_update(of=t.inventory)
+        rows = await self.conn.execute(stmt)
         out: dict[str, dict[str, int]] = {}
         for store, sku, available in rows:
             out.setdefault(store, {})[sku] = available
@@ -88,6 +93,30 @@ class InventoryRepository:
             store, sku, at, c.on_hand - c.reserved >= qty, reserved=c.reserved + qty,
             refusal=f"门店 {store} 的 {sku} 可用库存不足 {qty} 件。",
         )
+
+    _reserve_many = (
+        update(t.inventory)
+        .where(and_(_c.store == bindparam("b_store"), _c.sku == bindparam("b_sku"),
+                    _c.on_hand - _c.reserved >= bindparam("b_qty")))
+        .values(reserved=_c.reserved + bindparam("b_qty"), version=_c.version + 1, updated_at=bindparam("b_at"))
+    )
+
+    _hot_reserve_many = HotStatement(_reserve_many, ("b_store", "b_sku", "b_qty", "b_at"))
+
+    async def reserve_many(self, totals: Mapping[tuple[str, str], int], at: datetime) -> None:
+        """Reserve units per (store, SKU) in one executemany, in store and SKU order. The plan was made from
+        `availability(lock=True)`; if stock moved anyway, OutOfStock is raised and the caller's unit of work
+        rolls back (the CHECK constraint refuses any overdraw on every database)."""
+        await self.flush()
+        if not totals:
+            return
+        params = [{"b_store": store, "b_sku": sku, "b_qty": qty, "b_at": at} for (store, sku), qty in sorted(totals.items())]
+        if self.conn.dialect.name != "sqlite":  # rows locked by availability(lock=True): each update matches
+            await self._hot_reserve_many.executemany(self.conn, params)
+            return
+        result = await self.conn.execute(self._reserve_many, params)
+        if result.rowcount != len(params):  # type: ignore[attr-defined]  # SQLite sums an executemany's rows
+            raise OutOfStock("库存刚被其他单据占用，本批订单未能分配，请重试。")
 
     async def deduct(self, store: str, sku: str, qty: int, at: datetime) -> None:
         """Shipped stock leaves on_hand and reserved at `flush`; OutOfStock is raised there if either is short."""
