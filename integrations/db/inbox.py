@@ -5,16 +5,23 @@ replica finds it already there; a message whose processing died is replayed from
 Every failed or died attempt is counted on the row (in a transaction of its own, since the failed one rolled
 back); after the last allowed attempt the row is parked as dead (`parked_at`) and never claimed or replayed
 again, so no message loops for ever.
+
+A row carries a lease (`claimed_by`, `claimed_until`): the process that stored it holds it while the message
+waits in its queue, runs, or waits for a retry, and renews it while it lives. A row whose lease has lapsed
+(its process died, or was cut off from the database) is free: a sweep on any replica claims it with
+FOR UPDATE SKIP LOCKED, so two replicas never take the same row, and re-queues it. The claim on
+`processed_at` in the unit of work stays the final guard: a message is handled once, whoever runs it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,9 +39,12 @@ class InboxWriter:
     and one commit per batch instead of one transaction per message. The first of two copies wins.
     """
 
-    def __init__(self, db: Database, max_batch: int = 500) -> None:
+    def __init__(self, db: Database, max_batch: int = 500, *, holder: str | None = None,
+                 lease_s: float = 0.0) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.holder = holder  # a stored row is leased to the process that queues it, so no sweep takes it meanwhile
+        self.lease_s = lease_s
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
         # built once and run as an executemany (SQLAlchemy batches it into one INSERT … VALUES …, cached)
@@ -47,7 +57,8 @@ class InboxWriter:
     async def record(self, platform: str, message_id: str, payload: dict[str, Any], at: datetime) -> bool:
         """Store a new message; False when it was seen before (a retry, or another replica got it)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        row = {"platform": platform, "message_id": message_id, "received_at": at, "payload": payload}
+        row = {"platform": platform, "message_id": message_id, "received_at": at, "payload": payload,
+               "claimed_by": self.holder, "claimed_until": at + timedelta(seconds=self.lease_s) if self.holder else None}
         self._pending.append((row, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -137,32 +148,80 @@ class InboxRepository:
             await self._conn.execute(update(_inbox).where(_key(platform, message_id)).values(parked_at=at))
         return found
 
-    async def park_exhausted(self, now: datetime, older_than_s: float, max_attempts: int) -> list[dict[str, Any]]:
-        """Stale messages that have had their last attempt (they died with the process each time): parked."""
+    async def any_free(self, now: datetime) -> bool:
+        """A read first, so an idle sweep writes nothing (SQLite has one writer; PostgreSQL, WAL)."""
+        found = await self._conn.execute(select(_inbox.c.message_id).where(_open, _free(now)).limit(1))
+        return found.first() is not None
+
+    async def park_exhausted(self, now: datetime, max_attempts: int) -> list[dict[str, Any]]:
+        """Free rows that have had their last attempt (they died with their process each time): parked, all of
+        them, each by one replica only."""
+        pick = select(_inbox.c.platform, _inbox.c.message_id).where(
+            _open, _free(now), _inbox.c.attempts >= max_attempts
+        ).with_for_update(skip_locked=True)
         rows = (await self._conn.execute(
             update(_inbox)
-            .where(_open, _inbox.c.attempts >= max_attempts,
-                   _inbox.c.received_at < now - timedelta(seconds=older_than_s))
-            .values(parked_at=now)
+            .where(tuple_(_inbox.c.platform, _inbox.c.message_id).in_(pick), _open, _free(now))
+            .values(parked_at=now, claimed_by=None, claimed_until=None)
             .returning(*_FIELDS)
         )).all()
         return [dict(r._mapping) for r in rows]
 
-    async def start_replay(self, now: datetime, older_than_s: float, limit: int = 100) -> list[dict[str, Any]]:
-        """Stale messages to process again, each replay counted as an attempt before it starts (a message
-        that kills the process is then parked after its last attempt too)."""
-        rows = (await self._conn.execute(
-            select(*_FIELDS)
-            .where(_open, _inbox.c.received_at < now - timedelta(seconds=older_than_s))
+    async def claim_free(
+        self, holder: str, now: datetime, until: datetime, *, limit: int, max_attempts: int
+    ) -> list[dict[str, Any]]:
+        """Free rows, oldest first, leased to `holder` until `until`; each claim counted as an attempt before it
+        starts (a message that kills its process is then parked after its last attempt too). Rows another
+        replica is claiming, or a unit of work is handling, right now are skipped, not waited for."""
+        if limit <= 0:
+            return []
+        pick = (
+            select(_inbox.c.platform, _inbox.c.message_id)
+            .where(_open, _free(now), _inbox.c.attempts < max_attempts)
             .order_by(_inbox.c.received_at)
             .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = (await self._conn.execute(
+            update(_inbox)
+            .where(tuple_(_inbox.c.platform, _inbox.c.message_id).in_(pick), _open, _free(now))
+            .values(claimed_by=holder, claimed_until=until, attempts=_inbox.c.attempts + 1)
+            .returning(*_FIELDS, _inbox.c.received_at)
         )).all()
-        found = [dict(r._mapping) for r in rows]
-        if found:
+        return [dict(r._mapping) for r in sorted(rows, key=lambda r: r.received_at)]
+
+    async def renew(self, keys: Iterable[tuple[str, str]], holder: str, now: datetime, until: datetime) -> None:
+        """Extend the lease on the rows this process still has under way (unless another took a lapsed one);
+        a row its unit of work has locked is skipped: it is being handled, and no sweep takes a locked row."""
+        for platform, ids in _by_platform(keys):
+            pick = select(_inbox.c.message_id).where(
+                _inbox.c.platform == platform, _inbox.c.message_id.in_(ids), _open
+            ).with_for_update(skip_locked=True)
             await self._conn.execute(
                 update(_inbox)
-                .where(_inbox.c.platform == bindparam("p"), _inbox.c.message_id == bindparam("m"))
-                .values(attempts=_inbox.c.attempts + 1),
-                [{"p": r["platform"], "m": r["message_id"]} for r in found],
+                .where(_inbox.c.platform == platform, _inbox.c.message_id.in_(pick),
+                       or_(_inbox.c.claimed_by == holder, _free(now)))
+                .values(claimed_by=holder, claimed_until=until)
             )
-        return found
+
+    async def release(self, keys: Iterable[tuple[str, str]], holder: str) -> None:
+        """Give up the lease on rows this process will not finish (it is stopping): free for a sweep at once."""
+        for platform, ids in _by_platform(keys):
+            await self._conn.execute(
+                update(_inbox)
+                .where(_inbox.c.platform == platform, _inbox.c.message_id.in_(ids), _inbox.c.claimed_by == holder)
+                .values(claimed_by=None, claimed_until=None)
+            )
+
+
+def _free(now: datetime) -> Any:
+    """No live process has the row under way: never leased, or its lease has lapsed."""
+    return or_(_inbox.c.claimed_until.is_(None), _inbox.c.claimed_until < now)
+
+
+def _by_platform(keys: Iterable[tuple[str, str]], chunk: int = 500) -> list[tuple[str, list[str]]]:
+    """Keys grouped per platform in chunks: `message_id IN (…)` runs on SQLite too, unlike a tuple IN list."""
+    grouped: dict[str, list[str]] = {}
+    for platform, message_id in keys:
+        grouped.setdefault(platform, []).append(message_id)
+    return [(p, ids[i:i + chunk]) for p, ids in grouped.items() for i in range(0, len(ids), chunk)]
