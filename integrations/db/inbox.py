@@ -91,7 +91,22 @@ class InboxWriter:
     async def _write(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
         unique = list({(r["platform"], r["message_id"]): r for r in reversed(rows)}.values())
         async with self.db.engine.begin() as conn:
-            return {(p, m) for p, m in await conn.execute(self._insert, unique)}
+            # A copy of a message whose unit of work is running right now (a platform retry, perhaps through
+            # another replica) is found by a plain read. Left to ON CONFLICT, it would wait for that unit of
+            # work to end, and hold the acknowledgements of its whole batch meanwhile.
+            seen = await _stored(conn, [(r["platform"], r["message_id"]) for r in unique])
+            fresh = [r for r in unique if (r["platform"], r["message_id"]) not in seen]
+            if not fresh:
+                return set()
+            return {(p, m) for p, m in await conn.execute(self._insert, fresh)}
+
+
+async def _stored(conn: AsyncConnection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for platform, ids in _by_platform(keys):
+        query = select(_inbox.c.message_id).where(_inbox.c.platform == platform, _inbox.c.message_id.in_(ids))
+        found.update((platform, m) for (m,) in await conn.execute(query))
+    return found
 
 
 _open = and_(_inbox.c.processed_at.is_(None), _inbox.c.parked_at.is_(None))  # neither handled nor dead
