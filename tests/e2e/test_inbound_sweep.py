@@ -16,6 +16,7 @@ from bot.keys import BUS, DB, INBOUND_QUEUE
 from config.settings import InboxSettings, Settings
 from domain.chat_commands import ShowHelp
 from integrations.db import tables as t
+from integrations.db.inbox import InboxRepository
 from integrations.fakes.wecom import FakeWeCom
 from tests.e2e.conftest import Chat
 
@@ -85,3 +86,33 @@ async def test_a_lost_database_connection_is_retried_without_spending_an_attempt
     await quick.settle()
     assert [m for m in quick.received("wh1") if "可以发这些命令" in m] and len(quick.received("wh1")) == 1
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_failure_that_cannot_be_counted_is_still_retried(
+    quick: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler fails and the database is gone when the failure is to be counted: the message is tried
+    again in this process (it used to wait for a restart)."""
+    bus = quick.app[BUS]
+    real, calls = bus.commands[ShowHelp], [0]
+
+    async def fail_once(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("boom")
+        return await real(*args, **kwargs)
+
+    count = InboxRepository.record_failure
+    refused = [0]
+
+    async def unreachable_once(self: InboxRepository, *args: Any, **kwargs: Any) -> Any:
+        refused[0] += 1
+        if refused[0] == 1:
+            raise ConnectionRefusedError("connection refused")
+        return await count(self, *args, **kwargs)
+
+    monkeypatch.setitem(bus.commands, ShowHelp, fail_once)
+    monkeypatch.setattr(InboxRepository, "record_failure", unreachable_once)
+    assert await quick.say("wh1", "帮助", msg_id="9601") == 200
+    row = (await until_processed(quick, 1, deadline_s=30))["9601"]
+    assert (row.processed_at is not None, row.parked_at, calls[0]) == (True, None, 2)

@@ -7,6 +7,8 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.engine import Database
@@ -101,3 +103,20 @@ async def test_exhausted_rows_are_parked_by_one_sweeper_only(db: Database) -> No
     assert sorted(first + second) == ["m1", "m2"]
     assert await claim(db, "C", again + LEASE * 2) == []
     assert all(r["parked_at"] is not None for r in (await inbox_rows(db)).values())
+
+
+async def test_a_resent_copy_is_acknowledged_while_its_first_copy_is_being_handled(db: Database) -> None:
+    """A platform re-send (perhaps through another replica) of a message whose unit of work is still open is
+    answered at once as a duplicate, not after that unit of work ends; the batch it shares is not held."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer: any second write waits for the first")
+    now = utcnow()
+    await store(db, ["m1"], now)
+    async with UnitOfWork(db) as handling:  # the first copy's unit of work: claimed, not yet committed
+        assert await handling.inbox.claim("wecom", "m1", now)
+        writer = InboxWriter(db, holder="B", lease_s=15)
+        copies = await asyncio.wait_for(asyncio.gather(
+            writer.record("wecom", "m1", {}, now), writer.record("wecom", "m2", {}, now)
+        ), timeout=5)
+        assert copies == [False, True]
+        await handling.commit()
