@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from bot.parser import command_for
 from domain.chat import InboundMessage
@@ -42,6 +41,7 @@ from integrations.db.engine import Database
 log = logging.getLogger(__name__)
 MAX_RETRY_DELAY_S = 600.0
 CUT_RETRY_S = 0.5  # the first retry after a lost database connection; doubles while the database stays away
+MAX_CUTS = 10  # lost connections in a row (~8 min) before one counts as an attempt: what only looks like one ends too
 
 
 class MessageRefused(web.HTTPBadRequest):
@@ -122,10 +122,10 @@ class InboundQueue:
             log.warning("%s message %s refused but not answered: %s", msg.platform, msg.message_id, err.reason)
             retrying = await self._failed(msg, err, replayed)
         except Exception as err:
-            if _cut_off(err):
+            if inbox.connection_lost(err) and self._cut_off.get(_key(msg), 0) < MAX_CUTS:
                 log.warning("%s message %s: database unreachable (%s), retrying", msg.platform, msg.message_id,
                             type(err).__name__)
-                retrying = self._retry_after_cut(msg)
+                retrying = self._retry_after_cut(msg, replayed)
             else:
                 log.exception("processing %s message %s failed", msg.platform, msg.message_id)
                 retrying = await self._failed(msg, err, replayed)
@@ -150,7 +150,7 @@ class InboundQueue:
         except Exception as count_err:
             log.warning("could not count the failed attempt of %s message %s (%s); retrying", msg.platform,
                         msg.message_id, type(count_err).__name__)
-            return self._retry_after_cut(msg)
+            return self._retry_after_cut(msg, replayed)
         if row is None:
             return False  # handled (or parked) meanwhile
         if row["parked"]:
@@ -163,20 +163,21 @@ class InboundQueue:
         self._retry_later(msg, delay)
         return True
 
-    def _retry_after_cut(self, msg: InboundMessage) -> bool:
-        """The database was out of reach: try again soon, growing, without spending one of the message's attempts."""
+    def _retry_after_cut(self, msg: InboundMessage, replayed: bool) -> bool:
+        """The database was out of reach: try again soon, growing, without spending one of the message's attempts
+        (an attempt the sweep counted for this run stays counted for the next)."""
         cuts = self._cut_off[_key(msg)] = self._cut_off.get(_key(msg), 0) + 1
-        self._retry_later(msg, min(CUT_RETRY_S * 2 ** (cuts - 1), MAX_RETRY_DELAY_S))
+        self._retry_later(msg, min(CUT_RETRY_S * 2 ** (cuts - 1), MAX_RETRY_DELAY_S), replayed=replayed)
         return True
 
-    def _retry_later(self, msg: InboundMessage, delay: float) -> None:
-        retry = asyncio.create_task(self._respawn(msg, delay))
+    def _retry_later(self, msg: InboundMessage, delay: float, *, replayed: bool = False) -> None:
+        retry = asyncio.create_task(self._respawn(msg, delay, replayed))
         self._retries.add(retry)
         retry.add_done_callback(self._retries.discard)
 
-    async def _respawn(self, msg: InboundMessage, delay: float) -> None:
+    async def _respawn(self, msg: InboundMessage, delay: float, replayed: bool) -> None:
         await asyncio.sleep(delay)
-        self._spawn(msg)
+        self._spawn(msg, replayed=replayed)
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Renew the lease on what is under way here; park free rows that have had their last attempt (one
@@ -189,16 +190,18 @@ class InboundQueue:
         rows: list[dict[str, Any]] = []
         async with self.bus.uow_factory() as uow:
             if self._held:
-                await uow.inbox.renew(list(self._held), self.holder, now, until)
+                due = now + timedelta(seconds=self.lease_s / 2)  # renewed about twice a lease, not every sweep
+                await uow.inbox.renew(list(self._held), self.holder, now, until, due=due)
             if await uow.inbox.any_free(now):
                 dead = await uow.inbox.park_exhausted(now, self.max_attempts)
                 await report_dead_messages(uow, self.bus.deps, [_dead(r) for r in dead])
-                rows = await uow.inbox.claim_free(self.holder, now, until, limit=room, max_attempts=self.max_attempts)
+                rows = await uow.inbox.claim_free(self.holder, now, until, limit=room, max_attempts=self.max_attempts,
+                                                  mine=self._held.keys())
             await uow.commit()
         if dead:
             log.warning("%d inbound messages parked as dead after %d attempts", len(dead), self.max_attempts)
             self.delivered()
-        fresh = [row for row in rows if (row["platform"], row["message_id"]) not in self._held]
+        fresh = [row for row in rows if (row["platform"], row["message_id"]) not in self._held]  # queued meanwhile
         for row in fresh:
             self._spawn(InboundMessage(**row["payload"]), replayed=True)
         if fresh:
@@ -259,23 +262,6 @@ def default_holder() -> str:
 
 def _key(msg: InboundMessage) -> tuple[str, str]:
     return msg.platform, msg.message_id
-
-
-def _cut_off(err: BaseException) -> bool:
-    """A lost or refused database connection anywhere in the error's chain (not a fault of the message)."""
-    seen: BaseException | None = err
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
-            return True
-        if isinstance(seen, (OperationalError, InterfaceError, DisconnectionError, ConnectionError, OSError,
-                             TimeoutError)):
-            return True
-        if type(seen).__module__.startswith("asyncpg") and "Connection" in type(seen).__name__:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _dead(row: dict[str, Any]) -> DeadMessage:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from integrations.db import tables as t
@@ -183,11 +184,13 @@ class InboxRepository:
         return [dict(r._mapping) for r in rows]
 
     async def claim_free(
-        self, holder: str, now: datetime, until: datetime, *, limit: int, max_attempts: int
+        self, holder: str, now: datetime, until: datetime, *, limit: int, max_attempts: int,
+        mine: Container[tuple[str, str]] = (),
     ) -> list[dict[str, Any]]:
         """Free rows, oldest first, leased to `holder` until `until`; each claim counted as an attempt before it
         starts (a message that kills its process is then parked after its last attempt too). Rows another
-        replica is claiming, or a unit of work is handling, right now are skipped, not waited for."""
+        replica is claiming, or a unit of work is handling, right now are skipped, not waited for. A free row
+        in `mine` (under way here, its lease lapsed while the sweep was late) is only leased again."""
         if limit <= 0:
             return []
         pick = (
@@ -197,20 +200,37 @@ class InboxRepository:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        rows = (await self._conn.execute(
-            update(_inbox)
-            .where(tuple_(_inbox.c.platform, _inbox.c.message_id).in_(pick), _open, _free(now))
-            .values(claimed_by=holder, claimed_until=until, attempts=_inbox.c.attempts + 1)
-            .returning(*_FIELDS, _inbox.c.received_at)
-        )).all()
-        return [dict(r._mapping) for r in sorted(rows, key=lambda r: r.received_at)]
+        free = [(p, m) for p, m in await self._conn.execute(pick)]
+        for platform, ids in _by_platform(k for k in free if k in mine):
+            await self._lease(platform, ids, now, holder=holder, until=until)
+        found: list[Any] = []
+        for platform, ids in _by_platform(k for k in free if k not in mine):
+            found += await self._lease(platform, ids, now, holder=holder, until=until, count=True)
+        return [dict(r._mapping) for r in sorted(found, key=lambda r: r.received_at)]
 
-    async def renew(self, keys: Iterable[tuple[str, str]], holder: str, now: datetime, until: datetime) -> None:
-        """Extend the lease on the rows this process still has under way (unless another took a lapsed one);
-        a row its unit of work has locked is skipped: it is being handled, and no sweep takes a locked row."""
+    async def _lease(self, platform: str, ids: list[str], now: datetime, *, holder: str, until: datetime,
+                     count: bool = False) -> list[Any]:
+        values: dict[str, Any] = {"claimed_by": holder, "claimed_until": until}
+        if count:
+            values["attempts"] = _inbox.c.attempts + 1
+        rows = await self._conn.execute(
+            update(_inbox)
+            .where(_inbox.c.platform == platform, _inbox.c.message_id.in_(ids), _open, _free(now))
+            .values(**values)
+            .returning(*_FIELDS, _inbox.c.received_at)
+        )
+        return list(rows)
+
+    async def renew(
+        self, keys: Iterable[tuple[str, str]], holder: str, now: datetime, until: datetime, *, due: datetime
+    ) -> None:
+        """Extend the lease on the rows this process still has under way whose lease ends before `due` (so a
+        long queue is not rewritten at every sweep), unless another process took a lapsed one. A row its unit
+        of work has locked is skipped: it is being handled, and no sweep takes a locked row."""
         for platform, ids in _by_platform(keys):
             pick = select(_inbox.c.message_id).where(
-                _inbox.c.platform == platform, _inbox.c.message_id.in_(ids), _open
+                _inbox.c.platform == platform, _inbox.c.message_id.in_(ids), _open,
+                or_(_inbox.c.claimed_until.is_(None), _inbox.c.claimed_until < due),
             ).with_for_update(skip_locked=True)
             await self._conn.execute(
                 update(_inbox)
@@ -240,3 +260,21 @@ def _by_platform(keys: Iterable[tuple[str, str]], chunk: int = 500) -> list[tupl
     for platform, message_id in keys:
         grouped.setdefault(platform, []).append(message_id)
     return [(p, ids[i:i + chunk]) for p, ids in grouped.items() for i in range(0, len(ids), chunk)]
+
+
+def connection_lost(err: BaseException) -> bool:
+    """A lost or refused database connection anywhere in the error's chain (not a fault of the message)."""
+    seen: BaseException | None = err
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, (OperationalError, InterfaceError, DisconnectionError, ConnectionError, OSError,
+                             TimeoutError)):
+            return True
+        name = type(seen).__name__
+        if type(seen).__module__.startswith("asyncpg") and any(w in name for w in ("Connection", "Shutdown")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -52,6 +52,11 @@ async def test_messages_acked_by_a_process_that_then_died_are_answered_without_a
 ) -> None:
     queue = quick.app[INBOUND_QUEUE]
     monkeypatch.setattr(queue, "_spawn", lambda msg, replayed=False: None)  # acked, then "died" before queueing
+
+    async def dead() -> int:
+        return 0
+
+    monkeypatch.setattr(queue, "sweep", dead)  # a dead process sweeps nothing either
     for i in range(120):
         assert await quick.say("wh1", "帮助", msg_id=f"90{i:03d}") == 200
     monkeypatch.undo()

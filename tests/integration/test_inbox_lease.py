@@ -43,7 +43,7 @@ async def test_a_row_under_way_is_not_taken_and_a_lapsed_one_is_taken_once(db: D
     assert sorted(await claim(db, "B", later)) == ["m1", "m2"]
     assert await claim(db, "C", later) == []  # B's lease now
     async with UnitOfWork(db) as uow:  # A, back from a pause, does not take them back
-        await uow.inbox.renew([("wecom", "m1"), ("wecom", "m2")], "A", later, later + LEASE)
+        await uow.inbox.renew([("wecom", "m1"), ("wecom", "m2")], "A", later, later + LEASE, due=later + LEASE)
         await uow.commit()
     found = await inbox_rows(db)
     assert [(r["claimed_by"], r["attempts"]) for r in found.values()] == [("B", 1), ("B", 1)]
@@ -55,7 +55,7 @@ async def test_renewal_keeps_a_row_from_the_sweep_while_its_process_lives(db: Da
     for step in range(1, 5):  # the holder renews every 10 s; the 15 s lease never lapses
         at = now + timedelta(seconds=10 * step)
         async with UnitOfWork(db) as uow:
-            await uow.inbox.renew([("wecom", "m1")], "A", at, at + LEASE)
+            await uow.inbox.renew([("wecom", "m1")], "A", at, at + LEASE, due=at + LEASE / 2)
             await uow.commit()
         assert await claim(db, "B", at + timedelta(seconds=1)) == []
 
