@@ -145,11 +145,16 @@ async def inbound_queue_ctx(app: web.Application) -> AsyncIterator[None]:
     inbox = app[SETTINGS].inbox
     inbound_queue = InboundQueue(
         app[DB], app[BUS], delivered=app[DISPATCHER].notify, workers=workers, pace=app[PACER].yield_to_acks,
-        max_attempts=inbox.max_attempts, retry_delay_s=inbox.retry_delay_s,
+        max_attempts=inbox.max_attempts, retry_delay_s=inbox.retry_delay_s, lease_s=inbox.lease_s,
+        sweep_batch=inbox.sweep_batch,
     )
     app[INBOUND_QUEUE] = inbound_queue
-    await inbound_queue.replay_stale()
+    stop = asyncio.Event()  # the sweep: what no live process has under way is queued again, without a restart
+    sweeper = asyncio.create_task(inbound_queue.sweep_forever(stop, inbox.sweep_interval_s))
     yield
+    stop.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper
     await inbound_queue.stop()
 
 

@@ -1,19 +1,29 @@
 """From a platform-neutral inbound message to a chat use case: store it, acknowledge, work after.
 
 The edge calls `accept` before answering the platform; processing runs in a task kept referenced until
-done. A message stored but never processed (the process died) is replayed by `replay_stale`.
+done. The stored row is leased to this process while the message is under way here (queued, running, or
+waiting for a retry), and the lease is renewed by `sweep`, which runs every few seconds for as long as the
+process lives. A row whose lease has lapsed — its process died, or lost it while cut off from the database —
+is claimed by the next sweep on any replica and queued again: no restart is needed, and nothing is left
+behind however many there are or however old they are.
 
 Every accepted message ends answered or parked: a failed attempt is counted on its inbox row and retried
-after a growing delay; after `max_attempts` (a replay at start-up counts as one) the message is parked as
-dead, the managers get one digest through the outbox, and it is never replayed again.
+after a growing delay; after `max_attempts` (a claim by the sweep counts as one) the message is parked as
+dead, the managers get one digest through the outbox, and it is never taken again. A lost database
+connection is not the message's fault: it is retried without counting an attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +40,8 @@ from integrations.db.engine import Database
 
 log = logging.getLogger(__name__)
 MAX_RETRY_DELAY_S = 600.0
+CUT_RETRY_S = 0.5  # the first retry after a lost database connection; doubles while the database stays away
+MAX_CUTS = 10  # lost connections in a row (~8 min) before one counts as an attempt: what only looks like one ends too
 
 
 class MessageRefused(web.HTTPBadRequest):
@@ -52,14 +64,20 @@ class InboundQueue:
     def __init__(
         self, db: Database, bus: MessageBus, *, delivered: Callable[[], None] = lambda: None, workers: int = 4,
         pace: Callable[[], Awaitable[None]] | None = None, max_attempts: int = 5, retry_delay_s: float = 5.0,
+        holder: str | None = None, lease_s: float = 15.0, sweep_batch: int = 200,
     ) -> None:
         self.db = db
         self.bus = bus
         self.delivered = delivered  # wakes the outbox dispatcher so replies leave at once
-        self.inbox = inbox.InboxWriter(db)
+        self.holder = holder or default_holder()
+        self.lease_s = lease_s
+        self.sweep_batch = sweep_batch  # claimed per sweep at most while the queue is short; the next sweep takes more
+        self.inbox = inbox.InboxWriter(db, holder=self.holder, lease_s=lease_s)
         self.max_attempts = max_attempts
         self.retry_delay_s = retry_delay_s
         self._queue: asyncio.Queue[tuple[InboundMessage, bool]] = asyncio.Queue()  # (message, replayed)
+        self._held: dict[tuple[str, str], InboundMessage] = {}  # under way here: queued, running, awaiting a retry
+        self._cut_off: dict[tuple[str, str], int] = {}  # database errors in a row per message (not attempts)
         self._size = workers
         self._workers: list[asyncio.Task[None]] = []
         self._retries: set[asyncio.Task[None]] = set()
@@ -81,6 +99,7 @@ class InboundQueue:
         return stored
 
     def _spawn(self, msg: InboundMessage, *, replayed: bool = False) -> None:
+        self._held[_key(msg)] = msg
         if not self._workers:
             self._workers = [asyncio.create_task(self._work()) for _ in range(self._size)]
         self._queue.put_nowait((msg, replayed))
@@ -96,19 +115,29 @@ class InboundQueue:
                 self._queue.task_done()
 
     async def process(self, msg: InboundMessage, *, replayed: bool = False) -> None:
+        retrying = False
         try:
             await self.bus.handle(command_for(msg))
         except DomainError as err:  # the bus raises a chat refusal only when it could not answer it
             log.warning("%s message %s refused but not answered: %s", msg.platform, msg.message_id, err.reason)
-            await self._failed(msg, err, replayed)
+            retrying = await self._failed(msg, err, replayed)
         except Exception as err:
-            log.exception("processing %s message %s failed", msg.platform, msg.message_id)
-            await self._failed(msg, err, replayed)
+            if inbox.connection_lost(err) and self._cut_off.get(_key(msg), 0) < MAX_CUTS:
+                log.warning("%s message %s: database unreachable (%s), retrying", msg.platform, msg.message_id,
+                            type(err).__name__)
+                retrying = self._retry_after_cut(msg, replayed)
+            else:
+                log.exception("processing %s message %s failed", msg.platform, msg.message_id)
+                retrying = await self._failed(msg, err, replayed)
         finally:
+            if not retrying:
+                self._held.pop(_key(msg), None)
+                self._cut_off.pop(_key(msg), None)
             self.delivered()
 
-    async def _failed(self, msg: InboundMessage, err: Exception, replayed: bool) -> None:
-        """Count the attempt; retry later, or park the message after its last attempt and tell the managers."""
+    async def _failed(self, msg: InboundMessage, err: Exception, replayed: bool) -> bool:
+        """Count the attempt; retry later, or park the message after its last attempt and tell the managers.
+        True when a retry is scheduled here."""
         try:
             async with self.bus.uow_factory() as uow:
                 row = await uow.inbox.record_failure(
@@ -118,41 +147,85 @@ class InboundQueue:
                 if row is not None and row["parked"]:
                     await report_dead_messages(uow, self.bus.deps, [_dead(row)])
                 await uow.commit()
-        except Exception:
-            log.exception("could not count the failed attempt of %s message %s; it waits for replay",
-                          msg.platform, msg.message_id)
-            return
+        except Exception as count_err:
+            log.warning("could not count the failed attempt of %s message %s (%s); retrying", msg.platform,
+                        msg.message_id, type(count_err).__name__)
+            return self._retry_after_cut(msg, replayed)
         if row is None:
-            return  # handled (or parked) meanwhile
+            return False  # handled (or parked) meanwhile
         if row["parked"]:
             log.warning("%s message %s parked as dead after %d attempts", msg.platform, msg.message_id,
                         row["attempts"])
-            return  # the digest leaves with the dispatcher, woken by process()
+            return False  # the digest leaves with the dispatcher, woken by process()
         delay = min(self.retry_delay_s * 2 ** (row["attempts"] - 1), MAX_RETRY_DELAY_S)
         log.info("%s message %s: attempt %d failed, retrying in %.0f s", msg.platform, msg.message_id,
                  row["attempts"], delay)
-        retry = asyncio.create_task(self._retry_later(msg, delay))
+        self._retry_later(msg, delay)
+        return True
+
+    def _retry_after_cut(self, msg: InboundMessage, replayed: bool) -> bool:
+        """The database was out of reach: try again soon, growing, without spending one of the message's attempts
+        (an attempt the sweep counted for this run stays counted for the next)."""
+        cuts = self._cut_off[_key(msg)] = self._cut_off.get(_key(msg), 0) + 1
+        self._retry_later(msg, min(CUT_RETRY_S * 2 ** (cuts - 1), MAX_RETRY_DELAY_S), replayed=replayed)
+        return True
+
+    def _retry_later(self, msg: InboundMessage, delay: float, *, replayed: bool = False) -> None:
+        retry = asyncio.create_task(self._respawn(msg, delay, replayed))
         self._retries.add(retry)
         retry.add_done_callback(self._retries.discard)
 
-    async def _retry_later(self, msg: InboundMessage, delay: float) -> None:
+    async def _respawn(self, msg: InboundMessage, delay: float, replayed: bool) -> None:
         await asyncio.sleep(delay)
-        self._spawn(msg)
+        self._spawn(msg, replayed=replayed)
 
-    async def replay_stale(self, older_than_s: float = 30) -> int:
-        """At start-up: park what has had its last attempt (one digest to the managers), replay the rest."""
-        now = utcnow()
+    async def sweep(self, now: datetime | None = None) -> int:
+        """Renew the lease on what is under way here; park free rows that have had their last attempt (one
+        digest to the managers); claim and queue free rows, as many as the queue has room for. Returns how many
+        were queued. `now` later than the clock stands for a restart after the leases lapsed (tests)."""
+        now = now or utcnow()
+        until = now + timedelta(seconds=self.lease_s)
+        room = self.sweep_batch - self._queue.qsize()
+        dead: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
         async with self.bus.uow_factory() as uow:
-            dead = await uow.inbox.park_exhausted(now, older_than_s, self.max_attempts)
-            await report_dead_messages(uow, self.bus.deps, [_dead(r) for r in dead])
-            rows = await uow.inbox.start_replay(now, older_than_s)
+            if self._held:
+                due = now + timedelta(seconds=self.lease_s / 2)  # renewed about twice a lease, not every sweep
+                await uow.inbox.renew(list(self._held), self.holder, now, until, due=due)
+            if await uow.inbox.any_free(now):
+                dead = await uow.inbox.park_exhausted(now, self.max_attempts)
+                await report_dead_messages(uow, self.bus.deps, [_dead(r) for r in dead])
+                rows = await uow.inbox.claim_free(self.holder, now, until, limit=room, max_attempts=self.max_attempts,
+                                                  mine=self._held.keys())
             await uow.commit()
         if dead:
             log.warning("%d inbound messages parked as dead after %d attempts", len(dead), self.max_attempts)
             self.delivered()
-        for row in rows:
+        fresh = [row for row in rows if (row["platform"], row["message_id"]) not in self._held]  # queued meanwhile
+        for row in fresh:
             self._spawn(InboundMessage(**row["payload"]), replayed=True)
-        return len(rows)
+        if fresh:
+            log.info("inbox sweep queued %d unprocessed messages", len(fresh))
+        return len(fresh)
+
+    async def sweep_forever(self, stop: asyncio.Event, interval_s: float) -> None:
+        """Sweep now (what the last run of any replica left) and every `interval_s` until stopped; a sweep that
+        fails (the database is away) is retried at the next tick, with one warning per outage."""
+        failing = False
+        while not stop.is_set():
+            try:
+                await self.sweep()
+            except Exception as err:
+                if not failing:
+                    log.warning("inbox sweep failed (%s: %s); retrying every %.0f s", type(err).__name__, err,
+                                interval_s)
+                failing = True
+            else:
+                if failing:
+                    log.info("inbox sweep works again")
+                failing = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
 
     async def drain(self) -> None:
         """Wait until every queued message has been processed, retries included."""
@@ -163,7 +236,7 @@ class InboundQueue:
             await asyncio.gather(*self._retries, return_exceptions=True)
 
     async def stop(self) -> None:
-        for retry in list(self._retries):  # a message waiting for its retry stays in the inbox for replay
+        for retry in list(self._retries):  # a message waiting for its retry stays in the inbox for a sweep
             retry.cancel()
         await asyncio.gather(*self._retries, return_exceptions=True)
         await self._queue.join()
@@ -171,6 +244,24 @@ class InboundQueue:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
+        if self._held:  # give their leases up so another replica's sweep takes them at once
+            try:
+                async with self.bus.uow_factory() as uow:
+                    await uow.inbox.release(list(self._held), self.holder)
+                    await uow.commit()
+            except Exception as err:
+                log.warning("could not release %d inbox leases (%s); they lapse in %.0f s", len(self._held),
+                            type(err).__name__, self.lease_s)
+            self._held.clear()
+
+
+def default_holder() -> str:
+    """This process on the inbox leases: host, pid and a random tail (two containers may share host and pid)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _key(msg: InboundMessage) -> tuple[str, str]:
+    return msg.platform, msg.message_id
 
 
 def _dead(row: dict[str, Any]) -> DeadMessage:

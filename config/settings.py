@@ -156,6 +156,9 @@ class EscalationSettings(BaseModel):
 class InboxSettings(BaseModel):
     max_attempts: int = Field(default=5, ge=1)  # a message that fails this often is parked as dead and reported
     retry_delay_s: float = Field(default=5.0, ge=0)  # the first retry after a failure; doubles each time
+    sweep_interval_s: float = Field(default=2.0, gt=0, le=60)  # how often unprocessed rows no process has are re-queued
+    lease_s: float = Field(default=15.0, gt=0, le=600)  # a row under way in a process that stops renewing it is free after this
+    sweep_batch: int = Field(default=200, ge=1)  # rows one sweep claims at most; the next sweep takes more
 
 
 class EventSubscriberSettings(BaseModel):

@@ -5,22 +5,30 @@ replica finds it already there; a message whose processing died is replayed from
 Every failed or died attempt is counted on the row (in a transaction of its own, since the failed one rolled
 back); after the last allowed attempt the row is parked as dead (`parked_at`) and never claimed or replayed
 again, so no message loops for ever.
+
+A row carries a lease (`claimed_by`, `claimed_until`): the process that stored it holds it while the message
+waits in its queue, runs, or waits for a retry, and renews it while it lives. A row whose lease has lapsed
+(its process died, or was cut off from the database) is free: a sweep on any replica claims it with
+FOR UPDATE SKIP LOCKED, so two replicas never take the same row, and re-queues it. The claim on
+`processed_at` in the unit of work stays the final guard: a message is handled once, whoever runs it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Container, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from integrations.db import tables as t
-from integrations.db.engine import Database
+from integrations.db.engine import Database, driver_connection
 
 _inbox = t.inbound_messages
 log = logging.getLogger(__name__)
@@ -32,9 +40,12 @@ class InboxWriter:
     and one commit per batch instead of one transaction per message. The first of two copies wins.
     """
 
-    def __init__(self, db: Database, max_batch: int = 500) -> None:
+    def __init__(self, db: Database, max_batch: int = 500, *, holder: str | None = None,
+                 lease_s: float = 0.0) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.holder = holder  # a stored row is leased to the process that queues it, so no sweep takes it meanwhile
+        self.lease_s = lease_s
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
         # built once and run as an executemany (SQLAlchemy batches it into one INSERT … VALUES …, cached)
@@ -47,7 +58,8 @@ class InboxWriter:
     async def record(self, platform: str, message_id: str, payload: dict[str, Any], at: datetime) -> bool:
         """Store a new message; False when it was seen before (a retry, or another replica got it)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        row = {"platform": platform, "message_id": message_id, "received_at": at, "payload": payload}
+        row = {"platform": platform, "message_id": message_id, "received_at": at, "payload": payload,
+               "claimed_by": self.holder, "claimed_until": at + timedelta(seconds=self.lease_s) if self.holder else None}
         self._pending.append((row, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -80,7 +92,30 @@ class InboxWriter:
     async def _write(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
         unique = list({(r["platform"], r["message_id"]): r for r in reversed(rows)}.values())
         async with self.db.engine.begin() as conn:
-            return {(p, m) for p, m in await conn.execute(self._insert, unique)}
+            # A copy of a message whose unit of work is running right now (a platform retry, perhaps through
+            # another replica) is found by a plain read. Left to ON CONFLICT, it would wait for that unit of
+            # work to end, and hold the acknowledgements of its whole batch meanwhile.
+            seen = await _stored(conn, [(r["platform"], r["message_id"]) for r in unique])
+            fresh = [r for r in unique if (r["platform"], r["message_id"]) not in seen]
+            if not fresh:
+                return set()
+            return {(p, m) for p, m in await conn.execute(self._insert, fresh)}
+
+
+_STORED = (
+    "SELECT platform, message_id FROM inbound_messages WHERE platform = ANY($1::text[]) AND message_id = ANY($2::text[])"
+)
+
+
+async def _stored(conn: AsyncConnection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The keys already stored, by a plain (snapshot) read: straight on asyncpg, one cheap round trip on the
+    acknowledgement path. On SQLite, nothing: one writer at a time, so any write waits for the others anyway."""
+    driver = await driver_connection(conn)
+    if driver is None:
+        return set()
+    wanted = set(keys)
+    rows = await driver.fetch(_STORED, list({p for p, _ in keys}), [m for _, m in keys])
+    return {(r[0], r[1]) for r in rows} & wanted
 
 
 _open = and_(_inbox.c.processed_at.is_(None), _inbox.c.parked_at.is_(None))  # neither handled nor dead
@@ -137,32 +172,117 @@ class InboxRepository:
             await self._conn.execute(update(_inbox).where(_key(platform, message_id)).values(parked_at=at))
         return found
 
-    async def park_exhausted(self, now: datetime, older_than_s: float, max_attempts: int) -> list[dict[str, Any]]:
-        """Stale messages that have had their last attempt (they died with the process each time): parked."""
+    async def any_free(self, now: datetime) -> bool:
+        """A read first, so an idle sweep writes nothing (SQLite has one writer; PostgreSQL, WAL)."""
+        found = await self._conn.execute(select(_inbox.c.message_id).where(_open, _free(now)).limit(1))
+        return found.first() is not None
+
+    async def park_exhausted(self, now: datetime, max_attempts: int) -> list[dict[str, Any]]:
+        """Free rows that have had their last attempt (they died with their process each time): parked, all of
+        them, each by one replica only."""
+        pick = select(_inbox.c.platform, _inbox.c.message_id).where(
+            _open, _free(now), _inbox.c.attempts >= max_attempts
+        ).with_for_update(skip_locked=True)
         rows = (await self._conn.execute(
             update(_inbox)
-            .where(_open, _inbox.c.attempts >= max_attempts,
-                   _inbox.c.received_at < now - timedelta(seconds=older_than_s))
-            .values(parked_at=now)
+            .where(tuple_(_inbox.c.platform, _inbox.c.message_id).in_(pick), _open, _free(now))
+            .values(parked_at=now, claimed_by=None, claimed_until=None)
             .returning(*_FIELDS)
         )).all()
         return [dict(r._mapping) for r in rows]
 
-    async def start_replay(self, now: datetime, older_than_s: float, limit: int = 100) -> list[dict[str, Any]]:
-        """Stale messages to process again, each replay counted as an attempt before it starts (a message
-        that kills the process is then parked after its last attempt too)."""
-        rows = (await self._conn.execute(
-            select(*_FIELDS)
-            .where(_open, _inbox.c.received_at < now - timedelta(seconds=older_than_s))
+    async def claim_free(
+        self, holder: str, now: datetime, until: datetime, *, limit: int, max_attempts: int,
+        mine: Container[tuple[str, str]] = (),
+    ) -> list[dict[str, Any]]:
+        """Free rows, oldest first, leased to `holder` until `until`; each claim counted as an attempt before it
+        starts (a message that kills its process is then parked after its last attempt too). Rows another
+        replica is claiming, or a unit of work is handling, right now are skipped, not waited for. A free row
+        in `mine` (under way here, its lease lapsed while the sweep was late) is only leased again."""
+        if limit <= 0:
+            return []
+        pick = (
+            select(_inbox.c.platform, _inbox.c.message_id)
+            .where(_open, _free(now), _inbox.c.attempts < max_attempts)
             .order_by(_inbox.c.received_at)
             .limit(limit)
-        )).all()
-        found = [dict(r._mapping) for r in rows]
-        if found:
+            .with_for_update(skip_locked=True)
+        )
+        free = [(p, m) for p, m in await self._conn.execute(pick)]
+        for platform, ids in _by_platform(k for k in free if k in mine):
+            await self._lease(platform, ids, now, holder=holder, until=until)
+        found: list[Any] = []
+        for platform, ids in _by_platform(k for k in free if k not in mine):
+            found += await self._lease(platform, ids, now, holder=holder, until=until, count=True)
+        return [dict(r._mapping) for r in sorted(found, key=lambda r: r.received_at)]
+
+    async def _lease(self, platform: str, ids: list[str], now: datetime, *, holder: str, until: datetime,
+                     count: bool = False) -> list[Any]:
+        values: dict[str, Any] = {"claimed_by": holder, "claimed_until": until}
+        if count:
+            values["attempts"] = _inbox.c.attempts + 1
+        rows = await self._conn.execute(
+            update(_inbox)
+            .where(_inbox.c.platform == platform, _inbox.c.message_id.in_(ids), _open, _free(now))
+            .values(**values)
+            .returning(*_FIELDS, _inbox.c.received_at)
+        )
+        return list(rows)
+
+    async def renew(
+        self, keys: Iterable[tuple[str, str]], holder: str, now: datetime, until: datetime, *, due: datetime
+    ) -> None:
+        """Extend the lease on the rows this process still has under way whose lease ends before `due` (so a
+        long queue is not rewritten at every sweep), unless another process took a lapsed one. A row its unit
+        of work has locked is skipped: it is being handled, and no sweep takes a locked row."""
+        for platform, ids in _by_platform(keys):
+            pick = select(_inbox.c.message_id).where(
+                _inbox.c.platform == platform, _inbox.c.message_id.in_(ids), _open,
+                or_(_inbox.c.claimed_until.is_(None), _inbox.c.claimed_until < due),
+            ).with_for_update(skip_locked=True)
             await self._conn.execute(
                 update(_inbox)
-                .where(_inbox.c.platform == bindparam("p"), _inbox.c.message_id == bindparam("m"))
-                .values(attempts=_inbox.c.attempts + 1),
-                [{"p": r["platform"], "m": r["message_id"]} for r in found],
+                .where(_inbox.c.platform == platform, _inbox.c.message_id.in_(pick),
+                       or_(_inbox.c.claimed_by == holder, _free(now)))
+                .values(claimed_by=holder, claimed_until=until)
             )
-        return found
+
+    async def release(self, keys: Iterable[tuple[str, str]], holder: str) -> None:
+        """Give up the lease on rows this process will not finish (it is stopping): free for a sweep at once."""
+        for platform, ids in _by_platform(keys):
+            await self._conn.execute(
+                update(_inbox)
+                .where(_inbox.c.platform == platform, _inbox.c.message_id.in_(ids), _inbox.c.claimed_by == holder)
+                .values(claimed_by=None, claimed_until=None)
+            )
+
+
+def _free(now: datetime) -> Any:
+    """No live process has the row under way: never leased, or its lease has lapsed."""
+    return or_(_inbox.c.claimed_until.is_(None), _inbox.c.claimed_until < now)
+
+
+def _by_platform(keys: Iterable[tuple[str, str]], chunk: int = 500) -> list[tuple[str, list[str]]]:
+    """Keys grouped per platform in chunks: `message_id IN (…)` runs on SQLite too, unlike a tuple IN list."""
+    grouped: dict[str, list[str]] = {}
+    for platform, message_id in keys:
+        grouped.setdefault(platform, []).append(message_id)
+    return [(p, ids[i:i + chunk]) for p, ids in grouped.items() for i in range(0, len(ids), chunk)]
+
+
+def connection_lost(err: BaseException) -> bool:
+    """A lost or refused database connection anywhere in the error's chain (not a fault of the message)."""
+    seen: BaseException | None = err
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, (OperationalError, InterfaceError, DisconnectionError, ConnectionError, OSError,
+                             TimeoutError)):
+            return True
+        name = type(seen).__name__
+        if type(seen).__module__.startswith("asyncpg") and any(w in name for w in ("Connection", "Shutdown")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

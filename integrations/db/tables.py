@@ -164,6 +164,8 @@ inbound_messages = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),  # processing attempts that failed or died
     Column("parked_at", TS),  # dead: failed its last attempt, reported to the managers, never replayed
     Column("last_error", Text, nullable=False, server_default=""),
+    Column("claimed_by", String(64)),  # the process that has it queued or running (bot/inbound_queue.py)
+    Column("claimed_until", TS),  # its lease: renewed while that process lives; after it, the sweep re-queues it
     Index("ix_inbound_messages_unprocessed", "processed_at", "received_at"),
 )
 

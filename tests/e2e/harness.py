@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from bot.keys import BUS, DISPATCHER, INBOUND_QUEUE
 from domain import commands as c
+from domain.clock import utcnow
+
+_restarts = itertools.count(1)
+
+
+def later() -> datetime:
+    """A clock past every inbox lease taken so far: what the sweep sees once a process that died has been
+    replaced (each call later than the last, as each restart is)."""
+    return utcnow() + timedelta(hours=next(_restarts))
 
 
 class AppHarness:

@@ -10,6 +10,7 @@ from bot.keys import DB, INBOUND_QUEUE
 from integrations.db import tables as t
 from integrations.db.uow import UnitOfWork
 from tests.e2e.conftest import Chat
+from tests.e2e.harness import later
 
 CASES = [
     ("sup1", "确认 " + "1" * 25, "异常编号太长（最多 9 个字符）。"),
@@ -41,5 +42,5 @@ async def test_an_argument_past_its_limit_is_answered_and_processed(
     async with UnitOfWork(chat.app[DB]) as uow:
         order = await uow.orders.get(order_no)
     assert order is not None and order.state == "split" and order.address == "上海市浦东新区张杨路500号"
-    assert await chat.app[INBOUND_QUEUE].replay_stale(older_than_s=0) == 0
+    assert await chat.app[INBOUND_QUEUE].sweep(now=later()) == 0
     assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -12,6 +12,7 @@ from bot.keys import BUS, DB, INBOUND_QUEUE
 from domain.chat_commands import ShowHelp
 from integrations.db import tables as t
 from tests.e2e.conftest import Chat
+from tests.e2e.harness import later
 
 _inbox = t.inbound_messages
 
@@ -65,7 +66,7 @@ async def test_a_message_that_always_fails_is_parked_after_n_tries_and_reported_
         [digest] = digests(team, manager)
         assert "有 1 条消息" in digest and "wh1（wecom）：帮助" in digest and "已试 3 次" in digest
     # a restart neither replays it nor reports it again
-    assert await team.app[INBOUND_QUEUE].replay_stale(older_than_s=0) == 0
+    assert await team.app[INBOUND_QUEUE].sweep(now=later()) == 0
     await team.settle()
     assert calls[0] == 3 and len(digests(team, "mgr1")) == 1
     # the platform re-sending it changes nothing either
@@ -96,14 +97,14 @@ async def test_at_start_up_exhausted_messages_are_parked_in_one_digest_and_the_r
     calls = break_help(team, monkeypatch, failures=0)
     async with team.app[DB].engine.begin() as conn:  # 6001 and 6002 died with the process three times
         await conn.execute(update(_inbox).where(_inbox.c.message_id.in_(["6001", "6002"])).values(attempts=3))
-    assert await queue.replay_stale(older_than_s=0) == 1
+    assert await queue.sweep(now=later()) == 1
     await team.settle()
     assert calls[0] == 1  # only 6003 ran
     assert (await row(team, "6003")).processed_at is not None and (await row(team, "6003")).attempts == 1
     assert [(await row(team, m)).parked_at is not None for m in ("6001", "6002")] == [True, True]
     [digest] = digests(team, "mgr1")
     assert "有 2 条消息" in digest
-    assert await queue.replay_stale(older_than_s=0) == 0
+    assert await queue.sweep(now=later()) == 0
 
 
 async def test_a_replay_counts_as_an_attempt(team: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,6 +112,6 @@ async def test_a_replay_counts_as_an_attempt(team: Chat, monkeypatch: pytest.Mon
     queue = team.app[INBOUND_QUEUE]
     monkeypatch.setattr(queue, "_spawn", lambda msg, replayed=False: None)  # every run "dies" before it ends
     await team.say("wh1", "帮助", msg_id="7001")
-    replays = [await queue.replay_stale(older_than_s=0) for _ in range(5)]
+    replays = [await queue.sweep(now=later()) for _ in range(5)]
     assert replays == [1, 1, 1, 0, 0]
     assert (await row(team, "7001")).parked_at is not None
