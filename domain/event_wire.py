@@ -21,6 +21,7 @@ from domain import facts as f
 
 WIRE_NAMES: dict[type[e.Event], str] = {
     e.OrderCreated: "order.created",
+    e.OrderImported: "order.imported",
     e.OrderStateChanged: "order.state_changed",
     e.TriggerRefused: "order.trigger_refused",
     e.OrderAllocated: "order.allocated",

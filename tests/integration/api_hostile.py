@@ -34,11 +34,13 @@ async def counts(db: Database) -> dict[str, int]:
 
 @contextmanager
 def statements(db: Database) -> Iterator[list[str]]:
-    """Every SQL statement the app runs inside the block, to show that a request never reached the database."""
+    """Every SQL statement the app runs inside the block, to show that a request never reached the database.
+    The inbox sweep's statements are left out: it runs on its own clock, and the REST API never touches the inbox."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
+        if "inbound_messages" not in statement:
+            seen.append(statement)
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", record)
     try:
