@@ -4,7 +4,7 @@ commit, and each subscriber's cursor in that numbering.
 Why a second number: row ids are handed out when a transaction inserts, not when it commits, so a cursor on
 ids would step over an event whose transaction was still open (id 10 commits after id 11 was delivered, and
 is never sent). `sequence` numbers committed rows only, one sequencer at a time (a transaction-level
-advisory lock on PostgreSQL; SQLite has one writer anyway), in id order. Two events of one order come from
+advisory lock on PostgreSQL; SQLite's write lock, taken before the reads), in id order. Two events of one order come from
 transactions that followed each other on the order's row (its version check), so the later one is inserted
 after the earlier committed: it has the higher id, is never numbered before it, and is delivered after it.
 """
@@ -73,7 +73,13 @@ class EventStore:
     async def sequence(self, limit: int = 1000) -> int:
         """Number the committed, unnumbered events in id order; how many were numbered."""
         async with self._db.engine.begin() as conn:
-            if not self._db.is_sqlite:
+            if self._db.is_sqlite:
+                # SQLite's driver begins the transaction only at the first write, so the reads below would
+                # each see the latest commit on their own: a second sequencer could read the ids before the
+                # first committed and the top after, and number the same events again. Writing first takes
+                # the one write lock for the whole transaction.
+                await conn.execute(update(t.events).where(c.id == -1).values(seq=c.seq))
+            else:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEQUENCER_LOCK})
             ids = list((await conn.scalars(select(c.id).where(c.seq.is_(None)).order_by(c.id).limit(limit))).all())
             if not ids:

@@ -8,16 +8,20 @@ import asyncio
 import hashlib
 import hmac
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event, make_url
 
 from domain import commands as c
 from domain.errors import IllegalTransition
 from domain.event_wire import WireEvent
-from handlers.bus import MessageBus
+from handlers.bootstrap import build_bus
+from handlers.bus import Deps, MessageBus
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.events import EventStore
@@ -206,3 +210,80 @@ async def test_an_event_whose_transaction_commits_late_is_not_stepped_over(pg_db
             await slow.commit()
         await drain(publisher, sub)
     assert [(d.event["id"], d.event["data"]["n"]) for d in hook.deliveries] == [(1, "quick"), (2, "slow")]
+
+
+async def test_sequencers_racing_number_each_event_once_and_never_again(db: Database, bus: MessageBus) -> None:
+    """Two replicas' publishers sequence while orders are written: every event gets one number, 1..n without
+    gaps, and a number once given never changes (a renumbered event would be delivered twice)."""
+    await stock(bus, "SH01", "BP-001", 1000)
+    stores = [EventStore(db), EventStore(Database(db.url))]
+    seen: dict[int, int] = {}  # event id → the number it was first seen with
+    writing = True
+
+    async def write() -> None:
+        nonlocal writing
+        try:
+            for n in range(60):
+                await bus.handle(create_cmd(f"RACE{n:03d}"))
+        finally:
+            writing = False
+
+    changed: list[tuple[int, int, int]] = []
+
+    async def sequence(store: EventStore) -> None:
+        while writing:
+            await store.sequence(limit=3)
+            for event in await stored_events(db):
+                first = seen.setdefault(event["id"], event["seq"]) if event["seq"] is not None else None
+                if first is not None and first != event["seq"]:
+                    changed.append((event["id"], first, event["seq"]))
+
+    try:
+        await asyncio.gather(write(), *(sequence(s) for s in stores * 3))
+        while await stores[0].sequence():
+            pass
+        for event in await stored_events(db):
+            if seen.setdefault(event["id"], event["seq"]) != event["seq"]:
+                changed.append((event["id"], seen[event["id"]], event["seq"]))
+    finally:
+        await stores[1]._db.dispose()
+    numbers = sorted(seen.values())
+    assert numbers == list(range(1, len(seen) + 1))
+    assert not changed, changed
+
+
+async def test_on_sqlite_a_sequencer_holds_the_write_lock_from_its_first_read(sqlite_url: str) -> None:
+    """The interleaving that renumbered events, forced: while one sequencer is between reading the unnumbered
+    ids and reading the top number, another replica tries to number the same events. It must be kept out
+    (the file is locked) rather than number them first and see them numbered again on top of its numbers."""
+    db = Database(sqlite_url)
+    path = make_url(sqlite_url).database
+    try:
+        bus = build_bus(db, Deps())
+        await stock(bus, "SH01", "BP-001", 5)
+        await bus.handle(create_cmd("DY1"))
+        other: list[str] = []
+
+        def meanwhile(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if "max(events.seq)" not in statement or other:
+                return
+            replica = sqlite3.connect(str(path), timeout=0.2)
+            try:
+                ids = [row[0] for row in replica.execute("SELECT id FROM events WHERE seq IS NULL ORDER BY id")]
+                with replica:
+                    replica.executemany("UPDATE events SET seq = ? WHERE id = ?",
+                                        [(n, i) for n, i in enumerate(ids, start=1)])
+                other.append("numbered")
+            except sqlite3.OperationalError as err:
+                other.append(str(err))
+            finally:
+                replica.close()
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", meanwhile)
+        assert await EventStore(db).sequence() > 0
+        event.remove(db.engine.sync_engine, "before_cursor_execute", meanwhile)
+        assert other == ["database is locked"]
+        numbers = [e["seq"] for e in await stored_events(db)]
+        assert numbers == list(range(1, len(numbers) + 1))
+    finally:
+        await db.dispose()
