@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # both modules define commands on top of this one; the others
     from domain.order import Order  # noqa: F401
     from domain.safety_stock import SafetyStockPolicy
 
+from domain.customers import CustomerKeys
 from domain.limits import AUDIT_ENTITY_ID_CHARS
 
 R = TypeVar("R")
@@ -59,6 +60,7 @@ class CreateOrder(Command["tuple[Order, bool]"]):
     store: str | None = None
     customer_name: str = ""
     customer_phone: str = ""
+    customer: CustomerKeys = CustomerKeys()  # the channel's keys of the buyer; customer_id "" = find by these
 
     def subject(self) -> tuple[str, str]:
         return "order", self.external_id

@@ -334,3 +334,12 @@ event_cursors = Table(
     Column("failing_since", TS),  # null while deliveries succeed
     Column("last_error", Text, nullable=False, default=""),
 )
+
+
+channel_cursors = Table(
+    "channel_cursors",
+    metadata,
+    Column("channel", String(32), primary_key=True),  # douyin, k3, ... : whose catch-up pull this is
+    Column("position", String(64), nullable=False),  # the channel's own bookmark (an update time, a page key)
+    Column("updated_at", TS, nullable=False),
+)
