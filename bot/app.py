@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 from aiohttp import web
 
-from bot import api, channels_kuaidi100, dingtalk, dingtalk_cards, events, health, wecom
+from bot import api, channels_douyin, channels_kuaidi100, dingtalk, dingtalk_cards, events, health, wecom
 from bot.edge import edge_guard
 from bot.inbound_queue import InboundQueue
 from bot.keys import BUS, DB, DINGTALK_CLIENT, DISPATCHER, INBOUND_QUEUE, PACER, SETTINGS, WECOM_CLIENT
@@ -146,7 +146,7 @@ async def inbound_queue_ctx(app: web.Application) -> AsyncIterator[None]:
     inbound_queue = InboundQueue(
         app[DB], app[BUS], delivered=app[DISPATCHER].notify, workers=workers, pace=app[PACER].yield_to_acks,
         max_attempts=inbox.max_attempts, retry_delay_s=inbox.retry_delay_s, lease_s=inbox.lease_s,
-        sweep_batch=inbox.sweep_batch,
+        sweep_batch=inbox.sweep_batch, commands={channels_douyin.CHANNEL: channels_douyin.push_command},
     )
     app[INBOUND_QUEUE] = inbound_queue
     stop = asyncio.Event()  # the sweep: what no live process has under way is queued again, without a restart
@@ -173,6 +173,7 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.cleanup_ctx.append(dingtalk_ctx)
     app.cleanup_ctx.append(geo_ctx)
     app.cleanup_ctx.append(channels_kuaidi100.courier_ctx)
+    app.cleanup_ctx.append(channels_douyin.douyin_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
     if deliver:
         app.cleanup_ctx.append(events.events_ctx)
@@ -187,4 +188,5 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.add_routes(dingtalk.routes)
     app.add_routes(dingtalk_cards.routes)
     app.add_routes(channels_kuaidi100.routes)
+    app.add_routes(channels_douyin.routes)
     return app

@@ -31,10 +31,12 @@ from aiohttp import web
 from bot.parser import command_for
 from domain.chat import InboundMessage
 from domain.clock import utcnow
+from domain.commands import Command
 from domain.errors import DomainError
 from domain.limits import MESSAGE_ID, USERID
 from handlers.bus import MessageBus
 from handlers.chat_router import DeadMessage, report_dead_messages
+from integrations.channels import MappingError
 from integrations.db import inbox
 from integrations.db.engine import Database
 
@@ -65,6 +67,7 @@ class InboundQueue:
         self, db: Database, bus: MessageBus, *, delivered: Callable[[], None] = lambda: None, workers: int = 4,
         pace: Callable[[], Awaitable[None]] | None = None, max_attempts: int = 5, retry_delay_s: float = 5.0,
         holder: str | None = None, lease_s: float = 15.0, sweep_batch: int = 200,
+        commands: dict[str, Callable[[InboundMessage], Command[Any]]] | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -82,6 +85,7 @@ class InboundQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._retries: set[asyncio.Task[None]] = set()
         self._pace = pace  # lets acknowledgements go first (bot/pacing.py)
+        self.commands = commands or {}  # per platform that is no chat (an order channel's push): its command
 
     async def accept(self, msg: InboundMessage) -> bool:
         """Store the message (False if seen before) and queue it for processing.
@@ -117,7 +121,10 @@ class InboundQueue:
     async def process(self, msg: InboundMessage, *, replayed: bool = False) -> None:
         retrying = False
         try:
-            await self.bus.handle(command_for(msg))
+            await self.bus.handle(self.commands.get(msg.platform, command_for)(msg))
+        except MappingError as err:  # retrying cannot help: parked at once, with a report
+            log.warning("%s message %s cannot be mapped: %s", msg.platform, msg.message_id, err)
+            retrying = await self._failed(msg, err, replayed, final=True)
         except DomainError as err:  # the bus raises a chat refusal only when it could not answer it
             log.warning("%s message %s refused but not answered: %s", msg.platform, msg.message_id, err.reason)
             retrying = await self._failed(msg, err, replayed)
@@ -135,13 +142,13 @@ class InboundQueue:
                 self._cut_off.pop(_key(msg), None)
             self.delivered()
 
-    async def _failed(self, msg: InboundMessage, err: Exception, replayed: bool) -> bool:
+    async def _failed(self, msg: InboundMessage, err: Exception, replayed: bool, *, final: bool = False) -> bool:
         """Count the attempt; retry later, or park the message after its last attempt and tell the managers.
         True when a retry is scheduled here."""
         try:
             async with self.bus.uow_factory() as uow:
                 row = await uow.inbox.record_failure(
-                    msg.platform, msg.message_id, utcnow(), max_attempts=self.max_attempts,
+                    msg.platform, msg.message_id, utcnow(), max_attempts=1 if final else self.max_attempts,
                     error=f"{type(err).__name__}: {err}", counted=replayed,
                 )
                 if row is not None and row["parked"]:

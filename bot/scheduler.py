@@ -91,6 +91,13 @@ async def _safety_stock(env: JobEnv) -> str:
     return str(report.summary())
 
 
+async def _douyin_catch_up(env: JobEnv) -> str:
+    from bot.channels_douyin import catch_up_command
+
+    report = await env.bus.handle(catch_up_command(env.settings.douyin))
+    return str(report.summary())
+
+
 def job_specs(settings: Settings) -> list[JobSpec]:
     jobs = settings.jobs
 
@@ -119,6 +126,10 @@ def job_specs(settings: Settings) -> list[JobSpec]:
             f"超过补货阈值 {settings.safety_stock.over_ratio:.0%} 时推送采购补货建议并冻结非核心渠道；"
             f"周转超过 {settings.safety_stock.slow_mover_days:.0f} 天的滞销品每周提醒主管一次",
         ),
+        *([JobSpec(
+            id="douyin_catch_up", run=_douyin_catch_up, **every(settings.douyin.catch_up_minutes),  # type: ignore[arg-type]
+            description="抖店补单：按更新时间从游标起拉取 order.searchList，补上漏收的推送（幂等，不重复建单）",
+        )] if settings.douyin.enabled else []),
     ]
 
 
@@ -198,9 +209,32 @@ async def job_env(settings: Settings, db: Database, bus: MessageBus, deps: Deps)
         )
         bus.deps.courier = courier
         try:
-            yield JobEnv(db, bus, deps, settings, courier)
+            async with douyin_feed(settings, db, bus):
+                yield JobEnv(db, bus, deps, settings, courier)
         finally:
             bus.deps.courier = None
+
+
+@asynccontextmanager
+async def douyin_feed(settings: Settings, db: Database, bus: MessageBus) -> AsyncIterator[None]:
+    """`orderbot jobs run` has no app: the Douyin client lives as long as the job env (the app's is kept)."""
+    if not settings.douyin.enabled or bus.deps.douyin is not None:
+        yield
+        return
+    import httpx
+
+    from bot.channels_douyin import client_for
+    from integrations.channels.douyin import DouyinFeed
+    from integrations.db.channel_cursors import ChannelCursors
+    from integrations.db.tokens import DbTokenCache
+
+    cfg = settings.douyin
+    async with httpx.AsyncClient(timeout=httpx.Timeout(cfg.timeout_s)) as http:
+        bus.deps.douyin = DouyinFeed(client_for(cfg, http, DbTokenCache(db)), ChannelCursors(db), store=cfg.store or None)
+        try:
+            yield
+        finally:
+            bus.deps.douyin = None
 
 
 def leader_for(settings: Settings, db: Database) -> Leader:

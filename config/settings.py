@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -58,6 +58,26 @@ class DingtalkSettings(BaseModel):
     # Hosts a callback's sessionWebhook may point at; a reply to any other URL goes through batchSend instead.
     # A loopback host listed here is also allowed over plain http with any port (the fake, in tests).
     session_webhook_hosts: list[str] = Field(default_factory=lambda: ["oapi.dingtalk.com", "api.dingtalk.com"])
+
+
+class DouyinSettings(BaseModel):
+    """The Douyin shop (抖店开放平台, a self-use app of the shop): push callback and open API. The channel is on
+    when APP_KEY, APP_SECRET and SHOP_ID are all set."""
+
+    app_key: str = ""
+    app_secret: SecretStr = SecretStr("")
+    shop_id: str = ""
+    api_base: str = "https://openapi-fxg.jinritemai.com"
+    timeout_s: float = 5.0
+    store: str = ""  # the store Douyin orders go to; empty: the nearest store with stock
+    catch_up_minutes: float = 10  # how often order.searchList is read from the stored cursor
+    first_lookback_hours: float = 24  # how far back the first catch-up reads (no cursor yet)
+    overlap_s: int = 300  # each catch-up re-reads this much before its cursor
+    lag_s: int = 60  # and stops this far before now
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app_key and self.app_secret.get_secret_value() and self.shop_id)
 
 
 class RefundSettings(BaseModel):
@@ -220,6 +240,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     wecom: WecomSettings = Field(default_factory=WecomSettings)
     dingtalk: DingtalkSettings = Field(default_factory=DingtalkSettings)
+    douyin: DouyinSettings = Field(default_factory=DouyinSettings)
     refund: RefundSettings = Field(default_factory=RefundSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     logistics: LogisticsSettings = Field(default_factory=LogisticsSettings)

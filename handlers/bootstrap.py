@@ -13,6 +13,7 @@ from handlers import (
     chat_orders,
     chat_router,
     courier_tracks,
+    douyin_orders,
     escalation,
     imports,
     inventory,
@@ -28,7 +29,7 @@ from integrations.db.uow import DUPLICATE_ERRORS, UnitOfWork
 ROUTERS = (
     orders.router, inventory.router, aftersales.router, alerts.router, chat_router.router, chat_orders.router,
     chat_desk.router, chat_aftersales.router, logistics.router, courier_tracks.router, address_check.router,
-    skus.router, escalation.router, safety_stock.router, imports.router,
+    skus.router, escalation.router, safety_stock.router, imports.router, douyin_orders.router,
 )
 
 

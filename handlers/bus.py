@@ -15,6 +15,7 @@ from domain.errors import Conflict, DomainError, IllegalTransition
 from domain.events import Audited, Change, Event
 from handlers.metrics import COMMANDS_REFUSED, STATE_JUMP_ANOMALIES
 from handlers.publish import store_events
+from integrations.channels.douyin import DouyinFeed
 from integrations.db.uow import UnitOfWork
 from integrations.geo import AddressValidator
 from integrations.logistics.kuaidi100 import CourierTracking
@@ -30,6 +31,7 @@ class Deps:
     policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
     address_validator: AddressValidator | None = None  # None: addresses are not validated (no geo key)
     courier: CourierTracking | None = None  # the logistics sweep's fallback poll; None: no polling
+    douyin: DouyinFeed | None = None  # the Douyin shop's orders and catch-up cursor; None: channel not configured
     # a job's steps, each in its own unit of work (build_bus sets it to the bus's `handle`)
     dispatch: Callable[[Command], Awaitable[Any]] | None = None
 
