@@ -100,6 +100,8 @@ async def run(args: argparse.Namespace, db_url: str) -> None:
                     cpu0, t0 = server.cpu_s(), time.perf_counter()
                     await asyncio.gather(*(sender() for _ in range(args.senders)))
                     acked_s = time.perf_counter() - t0
+                    print(f"acknowledged {args.orders} pushes in {acked_s:.1f} s, ack p99 "
+                          f"{pct(latencies, 0.99) * 1000:.1f} ms; waiting for the orders", flush=True)
                     while (done := await orders_created(db)) < args.orders:
                         if time.perf_counter() - t0 > args.deadline_s:
                             break
