@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.parser import command_for
+from domain import log_context
 from domain.chat import InboundMessage
 from domain.clock import utcnow
 from domain.errors import DomainError
@@ -115,6 +116,10 @@ class InboundQueue:
                 self._queue.task_done()
 
     async def process(self, msg: InboundMessage, *, replayed: bool = False) -> None:
+        with log_context.about(message_id=msg.message_id):  # every line of this message's work names it
+            await self._process(msg, replayed=replayed)
+
+    async def _process(self, msg: InboundMessage, *, replayed: bool = False) -> None:
         retrying = False
         try:
             await self.bus.handle(command_for(msg))
