@@ -193,7 +193,10 @@ def _verified_decrypt(
     """
     key = _aes_key(settings)
     if key is None or not settings.token or not settings.corp_id:
-        raise CallbackRejected("WeCom callbacks are not configured", status=403)
+        missing = [name for name, ok in (("TOKEN", bool(settings.token)), ("AES_KEY", key is not None),
+                                         ("CORP_ID", bool(settings.corp_id))) if not ok]
+        raise CallbackRejected("WeCom callbacks are not configured: set ORDERBOT_WECOM__" + ", ORDERBOT_WECOM__".join(
+            missing) + " (run `orderbot check`)", status=403)
     if not shape.fullmatch(encrypted):
         raise CallbackRejected(f"{what} is not base64")
     expected = signature(settings.token.get_secret_value(), timestamp, nonce, encrypted)

@@ -95,7 +95,9 @@ async def test_wecom_refuses_everything_when_a_credential_is_empty(chat: Chat, e
     query, body = signed_query(text_xml("sup1", "帮助", "9001", int(time.time()), corp_id=CORP_ID), token=token)
     assert (await chat.client.post("/wecom/callback", params=query, data=body)).status == 403
     verify = sign_url_verification(token, AES_KEY, CORP_ID, "echo", int(time.time()), "n1")
-    assert (await chat.client.get("/wecom/callback", params=verify)).status == 403
+    response = await chat.client.get("/wecom/callback", params=verify)
+    assert response.status == 403  # never a 500: the admin's URL check says what is missing
+    assert f"ORDERBOT_WECOM__{empty.upper()}" in await response.text()
     await chat.settle()
     assert await stored_rows(chat.app) == before and chat.fake.messages == []
 
