@@ -184,8 +184,15 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
             log.warning("%s", problem.text)
     if any(p.fatal for p in problems):
         return 2
-    web.run_app(create_app(settings, schedule=True), host=settings.http.host, port=settings.http.port)
+    web.run_app(create_app(settings, schedule=True), host=settings.http.host, port=settings.http.port,
+                print=_log_banner)  # through the log: a JSON log stays JSON
     return 0
+
+
+def _log_banner(text: str) -> None:
+    for line in text.splitlines():
+        if line.strip("= "):
+            log.info("%s", line.strip("= "))
 
 
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:

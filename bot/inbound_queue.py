@@ -122,6 +122,7 @@ class InboundQueue:
     async def _process(self, msg: InboundMessage, *, replayed: bool = False) -> None:
         retrying = False
         try:
+            log.debug("processing %s %s from %s", msg.platform, msg.kind, msg.sender)
             await self.bus.handle(command_for(msg))
         except DomainError as err:  # the bus raises a chat refusal only when it could not answer it
             log.warning("%s message %s refused but not answered: %s", msg.platform, msg.message_id, err.reason)
