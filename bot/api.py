@@ -42,7 +42,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer auth for /api/, and every domain refusal turned into a JSON 4xx that names the reason."""
     if request.path.startswith("/api/"):
-        expected = f"Bearer {request.app[SETTINGS].api.token}"
+        expected = f"Bearer {request.app[SETTINGS].api.token.get_secret_value()}"
         try:  # aiohttp keeps bytes that are not UTF-8 as surrogates, which have no UTF-8 form
             given = request.headers.get("Authorization", "").encode("utf-8")
         except UnicodeEncodeError:

@@ -14,6 +14,7 @@ from bot import api, channels_douyin, channels_kuaidi100, dingtalk, dingtalk_car
 from bot.edge import edge_guard
 from bot.inbound_queue import InboundQueue
 from bot.keys import BUS, DB, DINGTALK_CLIENT, DISPATCHER, INBOUND_QUEUE, PACER, SETTINGS, WECOM_CLIENT
+from bot.logsafe import work_context
 from bot.pacing import AckPacer, PacedSender
 from config.settings import Settings
 from domain.aftersale import ApprovalPolicy
@@ -56,7 +57,7 @@ async def wecom_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS].wecom
     async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as http:
         app[WECOM_CLIENT] = WeComClient(
-            http, api_base=settings.api_base, corp_id=settings.corp_id, secret=settings.secret,
+            http, api_base=settings.api_base, corp_id=settings.corp_id, secret=settings.secret.get_secret_value(),
             agent_id=settings.agent_id, token_cache=DbTokenCache(app[DB]),
         )
         yield
@@ -66,7 +67,7 @@ async def dingtalk_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS].dingtalk
     async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as http:
         app[DINGTALK_CLIENT] = DingTalkClient(
-            http, api_base=settings.api_base, app_key=settings.app_key, app_secret=settings.app_secret,
+            http, api_base=settings.api_base, app_key=settings.app_key, app_secret=settings.app_secret.get_secret_value(),
             token_cache=DbTokenCache(app[DB]),
         )
         yield
@@ -80,7 +81,7 @@ async def geo_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     async with geo_http(settings.timeout_s) as http:
-        app[BUS].deps.address_validator = AmapGeocoder(http, api_base=settings.api_base, key=settings.key)
+        app[BUS].deps.address_validator = AmapGeocoder(http, api_base=settings.api_base, key=settings.key.get_secret_value())
         yield
         app[BUS].deps.address_validator = None
 
@@ -164,7 +165,7 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     pacer = AckPacer()
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
-        middlewares=[edge_guard(settings.http.body_timeout_s), api.api_errors],
+        middlewares=[work_context, edge_guard(settings.http.body_timeout_s), api.api_errors],
     )
     app[SETTINGS] = settings
     app[PACER] = pacer

@@ -76,7 +76,7 @@ async def callback(request: web.Request) -> web.Response:
     param, sign = form.get("param"), form.get("sign")
     if param is None or sign is None:
         return _refuse(400, "缺少 param 或 sign")
-    if not sign_ok(param, sign, request.app[SETTINGS].logistics.salt):
+    if not sign_ok(param, sign, request.app[SETTINGS].logistics.salt.get_secret_value()):
         log.warning("kuaidi100 callback with a bad sign from %s", request.remote)
         return _refuse(403, "签名错误")
     try:
@@ -96,7 +96,7 @@ async def courier_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     async with httpx.AsyncClient(timeout=httpx.Timeout(cfg.timeout_s)) as http:
         app[SUBSCRIBER] = Kuaidi100Subscriber(
-            http, api_base=cfg.api_base, key=cfg.key, callback_url=cfg.callback_url, salt=cfg.salt,
+            http, api_base=cfg.api_base, key=cfg.key.get_secret_value(), callback_url=cfg.callback_url, salt=cfg.salt.get_secret_value(),
             default_carrier=cfg.default_carrier,
         )
         yield

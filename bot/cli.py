@@ -1,4 +1,4 @@
-"""The `orderbot` command: serve, demo, db upgrade, users add/list, jobs list/run, events replay/status."""
+"""The `orderbot` command: check, serve, demo, db upgrade/current, users add/list, jobs list/run, events replay/status."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot import startup_checks
 from bot.logsafe import configure_logging
-from config.settings import DEFAULT_API_TOKEN, Settings, is_loopback, load_settings
+from config.settings import Settings, UnknownSettingError, load_settings
 from domain.clock import utcnow
 from domain.facts import AccountSaved
 from domain.users import ROLES, User, validate_roles
@@ -29,8 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-    except (OSError, ValidationError) as err:
-        print(f"配置有误：{err}", file=sys.stderr)
+    except (OSError, ValueError) as err:  # pydantic's ValidationError is a ValueError
+        for line in settings_error_lines(err):
+            print(f"配置有误：{line}", file=sys.stderr)
         return 2
     configure_logging(settings)
     try:
@@ -38,13 +40,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"错误：{err}", file=sys.stderr)
         return 2
+    except Exception as err:
+        if not _is_database_error(err):
+            raise
+        print(f"错误：{startup_checks.database_problem(err, settings.database_url)}", file=sys.stderr)
+        return 2
+
+
+def settings_error_lines(err: Exception) -> list[str]:
+    """One line per refused setting, named as its environment variable (the TOML key is the same path)."""
+    if isinstance(err, UnknownSettingError):
+        return err.problems
+    if isinstance(err, ValidationError):
+        return [f"ORDERBOT_{'__'.join(str(part) for part in e['loc']).upper()}：{e['msg']}" for e in err.errors()]
+    return [" ".join(str(err).split())]
+
+
+def _is_database_error(err: Exception) -> bool:
+    """What the drivers raise when the database is away or has no schema (asyncpg, aiosqlite, SQLAlchemy, sockets)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    module = type(err).__module__.split(".")[0]
+    return isinstance(err, (SQLAlchemyError, OSError, TimeoutError)) or module in ("asyncpg", "sqlite3", "aiosqlite")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderbot", description="orderbot：企业微信 / 钉钉里的订单运营助手")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the service: HTTP routes, outbox dispatcher, scheduler")
+    check = sub.add_parser("check", help="check the settings, the database schema and the WeCom/DingTalk credentials")
+    check.set_defaults(run=run_check)
+
+    serve = sub.add_parser("serve", help="run the service (after the same checks as `check`; a fatal one stops it)")
     serve.set_defaults(run=run_serve)
 
     demo = sub.add_parser("demo", help="SQLite under ./var/, demo data, fake WeCom, chat console")
@@ -53,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database schema").add_subparsers(required=True, metavar="ACTION")
     db.add_parser("upgrade", help="run Alembic migrations to head").set_defaults(run=run_db_upgrade)
+    db.add_parser("current", help="the schema revision and whether it is the newest").set_defaults(run=run_db_current)
 
     users = sub.add_parser("users", help="people who may use the bot").add_subparsers(required=True, metavar="ACTION")
     add = users.add_parser("add", help="add or update a user")
@@ -135,28 +163,36 @@ def _positive(text: str) -> int:
     return value
 
 
-def api_token_problem(settings: Settings) -> str | None:
-    """Why `serve` must not start with this API token, or None. The default is known to everyone, so it is
-    allowed only where no one else can connect; an empty token is never allowed."""
-    token, host = settings.api.token, settings.http.host
-    if not token.strip():
-        return "ORDERBOT_API__TOKEN 为空，请设置一个足够长的随机令牌。"
-    if token == DEFAULT_API_TOKEN and not is_loopback(host):
-        return f"ORDERBOT_API__TOKEN 仍是默认值 {DEFAULT_API_TOKEN}，不能在 {host} 上对外服务，请设置一个足够长的随机令牌。"
-    return None
+def run_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Every problem on a line of its own; exit 1 when one of them would stop `serve`."""
+    problems = asyncio.run(startup_checks.all_problems(settings))
+    for problem in problems:
+        print(f"{'错误' if problem.fatal else '提醒'}：{problem.text}")
+    if not problems:
+        print("检查通过：配置、数据库版本和平台凭证都没有问题。")
+    return 1 if any(p.fatal for p in problems) else 0
 
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import create_app
 
-    problem = api_token_problem(settings)
-    if problem:
-        print(f"拒绝启动：{problem}", file=sys.stderr)
+    problems = asyncio.run(startup_checks.all_problems(settings))
+    for problem in problems:
+        if problem.fatal:
+            print(f"拒绝启动：{problem.text}", file=sys.stderr)
+        else:
+            log.warning("%s", problem.text)
+    if any(p.fatal for p in problems):
         return 2
-    if settings.api.token == DEFAULT_API_TOKEN:
-        log.warning("the API token is the default one: acceptable on %s (loopback) only", settings.http.host)
-    web.run_app(create_app(settings, schedule=True), host=settings.http.host, port=settings.http.port)
+    web.run_app(create_app(settings, schedule=True), host=settings.http.host, port=settings.http.port,
+                print=_log_banner)  # through the log: a JSON log stays JSON
     return 0
+
+
+def _log_banner(text: str) -> None:
+    for line in text.splitlines():
+        if line.strip("= "):
+            log.info("%s", line.strip("= "))
 
 
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -169,6 +205,20 @@ def run_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     migrate.upgrade(settings.database_url)
     print(f"数据库已升级到最新版本：{_safe_url(settings.database_url)}")
     return 0
+
+
+def run_db_current(settings: Settings, args: argparse.Namespace) -> int:
+    current = asyncio.run(migrate.current_revision(settings.database_url))
+    head = migrate.head_revision()
+    where = _safe_url(settings.database_url)
+    if current == head:
+        print(f"数据库版本 {current}，已是最新：{where}")
+        return 0
+    if current is None:
+        print(f"数据库还没有建表（最新版本 {head}）：请运行 orderbot db upgrade（{where}）")
+    else:
+        print(f"数据库版本 {current}，最新版本 {head}：请运行 orderbot db upgrade（{where}）")
+    return 1
 
 
 def run_users_add(settings: Settings, args: argparse.Namespace) -> int:

@@ -224,7 +224,7 @@ def _own_callback_url(request: web.Request) -> str:
 async def _deliver(request: web.Request, xml: str) -> web.Response:
     """Sign as WeCom does and POST to /wecom/callback, exactly as the WeCom servers would."""
     wecom = request.app[SETTINGS].wecom
-    query, body = sign_callback(wecom.token, wecom.aes_key, wecom.corp_id, xml, int(time.time()),
+    query, body = sign_callback(wecom.token.get_secret_value(), wecom.aes_key.get_secret_value(), wecom.corp_id, xml, int(time.time()),
                                 secrets.token_hex(8), agent_id=wecom.agent_id)
     http = request.app[CONSOLE].http
     assert http is not None, "the console's HTTP session starts with the app"

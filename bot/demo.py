@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from bot import console
 from bot.app import create_app, deps_from
@@ -118,13 +119,14 @@ SEEDED = web.AppKey("demo_seeded", Seeded)
 def demo_settings(settings: Settings, db_path: Path, fake: FakeWeCom, port: int | None = None) -> Settings:
     """The user's settings with everything outward pointed at the demo: its database, the fake WeCom."""
     wecom = settings.wecom.model_copy(update={
-        "corp_id": CORP_ID, "secret": SECRET, "agent_id": fake.agent_id, "token": TOKEN, "aes_key": AES_KEY,
+        "corp_id": CORP_ID, "secret": SecretStr(SECRET), "agent_id": fake.agent_id, "token": SecretStr(TOKEN),
+        "aes_key": SecretStr(AES_KEY),
         "api_base": fake.base_url,
     })
     http = settings.http.model_copy(update={"host": HOST, "port": port or settings.http.port})
     return settings.model_copy(update={
         "database_url": f"sqlite+aiosqlite:///{db_path}", "wecom": wecom, "http": http,
-        "api": settings.api.model_copy(update={"token": API_TOKEN}),
+        "api": settings.api.model_copy(update={"token": SecretStr(API_TOKEN)}),
         "dingtalk": DingtalkSettings(),  # no DingTalk account in the demo: nothing leaves the machine
     })
 

@@ -32,7 +32,7 @@ async def callback(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS].dingtalk
     try:
         sign_header = request.headers.get("sign")
-        verify_sign(settings.app_secret, request.headers.get("timestamp"), sign_header, int(time.time() * 1000),
+        verify_sign(settings.app_secret.get_secret_value(), request.headers.get("timestamp"), sign_header, int(time.time() * 1000),
                     settings.replay_window_s * 1000)
         body = await request.read()
         payload = parse_body(body)
@@ -75,7 +75,7 @@ async def dingtalk_stream_ctx(app: web.Application) -> AsyncIterator[None]:
             return
         await accept_payload(inbound_queue, payload, settings)
 
-    client = stream_client(settings.app_key, settings.app_secret, on_message)
+    client = stream_client(settings.app_key, settings.app_secret.get_secret_value(), on_message)
     task = asyncio.create_task(client.start())
     yield
     task.cancel()

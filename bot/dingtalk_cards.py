@@ -162,7 +162,7 @@ async def card_callback(request: web.Request) -> web.Response:
         if interactive_cards(settings) is None:
             raise CallbackRejected("DingTalk interactive cards are not configured", status=403)
         signature_header = request.headers.get(SIGNATURE_HEADER)
-        verify_signature(settings.card_callback_secret, request.headers.get(TIMESTAMP_HEADER), signature_header,
+        verify_signature(settings.card_callback_secret.get_secret_value(), request.headers.get(TIMESTAMP_HEADER), signature_header,
                          int(time.time() * 1000), settings.replay_window_s * 1000)
         body = await request.read()
         message = to_inbound(parse_body(body))

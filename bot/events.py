@@ -27,7 +27,7 @@ PUBLISHER = web.AppKey("event_publisher", EventPublisher)
 
 def subscribers(settings: EventsSettings, http: httpx.AsyncClient) -> list[Subscriber]:
     found: list[Subscriber] = [
-        WebhookSubscriber(name, sub.url, sub.secret, http, events=sub.events)
+        WebhookSubscriber(name, sub.url, sub.secret.get_secret_value(), http, events=sub.events)
         for name, sub in sorted(settings.subscribers.items())
     ]
     if settings.nats_url:

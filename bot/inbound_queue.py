@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.parser import command_for
+from domain import log_context
 from domain.chat import InboundMessage
 from domain.clock import utcnow
 from domain.commands import Command
@@ -119,8 +120,13 @@ class InboundQueue:
                 self._queue.task_done()
 
     async def process(self, msg: InboundMessage, *, replayed: bool = False) -> None:
+        with log_context.about(message_id=msg.message_id):  # every line of this message's work names it
+            await self._process(msg, replayed=replayed)
+
+    async def _process(self, msg: InboundMessage, *, replayed: bool = False) -> None:
         retrying = False
         try:
+            log.debug("processing %s %s from %s", msg.platform, msg.kind, msg.sender)
             await self.bus.handle(self.commands.get(msg.platform, command_for)(msg))
         except MappingError as err:  # retrying cannot help: parked at once, with a report
             log.warning("%s message %s cannot be mapped: %s", msg.platform, msg.message_id, err)

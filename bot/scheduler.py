@@ -205,7 +205,7 @@ async def job_env(settings: Settings, db: Database, bus: MessageBus, deps: Deps)
     cfg = settings.logistics
     async with courier_http(cfg.concurrency, cfg.timeout_s) as http:
         courier = Kuaidi100Client(
-            http, api_base=cfg.api_base, customer=cfg.customer, key=cfg.key, default_carrier=cfg.default_carrier
+            http, api_base=cfg.api_base, customer=cfg.customer, key=cfg.key.get_secret_value(), default_carrier=cfg.default_carrier
         )
         bus.deps.courier = courier
         try:

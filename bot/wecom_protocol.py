@@ -193,10 +193,13 @@ def _verified_decrypt(
     """
     key = _aes_key(settings)
     if key is None or not settings.token or not settings.corp_id:
-        raise CallbackRejected("WeCom callbacks are not configured", status=403)
+        missing = [name for name, ok in (("TOKEN", bool(settings.token)), ("AES_KEY", key is not None),
+                                         ("CORP_ID", bool(settings.corp_id))) if not ok]
+        raise CallbackRejected("WeCom callbacks are not configured: set ORDERBOT_WECOM__" + ", ORDERBOT_WECOM__".join(
+            missing) + " (run `orderbot check`)", status=403)
     if not shape.fullmatch(encrypted):
         raise CallbackRejected(f"{what} is not base64")
-    expected = signature(settings.token, timestamp, nonce, encrypted)
+    expected = signature(settings.token.get_secret_value(), timestamp, nonce, encrypted)
     if not (_SIGNATURE.fullmatch(msg_signature)
             and hmac.compare_digest(expected.encode(), msg_signature.encode())):
         raise CallbackRejected("bad signature", status=403)
@@ -211,7 +214,7 @@ def _verified_decrypt(
 def _aes_key(settings: WecomSettings) -> bytes | None:
     """The 32-byte key behind the 43-character EncodingAESKey; None when unset or malformed."""
     try:
-        key = base64.b64decode(settings.aes_key + "=", validate=True) if settings.aes_key else b""
+        key = base64.b64decode(settings.aes_key.get_secret_value() + "=", validate=True) if settings.aes_key else b""
     except (binascii.Error, ValueError):
         return None
     return key if len(key) == 32 else None

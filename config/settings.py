@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
+import types
+import typing
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -28,30 +32,30 @@ class HttpSettings(BaseModel):
 
 
 class ApiSettings(BaseModel):
-    token: str = DEFAULT_API_TOKEN
+    token: SecretStr = SecretStr(DEFAULT_API_TOKEN)
 
 
 class WecomSettings(BaseModel):
     corp_id: str = ""
     agent_id: int = 0
-    secret: str = ""
-    token: str = ""
-    aes_key: str = ""
+    secret: SecretStr = SecretStr("")
+    token: SecretStr = SecretStr("")
+    aes_key: SecretStr = SecretStr("")  # the 43-character EncodingAESKey
     api_base: str = "https://qyapi.weixin.qq.com"
     replay_window_s: int = 300
-    robot_key: str = ""
+    robot_key: SecretStr = SecretStr("")
 
 
 class DingtalkSettings(BaseModel):
     app_key: str = ""
-    app_secret: str = ""
+    app_secret: SecretStr = SecretStr("")
     api_base: str = "https://api.dingtalk.com"
     # Interactive cards (互动卡片, bot/dingtalk_cards.py): the published card template, the callbackRouteKey our
     # /dingtalk/card/callback URL is registered under, and the apiSecret given at that registration (it signs each
     # callback). All three set: cards with buttons go out as interactive cards; otherwise as actionCards.
     card_template_id: str = ""
     card_callback_route_key: str = ""
-    card_callback_secret: str = ""
+    card_callback_secret: SecretStr = SecretStr("")
     # Robot and card callbacks sign only their timestamp: one further off than this is refused (DingTalk itself
     # allows an hour), and each timestamp+sign pair is accepted with one body only (integrations/dingtalk/replay.py).
     replay_window_s: int = Field(default=300, ge=1, le=3600)
@@ -117,7 +121,7 @@ class LogisticsSettings(BaseModel):
 
     api_base: str = "https://poll.kuaidi100.com"
     customer: str = ""
-    key: str = ""
+    key: SecretStr = SecretStr("")
     default_carrier: str = "shunfeng"
     concurrency: int = 200
     batch_size: int = 1000
@@ -125,14 +129,14 @@ class LogisticsSettings(BaseModel):
     # Kuaidi100 subscription push (订阅推送): our public callback URL (…/channels/kuaidi100/callback) and the
     # salt Kuaidi100 signs each push with. Both empty: no subscriptions are sent and every push is refused.
     callback_url: str = ""
-    salt: str = ""
+    salt: SecretStr = SecretStr("")
 
 
 class GeoSettings(BaseModel):
     """Address validation through Amap geocoding. No key: addresses are not validated (changes go straight through)."""
 
     api_base: str = "https://restapi.amap.com"
-    key: str = ""
+    key: SecretStr = SecretStr("")
     timeout_s: float = 2.0  # past this the address counts as unverified: changed, and customer service checks it
 
 
@@ -185,7 +189,7 @@ class EventSubscriberSettings(BaseModel):
     """One webhook subscriber of the order event bus: where to POST, the HMAC key, which event types."""
 
     url: str
-    secret: str = Field(repr=False)  # never in a log line or a repr
+    secret: SecretStr  # never in a log line or a repr
     events: list[str] = Field(default_factory=lambda: ["*"])  # glob patterns of wire names, e.g. "order.*"
 
     @field_validator("url")
@@ -197,8 +201,8 @@ class EventSubscriberSettings(BaseModel):
 
     @field_validator("secret")
     @classmethod
-    def _has_secret(cls, value: str) -> str:
-        if len(value) < 16:
+    def _has_secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
             raise ValueError("a subscriber's secret must have at least 16 characters (it signs every delivery)")
         return value
 
@@ -236,6 +240,9 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     log_level: str = "INFO"  # httpx/httpcore stay at WARNING whatever this is (bot/logsafe.py)
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object a line (python-json-logger)
+    # Per-logger levels, e.g. {"transitions": "INFO"}: `transitions` is at WARNING unless named here.
+    log_levels: dict[str, str] = Field(default_factory=dict)
     http: HttpSettings = Field(default_factory=HttpSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     wecom: WecomSettings = Field(default_factory=WecomSettings)
@@ -252,6 +259,16 @@ class Settings(BaseSettings):
     inbox: InboxSettings = Field(default_factory=InboxSettings)
     events: EventsSettings = Field(default_factory=EventsSettings)
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        return _level_name(value)
+
+    @field_validator("log_levels")
+    @classmethod
+    def _known_levels(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name: _level_name(level) for name, level in value.items()}
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -266,8 +283,71 @@ class Settings(BaseSettings):
         if toml_file:
             if not Path(toml_file).is_file():
                 raise FileNotFoundError(f"ORDERBOT_CONFIG names {toml_file}, which does not exist")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
+            sources.append(StrictTomlSource(settings_cls, toml_file=Path(toml_file)))
         return tuple(sources)
+
+
+def _level_name(value: str) -> str:
+    name = value.strip().upper()
+    if name not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("a log level is one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return name
+
+
+class UnknownSettingError(ValueError):
+    """Keys in the TOML file that no setting has: a typo (`secert`, `[htpp]`) would otherwise be ignored."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class StrictTomlSource(TomlConfigSettingsSource):
+    """The TOML file, refused when it has a key no setting has (naming the key and the closest known one)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
+        super().__init__(settings_cls, toml_file=toml_file)
+        problems = unknown_keys(settings_cls, self.toml_data)
+        if problems:
+            raise UnknownSettingError([f"{toml_file}: {problem}" for problem in problems])
+
+
+def unknown_keys(model: type[BaseModel], data: dict[str, Any], where: str = "") -> list[str]:
+    """One sentence per key of `data` that `model` has no field for, nested sections included."""
+    problems: list[str] = []
+    fields = model.model_fields
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in fields:
+            near = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+            hint = f"，是不是 {where + '.' if where else ''}{near[0]}？" if near else ""
+            kind = "节" if isinstance(value, dict) else "键"
+            problems.append(f"未知的{kind} {'[' + path + ']' if isinstance(value, dict) else path}{hint}")
+            continue
+        inner = _model_of(fields[key].annotation)
+        if inner is not None and isinstance(value, dict):
+            problems += unknown_keys(inner, value, path)
+        elif isinstance(value, dict) and (each := _dict_values_model(fields[key].annotation)) is not None:
+            for name, item in value.items():
+                if isinstance(item, dict):
+                    problems += unknown_keys(each, item, f"{path}.{name}")
+    return problems
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        found = [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
+def _dict_values_model(annotation: Any) -> type[BaseModel] | None:
+    if typing.get_origin(annotation) is dict:
+        args = typing.get_args(annotation)
+        return _model_of(args[1]) if len(args) == 2 else None
+    return None
 
 
 def is_loopback(host: str) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
+from domain import log_context
 from domain.aftersale import ApprovalPolicy
 from domain.clock import utcnow
 from domain.commands import Command
@@ -128,6 +129,10 @@ class MessageBus:
 
     async def handle(self, command: Command[R]) -> R:
         """Run the command and the reactions to its events in one transaction, then commit."""
+        with log_context.about(order_no=getattr(command, "order_no", None)):  # the order on each log line
+            return await self._handle(command)
+
+    async def _handle(self, command: Command[R]) -> R:
         handler = self.commands[type(command)]
         extra: dict[str, Any] = {}
         before = self.before.get(type(command))

@@ -156,6 +156,10 @@ class DingTalkClient:
             raise DingTalkRejected(str(errcode), str(answer.get("errmsg", "")))
         return answer
 
+    async def check_credentials(self) -> None:
+        """One accessToken call, outside the token cache (`orderbot check`); raises DingTalkError."""
+        await self._fetch_token()
+
     async def _call_with_token(self, path: str, body: JsonObject) -> JsonObject:
         try:
             return await self._tokens.call(lambda token: self._post_with_token(path, token, body))

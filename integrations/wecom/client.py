@@ -78,6 +78,10 @@ class WeComClient:
         answer = await self._request("POST", "/cgi-bin/webhook/send", params={"key": key}, json=payload)
         return _checked(answer)
 
+    async def check_credentials(self) -> None:
+        """One gettoken call, outside the token cache (`orderbot check`); raises WeComError as a send would."""
+        await self._fetch_token()
+
     async def _call_with_token(self, path: str, payload: JsonObject) -> JsonObject:
         try:
             return await self._tokens.call(lambda token: self._post_with_token(path, token, payload))

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
 
 from bot.app import create_app
 from bot.keys import DB
@@ -114,7 +115,7 @@ async def cards_fixture(aiohttp_client: Any, e2e_settings: Settings, fake_dingta
     fake_dingtalk.card_api_secret = CARD_SECRET
     settings = with_dingtalk(e2e_settings, fake_dingtalk)
     dingtalk = settings.dingtalk.model_copy(update={
-        "card_template_id": TEMPLATE_ID, "card_callback_route_key": ROUTE_KEY, "card_callback_secret": CARD_SECRET,
+        "card_template_id": TEMPLATE_ID, "card_callback_route_key": ROUTE_KEY, "card_callback_secret": SecretStr(CARD_SECRET),
     })
     settings = settings.model_copy(update={"dingtalk": dingtalk})
     client = await aiohttp_client(create_app(settings, deliver=False))

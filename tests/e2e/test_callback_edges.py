@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
 
 import bot.wecom_protocol as wecom_protocol
 from bot.app import create_app
@@ -89,12 +90,14 @@ async def test_wecom_refuses_everything_when_a_credential_is_empty(chat: Chat, e
     """An empty token makes the signature computable by anyone: nothing may pass then."""
     await chat.add_user("sup1", "李敏", "supervisor")
     token = "" if empty == "token" else TOKEN
-    setattr(chat.settings.wecom, empty, "")
+    setattr(chat.settings.wecom, empty, "" if empty == "corp_id" else SecretStr(""))
     before = await stored_rows(chat.app)
     query, body = signed_query(text_xml("sup1", "帮助", "9001", int(time.time()), corp_id=CORP_ID), token=token)
     assert (await chat.client.post("/wecom/callback", params=query, data=body)).status == 403
     verify = sign_url_verification(token, AES_KEY, CORP_ID, "echo", int(time.time()), "n1")
-    assert (await chat.client.get("/wecom/callback", params=verify)).status == 403
+    response = await chat.client.get("/wecom/callback", params=verify)
+    assert response.status == 403  # never a 500: the admin's URL check says what is missing
+    assert f"ORDERBOT_WECOM__{empty.upper()}" in await response.text()
     await chat.settle()
     assert await stored_rows(chat.app) == before and chat.fake.messages == []
 
@@ -207,7 +210,7 @@ async def test_the_card_callback_refuses_an_empty_card_secret(
 
 
 async def test_the_robot_callback_refuses_an_empty_app_secret(ding: Ding) -> None:
-    ding.settings.dingtalk.app_secret = ""
+    ding.settings.dingtalk.app_secret = SecretStr("")
     stamp = str(int(time.time() * 1000))
     _, payload = ding.fake.robot_message(staff_id("sup1"), "帮助", "msg-h3", "cid-sup1")
     assert await ding.post({"timestamp": stamp, "sign": sign("", stamp)}, payload) == 403

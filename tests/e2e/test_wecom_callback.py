@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.keys import DB
@@ -32,7 +33,7 @@ async def test_official_vector_through_the_app(chat: Chat) -> None:
     if not VECTOR.exists():
         pytest.skip(f"official vector not found at {VECTOR}")
     v = json.loads(VECTOR.read_text(encoding="utf-8"))
-    chat.settings.wecom.token, chat.settings.wecom.aes_key = v["token"], v["encoding_aes_key"]
+    chat.settings.wecom.token, chat.settings.wecom.aes_key = SecretStr(v["token"]), SecretStr(v["encoding_aes_key"])
     chat.settings.wecom.corp_id, chat.settings.wecom.replay_window_s = v["corp_id"], 0
     u = v["url_verify"]
     response = await chat.client.get("/wecom/callback", params={

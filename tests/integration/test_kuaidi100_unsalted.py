@@ -61,7 +61,7 @@ async def unsalted(aiohttp_client: Any, db_url: str) -> Unsalted:
         settings = Settings(database_url=db_url, logistics=LogisticsSettings(
             api_base=fake.base_url, customer=fake.customer, key=fake.key,
             callback_url="https://orderbot.example.com" + CALLBACK))
-        assert settings.logistics.salt == ""
+        assert settings.logistics.salt.get_secret_value() == ""
         client = await aiohttp_client(create_app(settings, deliver=False))
         app = Unsalted(client, settings)
         await stock(app.bus, "SH01", "BP-001", 100)

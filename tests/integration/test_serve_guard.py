@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 
 from bot import cli
 from bot.logsafe import SafeFormatter
+from integrations.db import migrate
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database at the newest schema: `serve` checks it before it starts."""
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('serve') / 'serve.db'}"
+    migrate.upgrade(url)
+    return url
 
 
 @pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+def started(monkeypatch: pytest.MonkeyPatch, migrated: str) -> list[dict[str, Any]]:
     """Calls to web.run_app, instead of serving."""
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(cli.web, "run_app", lambda app, **kwargs: calls.append(kwargs))
-    monkeypatch.delenv("ORDERBOT_CONFIG", raising=False)
-    monkeypatch.delenv("ORDERBOT_API__TOKEN", raising=False)
+    for name in [n for n in os.environ if n.upper().startswith("ORDERBOT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ORDERBOT_DATABASE_URL", migrated)
     return calls
 
 

@@ -53,7 +53,7 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     s = Settings()
     assert s.database_url == "postgresql+asyncpg://orderbot@db:5432/orderbot"
     assert (s.http.host, s.http.port) == ("0.0.0.0", 9090)
-    assert s.api.token == "t0k"
+    assert s.api.token.get_secret_value() == "t0k"
     assert (s.wecom.corp_id, s.wecom.agent_id) == ("ww123", 1_000_002)
     assert s.wecom.replay_window_s == 0
     assert s.wecom.api_base == "http://127.0.0.1:18080"
@@ -77,9 +77,9 @@ def test_the_example_file_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERBOT_CONFIG", str(EXAMPLE))
     s = Settings()
     assert s.database_url == "postgresql+asyncpg://orderbot@127.0.0.1:5432/orderbot"
-    assert (s.http.host, s.http.port) == ("0.0.0.0", 8080)
-    assert s.api.token == "a-long-random-token"
-    assert (s.wecom.corp_id, s.wecom.agent_id) == ("ww0000000000000000", 1_000_002)
+    assert (s.http.host, s.http.port) == ("127.0.0.1", 8080)  # loopback: a proxy in front faces the network
+    assert s.api.token.get_secret_value() == ""  # to be filled in: `serve` refuses to start until it is
+    assert (s.wecom.corp_id, s.wecom.agent_id) == ("", 0)
     assert s.wecom.replay_window_s == 300
     assert s.wecom.api_base == "https://qyapi.weixin.qq.com"
     assert (s.refund.auto_approve_limit, s.refund.dual_approval_limit) == (200.0, 2000.0)
@@ -93,9 +93,9 @@ def test_environment_wins_over_the_file(monkeypatch: pytest.MonkeyPatch) -> None
     s = Settings()
     assert s.database_url == "sqlite+aiosqlite:///./var/other.db"
     assert s.http.port == 9999
-    assert s.http.host == "0.0.0.0"  # the rest of [http] still comes from the file
+    assert s.http.host == "127.0.0.1"  # the rest of [http] still comes from the file
     assert s.wecom.api_base == "http://127.0.0.1:18080"
-    assert s.wecom.corp_id == "ww0000000000000000"
+    assert s.wecom.replay_window_s == 300
 
 
 def test_a_partial_file_keeps_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,7 +103,7 @@ def test_a_partial_file_keeps_the_defaults(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("ORDERBOT_CONFIG", str(path))
     s = Settings()
     assert s.wecom.replay_window_s == 0
-    assert s.api.token == "from-file"
+    assert s.api.token.get_secret_value() == "from-file"
     assert s.wecom.api_base == "https://qyapi.weixin.qq.com"
     assert s.database_url == DEFAULT_DATABASE_URL
     assert s.http.port == 8080
@@ -126,4 +126,4 @@ def test_arguments_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("ORDERBOT_API__TOKEN", "from-env")
     s = load_settings(database_url="sqlite+aiosqlite:///./var/arg.db")
     assert s.database_url == "sqlite+aiosqlite:///./var/arg.db"
-    assert s.api.token == "from-env"
+    assert s.api.token.get_secret_value() == "from-env"
