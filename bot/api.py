@@ -64,6 +64,7 @@ async def create_order(request: web.Request) -> web.Response:
     cmd = c.CreateOrder(
         channel=body.channel, external_id=body.external_id, customer_id=body.customer.id,
         customer_name=body.customer.name, customer_phone=body.customer.phone, address=body.address,
+        customer=body.customer.keys(body.channel),
         lines=tuple(c.LineInput(x.sku, x.qty, fen(x.unit_price), x.name) for x in body.lines),
         paid=body.paid, store=body.store, by=API_ACTOR, via="api",
     )
