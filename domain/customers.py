@@ -82,27 +82,26 @@ class Meeting:
 
     survivor: str  # the order's customer
     merged: tuple[str, ...] = ()  # merged into the survivor
-    conflict: tuple[str, str] | None = None  # two customers that must not be merged (nothing is merged then)
+    conflicts: tuple[tuple[str, str], ...] = ()  # (survivor, a customer that must not be merged into it)
 
 
 def meet(matched: list[KnownCustomer]) -> Meeting:
     """Keys that meet merge into one customer, unless that would guess:
     - two customers named by systems of record (REST, import, K3) are two customers, as those systems say;
     - customers with different names are not merged (one phone, two member cards of two people).
-    Otherwise a named customer survives (its id is known outside), else the one orderbot knew first.
-    `matched` is in the order the order's keys named them; on a conflict the order stays with the first."""
-    if len(matched) == 1:
-        return Meeting(matched[0].customer_id)
-    first = matched[0]
-    named = [m for m in matched if m.origin == NAMED]
-    if len(named) > 1:
-        return Meeting(first.customer_id, conflict=(named[0].customer_id, named[1].customer_id))
-    for i, a in enumerate(matched):
-        for b in matched[i + 1:]:
-            if not same_name(a.name, b.name):
-                return Meeting(first.customer_id, conflict=(a.customer_id, b.customer_id))
-    survivor = named[0] if named else min(matched, key=lambda m: m.age)
-    return Meeting(survivor.customer_id, tuple(m.customer_id for m in matched if m is not survivor))
+    `matched` is in the order the order's keys named them: the first match takes in each next one that fits the
+    group so far; one that does not stays apart as a conflict. Of the group, a named customer survives (its id
+    is known outside), else the one orderbot knew first."""
+    group = [matched[0]]
+    apart: list[KnownCustomer] = []
+    for m in matched[1:]:
+        name = next((g.name for g in group if g.name), "")
+        named_twice = m.origin == NAMED and any(g.origin == NAMED for g in group)
+        (apart if named_twice or not same_name(name, m.name) else group).append(m)
+    named = [g for g in group if g.origin == NAMED]
+    survivor = named[0] if named else min(group, key=lambda g: g.age)
+    return Meeting(survivor.customer_id, tuple(g.customer_id for g in group if g is not survivor),
+                   tuple((survivor.customer_id, a.customer_id) for a in apart))
 
 
 def second_card(customer: KnownCustomer, card: str, name: str) -> bool:

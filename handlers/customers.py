@@ -132,7 +132,7 @@ class _Run:
             if owner == cid or self.known[owner].origin == NAMED:
                 continue
             meeting = meet([self.known[cid], self.known[owner]])
-            if meeting.conflict:
+            if meeting.conflicts:
                 self.conflicts.append((cid, owner, key))
                 continue
             for merged in meeting.merged:
@@ -151,8 +151,7 @@ class _Run:
         else:
             meeting = meet([self.known[cid] for cid in matched])
             cid = meeting.survivor
-            if meeting.conflict:
-                self.conflicts.append((*meeting.conflict, matched[meeting.conflict[1]]))
+            self.conflicts.extend((first, second, matched[second]) for first, second in meeting.conflicts)
             for merged in meeting.merged:
                 self._merge(merged, cid, matched[merged])
         for key in a.keys:

@@ -90,8 +90,12 @@ class CustomerRepository:
             update(t.receivables).where(t.receivables.c.customer_id == merged).values(customer_id=survivor)
         )
         row = (await self.conn.execute(
-            select(_c.settlement_hold, _c.hold_reason).where(_c.customer_id == merged)
+            select(_c.settlement_hold, _c.hold_reason, _c.name).where(_c.customer_id == merged)
         )).first()
+        if row is not None and row.name:  # a survivor known by no name takes the merged one's (the next merge checks it)
+            await self.conn.execute(
+                update(t.customers).where(_c.customer_id == survivor, _c.name == "").values(name=row.name)
+            )
         if row is not None and row.settlement_hold:
             await self.conn.execute(
                 update(t.customers).where(_c.customer_id == survivor, _c.settlement_hold.is_(False))

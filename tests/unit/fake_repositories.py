@@ -55,6 +55,13 @@ class FakeOrders:
         self.seen.append(order)
         return order
 
+    async def add_many(self, orders: Sequence[Order]) -> None:
+        for order in orders:
+            await self.add(order)
+
+    async def known_external_ids(self, channel: str, external_ids: Sequence[str]) -> set[str]:
+        return {o.external_id for o in self.rows.values() if o.channel == channel and o.external_id in external_ids}
+
     async def save(self, order: Order) -> None:
         order.version += 1
 
@@ -66,6 +73,10 @@ class FakeOrders:
 class FakeInventory:
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], Stock] = {}
+
+    async def reserve_many(self, totals: Mapping[tuple[str, str], int], at: datetime) -> None:
+        for (store, sku), qty in sorted(totals.items()):
+            await self.reserve(store, sku, qty, at)
 
     async def get(self, store: str, sku: str) -> Stock | None:
         return self.rows.get((store, sku))
@@ -238,6 +249,7 @@ class FakeCustomers:
         self.rows: dict[str, Customer] = {}
         self.origin: dict[str, str] = {}
         self.merged_into: dict[str, str] = {}
+        self.first_names: dict[str, str] = {}  # the name each customer was created with
         self.numbers = 0
         self.orders = orders
         self.keys = keys
@@ -247,6 +259,7 @@ class FakeCustomers:
             assert customer.customer_id not in self.rows
             self.rows[customer.customer_id] = replace(customer)
             self.origin[customer.customer_id] = origin
+            self.first_names[customer.customer_id] = customer.name
 
     async def new_ids(self, count: int, at: datetime) -> list[str]:
         self.numbers += count
@@ -268,6 +281,8 @@ class FakeCustomers:
             if order.customer_id == merged:
                 order.customer_id, moved = survivor, moved + 1
         self.merged_into[merged] = survivor
+        if not self.rows[survivor].name:
+            self.rows[survivor].name = self.rows[merged].name
         return moved
 
     async def other_orders(self, customer_id: str, but: str, limit: int) -> tuple[int, list[OtherOrder]]:
