@@ -29,6 +29,7 @@ from domain.errors import DomainError, NotFound
 from domain.inventory import Stock
 from domain.safety_stock import RecordDemandSignal, RegisterSku, UnfreezeSku
 from handlers.address_check import AddressChangeOutcome, RequestAddressChange
+from handlers.customers import OTHER_ORDERS_LISTED
 from integrations.db.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,8 @@ async def _order_response(request: web.Request, ref: str, status: int = 200) -> 
             raise NotFound(f"找不到订单 {ref}。")
         history = await uow.history("order", order.order_no)
         children = await uow.orders.children(order.order_no)
-    return ok(order_json(order, history, children), status)
+        others = await uow.customers.other_orders(order.customer_id, order.order_no, OTHER_ORDERS_LISTED)
+    return ok(order_json(order, history, children, others), status)
 
 
 @routes.post("/api/v1/orders/{order_no}/address")

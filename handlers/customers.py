@@ -18,6 +18,7 @@ from domain import events
 from domain.chat import Reply
 from domain.commands import CreateOrder
 from domain.customers import (
+    CHANNEL_LABELS,
     FROM_KEYS,
     NAMED,
     Customer,
@@ -28,6 +29,7 @@ from domain.customers import (
     second_card,
 )
 from domain.order import Order
+from domain.order_lifecycle import ORDER_LIFECYCLE
 from handlers.bus import Deps
 from handlers.notify import notify_role
 from handlers.unit_of_work import AbstractUnitOfWork
@@ -35,6 +37,8 @@ from handlers.unit_of_work import AbstractUnitOfWork
 SERVICE = "service"
 CONFLICT = "customer_conflict"  # the 异常's kind
 _MOBILE = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+OTHER_ORDERS_SHOWN = 5  # in `查询`; the API lists up to OTHER_ORDERS_LISTED
+OTHER_ORDERS_LISTED = 20
 _NEW_AGE = 10**12  # customers made in this batch are younger than any already stored
 
 
@@ -224,3 +228,13 @@ KIND_LABELS = {"phone": "手机号", "phone_index": "抖音手机号索引", "op
 def _mark(conflict: tuple[str, str, Key]) -> str:
     first, second, (kind, value) = conflict
     return "customer-conflict:" + hashlib.sha256(f"{first}\0{second}\0{kind}\0{value}".encode()).hexdigest()[:40]
+
+
+async def other_orders_line(order: Order, uow: AbstractUnitOfWork) -> str:
+    """"该客户其他订单：OB00000003(抖店·已发货) … 共N单", or "" when the customer has no other order."""
+    total, others = await uow.customers.other_orders(order.customer_id, order.order_no, OTHER_ORDERS_SHOWN)
+    if not total:
+        return ""
+    shown = " ".join(f"{o.order_no}({CHANNEL_LABELS.get(o.channel, o.channel)}·{ORDER_LIFECYCLE.label(o.state)})"
+                     for o in others)
+    return f"该客户其他订单：{shown}{' …' if total > len(others) else ''} 共{total}单"
