@@ -41,6 +41,7 @@ async def test_an_order_naming_nobody_gets_a_guest_customer_of_its_own(client: C
 async def test_a_bad_phone_is_no_key_but_the_order_goes_on(client: Client) -> None:  # noqa: F811
     await put_stock(client, 100)
     a = await post(client, "DY1", {"name": "王五", "phone": "12345"})
+    assert a["warnings"] == ["手机号 12345 无效，未用来识别客户。"]
     b = await post(client, "DY2", {"name": "王五", "phone": "12345"})
     assert a["customer"]["id"] != b["customer"]["id"]  # a number that is no mobile names nobody
     assert await table(client, t.customer_keys) == []
@@ -61,3 +62,13 @@ async def test_platform_buyer_id_of_another_channel_is_refused(client: Client) -
     assert resp.status == 400
     assert "platform_buyer_id" in (await resp.json())["message"]
     assert await table(client, t.orders) == []
+
+
+async def test_get_order_lists_the_customers_other_orders(client: Client) -> None:  # noqa: F811
+    await put_stock(client, 100)
+    first = await post(client, "DY1", {"phone": "13800138000"})
+    await post(client, "MP1", {"phone": "13800138000", "openid": "o1"}, channel="miniprogram")
+    resp = await client.get("/api/v1/orders/MP1", headers=AUTH)
+    others = (await resp.json())["customer"]["other_orders"]
+    assert others == {"total": 1, "orders": [
+        {"order_no": first["order_no"], "channel": "douyin", "state": "split", "label": "已拆单"}]}
