@@ -72,3 +72,10 @@ async def test_get_order_lists_the_customers_other_orders(client: Client) -> Non
     others = (await resp.json())["customer"]["other_orders"]
     assert others == {"total": 1, "orders": [
         {"order_no": first["order_no"], "channel": "douyin", "state": "split", "label": "已拆单"}]}
+
+
+async def test_a_customer_id_past_its_limit_is_refused(client: Client) -> None:  # noqa: F811
+    resp = await client.post("/api/v1/orders", headers=AUTH, json=order_body("X1", customer={"id": "C" * 65}))
+    assert resp.status == 400
+    assert [f["field"] for f in (await resp.json())["fields"]] == ["customer.id"]
+    assert await table(client, t.orders) == []
