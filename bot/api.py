@@ -29,6 +29,7 @@ from domain.errors import DomainError, NotFound
 from domain.inventory import Stock
 from domain.safety_stock import RecordDemandSignal, RegisterSku, UnfreezeSku
 from handlers.address_check import AddressChangeOutcome, RequestAddressChange
+from handlers.customers import OTHER_ORDERS_LISTED, normalise_phone
 from integrations.db.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,14 @@ async def create_order(request: web.Request) -> web.Response:
     cmd = c.CreateOrder(
         channel=body.channel, external_id=body.external_id, customer_id=body.customer.id,
         customer_name=body.customer.name, customer_phone=body.customer.phone, address=body.address,
+        customer=body.customer.keys(body.channel),
         lines=tuple(c.LineInput(x.sku, x.qty, fen(x.unit_price), x.name) for x in body.lines),
         paid=body.paid, store=body.store, by=API_ACTOR, via="api",
     )
     order, created = await request.app[BUS].handle(cmd)
-    return await _order_response(request, order.order_no, 201 if created else 200)
+    _, phone_problem = normalise_phone(body.customer.phone)  # no key, and said so; the order went on
+    return await _order_response(request, order.order_no, 201 if created else 200,
+                                 [phone_problem] if phone_problem else [])
 
 
 @routes.get("/api/v1/orders/{order_no}")
@@ -76,14 +80,19 @@ async def get_order(request: web.Request) -> web.Response:
     return await _order_response(request, path_value(request, "order_no", lim.ORDER_NO))
 
 
-async def _order_response(request: web.Request, ref: str, status: int = 200) -> web.Response:
+async def _order_response(request: web.Request, ref: str, status: int = 200, warnings: list[str] | None = None
+                          ) -> web.Response:
     async with UnitOfWork(request.app[DB]) as uow:
         order = await uow.orders.find(ref)
         if order is None:
             raise NotFound(f"找不到订单 {ref}。")
         history = await uow.history("order", order.order_no)
         children = await uow.orders.children(order.order_no)
-    return ok(order_json(order, history, children), status)
+        others = await uow.customers.other_orders(order.customer_id, order.order_no, OTHER_ORDERS_LISTED)
+    data = order_json(order, history, children, others)
+    if warnings:
+        data["warnings"] = warnings
+    return ok(data, status)
 
 
 @routes.post("/api/v1/orders/{order_no}/address")

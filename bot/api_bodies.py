@@ -10,12 +10,23 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from domain import limits as lim
+from domain.customers import CustomerKeys
 from domain.order_lifecycle import ORDER_LIFECYCLE
 
 API_ACTOR = "api"
+BUYER_ID_CHANNELS = ("douyin", "k3")
 
 
 def _text(limit: lim.Limit, *, empty_ok: bool = False) -> Callable[[str], str]:
@@ -67,6 +78,10 @@ ProductName = Annotated[str, AfterValidator(_text(lim.PRODUCT_NAME))]
 CustomerId = Annotated[str, AfterValidator(_text(lim.CUSTOMER_ID))]
 CustomerName = Annotated[str, AfterValidator(_text(lim.CUSTOMER_NAME))]
 Phone = Annotated[str, AfterValidator(_text(lim.PHONE, empty_ok=True))]
+OpenId = Annotated[str, AfterValidator(_text(lim.OPENID, empty_ok=True))]
+UnionId = Annotated[str, AfterValidator(_text(lim.UNIONID, empty_ok=True))]
+MemberCard = Annotated[str, AfterValidator(_text(lim.MEMBER_CARD, empty_ok=True))]
+PlatformBuyer = Annotated[str, AfterValidator(_text(lim.PLATFORM_BUYER, empty_ok=True))]
 Address = Annotated[str, AfterValidator(_text(lim.ADDRESS))]
 Reason = Annotated[str, AfterValidator(_text(lim.REASON))]
 Actor = Annotated[str, AfterValidator(_text(lim.USERID))]
@@ -83,9 +98,28 @@ class Body(BaseModel):
 
 
 class CustomerIn(Body):
-    id: CustomerId = Field(min_length=1)
+    """The buyer, by our id or by any key a channel knows them by; with none, a guest customer of their own."""
+
+    id: CustomerId = ""  # "" = found or created from the keys
     name: CustomerName = ""
     phone: Phone = ""
+    openid: OpenId = ""
+    unionid: UnionId = ""
+    member_card: MemberCard = ""
+    platform_buyer_id: PlatformBuyer = ""  # the channel's buyer id: Douyin's buyer, or K3's customer number
+
+    @field_validator("id", "openid", "unionid", "member_card", "platform_buyer_id", mode="before")
+    @classmethod
+    def trimmed(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+    def keys(self, channel: str) -> CustomerKeys:
+        buyer = self.platform_buyer_id
+        return CustomerKeys(
+            phone=self.phone, openid=self.openid, unionid=self.unionid, member_card=self.member_card,
+            douyin_buyer=buyer if channel == "douyin" else "", k3_customer=buyer if channel == "k3" else "",
+            name=self.name,
+        )
 
 
 class LineIn(Body):
@@ -98,7 +132,7 @@ class LineIn(Body):
 class OrderIn(Body):
     channel: Channel = Field(min_length=1)
     external_id: ExternalId = Field(min_length=1)
-    customer: CustomerIn
+    customer: CustomerIn = Field(default_factory=CustomerIn)
     address: Address = Field(min_length=4)
     lines: list[LineIn] = Field(min_length=lim.ORDER_LINES.low, max_length=lim.ORDER_LINES.high)
     paid: StrictBool  # no default: an order is paid only when the caller says so
@@ -112,6 +146,13 @@ class OrderIn(Body):
                 raise ValueError("不能为空")
             return value.strip()
         return value
+
+    @model_validator(mode="after")
+    def buyer_of_a_known_platform(self) -> OrderIn:
+        """A platform's buyer id names someone only on that platform: Douyin's buyer or K3's customer."""
+        if self.customer.platform_buyer_id and self.channel not in BUYER_ID_CHANNELS:
+            raise ValueError(f"customer.platform_buyer_id 只用于渠道 {'、'.join(BUYER_ID_CHANNELS)}")
+        return self
 
 
 class AddressIn(Body):

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 MAPPING_FILE = Path(__file__).resolve().parents[1] / "config" / "field_mapping.toml"
-REQUIRED = ("external_id", "customer_id", "address", "sku", "qty", "unit_price")
+REQUIRED = ("external_id", "address", "sku", "qty", "unit_price")
+# Optional columns naming the buyer (domain/customers.py CustomerKeys), each checked against its limit.
+CUSTOMER_KEY_COLUMNS = {"openid": "OPENID", "unionid": "UNIONID", "member_card": "MEMBER_CARD",
+                        "douyin_buyer": "PLATFORM_BUYER", "k3_customer": "PLATFORM_BUYER", "phone_index": "PLATFORM_BUYER"}
 
 
 class ImportFileError(ValueError):

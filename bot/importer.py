@@ -14,10 +14,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bot.import_rows import REQUIRED, ImportFileError, Table
+from bot.import_rows import CUSTOMER_KEY_COLUMNS, REQUIRED, ImportFileError, Table
 from domain import commands as c
 from domain import limits as lim
+from domain.customers import CustomerKeys
 
+_NO_KEYS = CustomerKeys()
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")  # exports carry Beijing time, without a zone
 TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d", "%Y/%m/%d")
 
@@ -140,10 +142,13 @@ class _Reader:
     def _head(self, no: int, value: Any) -> dict[str, Any]:
         """The order's own fields, from its first row (as the REST API reads them from the body)."""
         external_id = value("external_id")
+        keys = {name: _checked(no, getattr(lim, limit), value(name), empty_ok=True)
+                for name, limit in CUSTOMER_KEY_COLUMNS.items() if name in self.columns}
         head: dict[str, Any] = {"order": {
-            "customer_id": _checked(no, lim.CUSTOMER_ID, value("customer_id") or external_id),
+            "customer_id": _checked(no, lim.CUSTOMER_ID, value("customer_id"), empty_ok=True),  # "": by the keys
             "customer_name": _checked(no, lim.CUSTOMER_NAME, value("customer_name")),
             "customer_phone": _checked(no, lim.PHONE, value("customer_phone"), empty_ok=True),
+            "customer": CustomerKeys(**keys) if keys else _NO_KEYS,
             "address": _checked(no, lim.ADDRESS, _required(no, value("address"), self.mapping["address"])),
             "store": _checked(no, lim.STORE, value("store"), empty_ok=True) or None,
             "paid": (value("paid") in self.paid_values) if "paid" in self.mapping else True,

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from domain.aftersale import AfterSale
+from domain.customers import OtherOrder
 from domain.order import Order
 from domain.order_lifecycle import ORDER_LIFECYCLE
 
 
-def order_json(order: Order, history: list[dict[str, Any]] | None = None, children: list[Order] | None = None) -> dict[str, Any]:
+def order_json(order: Order, history: list[dict[str, Any]] | None = None, children: list[Order] | None = None,
+               others: tuple[int, list[OtherOrder]] | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "order_no": order.order_no,
         "channel": order.channel,
@@ -34,6 +36,11 @@ def order_json(order: Order, history: list[dict[str, Any]] | None = None, childr
         "shipped_at": order.shipped_at,
         "version": order.version,
     }
+    if others is not None:  # the customer's other orders, on every channel: how many, and the newest
+        data["customer"]["other_orders"] = {"total": others[0], "orders": [
+            {"order_no": o.order_no, "channel": o.channel, "state": o.state, "label": ORDER_LIFECYCLE.label(o.state)}
+            for o in others[1]
+        ]}
     if children:
         data["children"] = [{"order_no": c.order_no, "store": c.store, "state": c.state} for c in children]
     if history is not None:

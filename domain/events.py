@@ -65,6 +65,48 @@ class OrderImported(Audited):
 
 
 @dataclass(frozen=True)
+class CustomerKeyMoved(Audited):
+    """A key of a merged customer now names the surviving one (one line per key)."""
+
+    kind: str
+    value: str
+    from_customer: str
+    to_customer: str
+
+    def change(self) -> Change:
+        return Change("customer", self.to_customer, "merge_key", self.from_customer, self.to_customer,
+                      detail={"kind": self.kind, "value": self.value})
+
+
+@dataclass(frozen=True)
+class CustomersMerged(Audited):
+    """Keys that met: `merged`'s orders now belong to `survivor`."""
+
+    merged: str
+    survivor: str
+    orders_moved: int
+    key: tuple[str, str] = ("", "")  # the key of the order that made them meet
+
+    def change(self) -> Change:
+        return Change("customer", self.merged, "merge", self.merged, self.survivor,
+                      detail={"orders_moved": self.orders_moved, "kind": self.key[0], "value": self.key[1]})
+
+
+@dataclass(frozen=True)
+class CustomerKeyRefused(Audited):
+    """An order's customer key that names nobody (a phone that is no valid mobile number); the order went on."""
+
+    order_no: str
+    kind: str
+    value: str
+    reason: str
+
+    def change(self) -> Change:
+        return Change("order", self.order_no, "customer_key", None, None, outcome="refused", reason=self.reason,
+                      detail={"kind": self.kind, "value": self.value})
+
+
+@dataclass(frozen=True)
 class OrderStateChanged(Audited):
     order_no: str
     trigger: str

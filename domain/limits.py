@@ -85,6 +85,13 @@ INCIDENT_NO = Limit("异常编号", 9, re.compile(r"[0-9]+"), "数字，如 12")
 CUSTOMER_ID = Limit("客户编号", 64)
 CUSTOMER_NAME = Limit("客户名称", 64)
 PHONE = Limit("电话", 32, re.compile(r"[0-9+() -]+"), "数字")
+# What channels call a customer (integrations/db/tables.py customer_keys.value holds up to 128 characters).
+_KEY = re.compile(r"[A-Za-z0-9_.:=+/-]+")
+OPENID = Limit("OpenID", 128, _KEY, "字母、数字、- 或 _")
+UNIONID = Limit("UnionID", 128, _KEY, "字母、数字、- 或 _")
+MEMBER_CARD = Limit("会员卡号", 64, _KEY, "字母、数字、- 或 _")
+PLATFORM_BUYER = Limit("平台买家编号", 128, _KEY, "字母、数字、- 或 _")
+CUSTOMER_KEY_CHARS = 128
 ADDRESS = Limit("地址", 500)
 REASON = Limit("原因", 500)
 NOTE = Limit("说明", 500)

@@ -29,6 +29,7 @@ from domain.errors import IllegalTransition
 from domain.order import Order
 from domain.order_lifecycle import ORDER_LIFECYCLE
 from domain.outbox import ChatPush
+from handlers import customers as customer_cases
 from handlers import worklists
 from handlers.address_check import RequestAddressChange, check_address, request_address_change
 from handlers.bus import Deps
@@ -74,6 +75,9 @@ async def status_text(order: Order, uow: UnitOfWork, now: datetime) -> str:
         lines += ["未处理异常：", *(worklists.exception_line(r, now) for r in problems[:3])]
     if order.settlement_hold:
         lines.append(f"客户结算已冻结，核实后由主管发送：解冻 {order.customer_id}")
+    others = await customer_cases.other_orders_line(order, uow)
+    if others:
+        lines.append(others)
     lines.append(f"下一步：{worklists.next_step(order).text}")
     return "\n".join(lines)
 

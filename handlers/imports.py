@@ -15,11 +15,11 @@ from __future__ import annotations
 from domain import commands as c
 from domain import events
 from domain.chat import Reply
-from domain.customers import Customer
 from domain.errors import DomainError, InvalidInput, OutOfStock
 from domain.incidents import Incident
 from domain.inventory import plan_allocation
 from domain.order import Order, OrderLine, new_order
+from handlers import customers as customer_cases
 from handlers import orders as order_cases
 from handlers.bus import Deps, Router
 from handlers.metrics import TRANSITIONS
@@ -36,6 +36,7 @@ SHOWN_ORDERS = 5  # order numbers named in the shortage 异常
 async def import_orders(cmd: c.ImportOrders, uow: UnitOfWork, deps: Deps) -> c.ImportOutcome:
     known = await uow.orders.known_external_ids(cmd.channel, [i.order.external_id for i in cmd.orders])
     fresh: list[Order] = []
+    buyers: list[customer_cases.Asked] = []
     refused: list[tuple[str, str]] = []
     for item in cmd.orders:
         if item.order.external_id in known:
@@ -44,14 +45,18 @@ async def import_orders(cmd: c.ImportOrders, uow: UnitOfWork, deps: Deps) -> c.I
             fresh.append(_closed_order(item) if cmd.history else _live_order(item.order, deps))
         except DomainError as err:
             refused.append((item.order.external_id, err.reason))
+            continue
+        buyers.append(customer_cases.asked(item.order))
+    # the batch's customers at once: one read of the keys' owners, one insert of new customers and of new keys
+    for order, customer_id in zip(fresh, await customer_cases.resolve(buyers, uow, deps), strict=True):
+        order.customer_id = customer_id
     short: list[Order] = []
     spread: list[Order] = []
     reservations: dict[tuple[str, str], int] = {}
     if not cmd.history:
         short, spread, reservations = await _plan(fresh, uow, deps)
     await uow.orders.add_many(fresh)
-    await uow.customers.add_missing([Customer(o.customer_id, o.customer_name, o.customer_phone) for o in fresh],
-                                    deps.now)
+    await customer_cases.record_refused_keys(list(zip(fresh, buyers, strict=True)), uow)
     await uow.inventory.reserve_many(reservations, deps.now)
     for order in spread:  # lines in several stores: the one-order use case makes the child orders
         await order_cases.allocate(order, uow, deps, by=cmd.by, via=cmd.via)

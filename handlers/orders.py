@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from domain import commands as c
 from domain import events
-from domain.customers import Customer
 from domain.errors import DomainError, IllegalTransition, NotFound, OutOfStock
 from domain.inventory import plan_allocation
 from domain.order import Order, OrderLine, new_order
 from domain.order_lifecycle import ORDER_LIFECYCLE
 from domain.outbox import CustomerText
+from handlers import customers as customer_cases
 from handlers.bus import Deps, Router
 from handlers.metrics import STATE_JUMP_ANOMALIES, TRANSITIONS
 from integrations.db.uow import UnitOfWork
@@ -33,20 +33,18 @@ async def create_order(cmd: c.CreateOrder, uow: UnitOfWork, deps: Deps) -> tuple
     if existing is not None:
         return existing, False
     now = deps.now
+    buyer = customer_cases.asked(cmd)
+    [customer_id] = await customer_cases.resolve([buyer], uow, deps)  # found or created from the channel's keys
     order = new_order(
-        order_no="", channel=cmd.channel, external_id=cmd.external_id, customer_id=cmd.customer_id,
-        customer_name=cmd.customer_name, customer_phone=cmd.customer_phone, address=cmd.address,
+        order_no="", channel=cmd.channel, external_id=cmd.external_id, customer_id=customer_id,
+        customer_name=buyer.name, customer_phone=buyer.phone, address=cmd.address,
         lines=[OrderLine(x.sku, x.qty, x.unit_price_fen, x.name) for x in cmd.lines],
         store=cmd.store, paid=cmd.paid, at=now,
     )
     await uow.orders.add(order)
-    await _remember_customer(uow, order, deps)
+    await customer_cases.record_refused_keys([(order, buyer)], uow)
     await _follow_up(order, uow, deps, by=cmd.by, via=cmd.via)  # created paid: allocate at once
     return order, True
-
-
-async def _remember_customer(uow: UnitOfWork, order: Order, deps: Deps) -> None:
-    await uow.customers.add_missing([Customer(order.customer_id, order.customer_name, order.customer_phone)], deps.now)
 
 
 async def allocate(order: Order, uow: UnitOfWork, deps: Deps, *, by: str, via: str) -> None:

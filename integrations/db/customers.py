@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.customers import Customer
+from domain.customers import FROM_KEYS, NAMED, Customer, KnownCustomer, OtherOrder, customer_number
 from integrations.db import tables as t
+from integrations.db.numbering import next_ids
 
 _c = t.customers.c
 
@@ -40,11 +41,83 @@ class CustomerRepository:
         known = set((await self.conn.execute(self._known, {"b_ids": list(wanted)})).scalars())
         missing = [c for cid, c in wanted.items() if cid not in known]
         if missing:
+            await self.create(missing, NAMED, at)
+
+    async def create(self, customers: Sequence[Customer], origin: str, at: datetime) -> None:
+        """New customers (their ids not taken: a concurrent twin's insert fails the unit of work, which is retried)."""
+        if customers:
             await self.conn.execute(self._insert, [
                 {"customer_id": c.customer_id, "name": c.name, "phone": c.phone, "settlement_hold": False,
-                 "hold_reason": "", "updated_at": at}
-                for c in missing
+                 "hold_reason": "", "updated_at": at, "origin": origin}
+                for c in customers
             ])
+
+    async def new_ids(self, count: int, at: datetime) -> list[str]:
+        """`count` fresh customer numbers (C00000001, ...), never given twice."""
+        if count <= 0:
+            return []
+        if self.conn.dialect.name == "postgresql":
+            seqs = await next_ids(self.conn, t.customer_numbers, count)
+        else:
+            stmt = insert(t.customer_numbers).values([{"created_at": at}] * count).returning(t.customer_numbers.c.id)
+            seqs = sorted(int(i) for i in (await self.conn.execute(stmt)).scalars())
+        return [customer_number(seq) for seq in seqs]
+
+    async def known(self, customer_ids: Sequence[str]) -> dict[str, KnownCustomer]:
+        """The customers among `customer_ids` that exist, with their member cards (for the merge rules)."""
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return {}
+        rows = await self.conn.execute(
+            select(_c.customer_id, _c.name, _c.origin, _c.merged_into).where(_c.customer_id.in_(ids))
+        )
+        found = {r.customer_id: KnownCustomer(r.customer_id, r.name, r.origin, _age(r.customer_id, r.origin),
+                                              set(), r.merged_into) for r in rows}
+        k = t.customer_keys.c
+        cards = await self.conn.execute(
+            select(k.customer_id, k.value).where(k.customer_id.in_(list(found)), k.kind == "member_card")
+        )
+        for r in cards:
+            found[r.customer_id].cards.add(r.value)  # type: ignore[union-attr]
+        return found
+
+    async def merge(self, merged: str, survivor: str, at: datetime) -> int:
+        """`merged`'s orders, receivables and settlement hold go to `survivor`; returns the orders moved."""
+        moved = await self.conn.execute(
+            update(t.orders).where(t.orders.c.customer_id == merged).values(customer_id=survivor)
+        )
+        await self.conn.execute(
+            update(t.receivables).where(t.receivables.c.customer_id == merged).values(customer_id=survivor)
+        )
+        row = (await self.conn.execute(
+            select(_c.settlement_hold, _c.hold_reason, _c.name).where(_c.customer_id == merged)
+        )).first()
+        if row is not None and row.name:  # a survivor known by no name takes the merged one's (the next merge checks it)
+            await self.conn.execute(
+                update(t.customers).where(_c.customer_id == survivor, _c.name == "").values(name=row.name)
+            )
+        if row is not None and row.settlement_hold:
+            await self.conn.execute(
+                update(t.customers).where(_c.customer_id == survivor, _c.settlement_hold.is_(False))
+                .values(settlement_hold=True, hold_reason=row.hold_reason, updated_at=at)
+            )
+        await self.conn.execute(
+            update(t.customers).where(_c.customer_id == merged)
+            .values(merged_into=survivor, settlement_hold=False, hold_reason="", updated_at=at)
+        )
+        return int(moved.rowcount)  # type: ignore[attr-defined]
+
+    async def other_orders(self, customer_id: str, but: str, limit: int) -> tuple[int, list[OtherOrder]]:
+        """The customer's other orders (not split-off children), newest first: how many, and the first `limit`."""
+        o = t.orders.c
+        where = (o.customer_id == customer_id, o.order_no != but, o.parent_no.is_(None))
+        total = int((await self.conn.execute(select(func.count()).where(*where))).scalar_one())
+        if not total:
+            return 0, []
+        rows = await self.conn.execute(
+            select(o.order_no, o.channel, o.state).where(*where).order_by(o.created_at.desc(), o.id.desc()).limit(limit)
+        )
+        return total, [OtherOrder(r.order_no, r.channel, r.state) for r in rows]
 
     async def hold(self, reasons: Mapping[str, str], at: datetime) -> None:
         """Hold each customer's settlement with its reason (customers not known yet are added first)."""
@@ -67,6 +140,13 @@ class CustomerRepository:
         """Customers whose settlement is on hold, longest held first."""
         stmt = select(t.customers).where(_c.settlement_hold.is_(True)).order_by(_c.updated_at)
         return [_customer(r) for r in await self.conn.execute(stmt)]
+
+
+def _age(customer_id: str, origin: str) -> int:
+    if origin != FROM_KEYS:
+        return 0
+    digits = customer_id[1:]
+    return int(digits) if digits.isdigit() else 0
 
 
 def _customer(row: Any) -> Customer:

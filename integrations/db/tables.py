@@ -69,6 +69,27 @@ customers = Table(
     Column("settlement_hold", Boolean, nullable=False, default=False),
     Column("hold_reason", Text, nullable=False, default=""),
     Column("updated_at", TS, nullable=False),
+    # named: an id a system of record gave (REST, import); keys: created by orderbot from a channel's keys
+    Column("origin", String(8), nullable=False, server_default="named"),
+    Column("merged_into", String(64), nullable=True),  # a keys customer merged into another: where it went
+)
+
+customer_keys = Table(
+    "customer_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # phone | phone_index | openid | unionid | member_card | ...
+    Column("value", String(128), nullable=False),  # a phone in E.164; Douyin's index as given (never decrypted)
+    Column("customer_id", String(64), nullable=False, index=True),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("kind", "value"),  # a key names one customer
+)
+
+customer_numbers = Table(  # C00000001...: customers orderbot creates are numbered from this table's ids
+    "customer_numbers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("created_at", TS, nullable=False),
 )
 
 inventory = Table(

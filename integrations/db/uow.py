@@ -16,6 +16,7 @@ from domain.limits import AUDIT_ENTITY_ID_CHARS
 from domain.outbox import OutboxMessage
 from integrations.db import tables as t
 from integrations.db.aftersales import AfterSaleRepository
+from integrations.db.customer_keys import CustomerKeyRepository
 from integrations.db.customers import CustomerRepository
 from integrations.db.engine import Database, HotStatement
 from integrations.db.events import EVENT_KEYS, event_rows
@@ -70,6 +71,7 @@ class UnitOfWork:
         self.inbox = InboxRepository(self.conn)
         self.incidents = IncidentRepository(self.conn)
         self.customers = CustomerRepository(self.conn)
+        self.customer_keys = CustomerKeyRepository(self.conn)
         self.skus = SkuRepository(self.conn)
         self.freezes = FreezeRepository(self.conn)
         self.tracks = CourierTrackRepository(self.conn)

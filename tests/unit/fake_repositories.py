@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.aftersale import AfterSale
-from domain.customers import Customer
+from domain.customers import FROM_KEYS, NAMED, Customer, Key, KnownCustomer, OtherOrder, customer_number
 from domain.errors import OutOfStock
 from domain.incidents import Incident
 from domain.inventory import Stock
@@ -55,6 +55,13 @@ class FakeOrders:
         self.seen.append(order)
         return order
 
+    async def add_many(self, orders: Sequence[Order]) -> None:
+        for order in orders:
+            await self.add(order)
+
+    async def known_external_ids(self, channel: str, external_ids: Sequence[str]) -> set[str]:
+        return {o.external_id for o in self.rows.values() if o.channel == channel and o.external_id in external_ids}
+
     async def save(self, order: Order) -> None:
         order.version += 1
 
@@ -66,6 +73,10 @@ class FakeOrders:
 class FakeInventory:
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], Stock] = {}
+
+    async def reserve_many(self, totals: Mapping[tuple[str, str], int], at: datetime) -> None:
+        for (store, sku), qty in sorted(totals.items()):
+            await self.reserve(store, sku, qty, at)
 
     async def get(self, store: str, sku: str) -> Stock | None:
         return self.rows.get((store, sku))
@@ -207,9 +218,78 @@ class FakeIncidents:
         return True
 
 
-class FakeCustomers:
+class FakeCustomerKeys:
     def __init__(self) -> None:
+        self.rows: dict[Key, str] = {}  # in insertion order, like the table's ids
+
+    async def owners(self, keys: Sequence[Key]) -> dict[Key, str]:
+        return {k: self.rows[k] for k in keys if k in self.rows}
+
+    async def add(self, owned: Sequence[tuple[Key, str]], at: datetime) -> None:
+        for key, cid in owned:
+            assert key not in self.rows, f"key {key} names {self.rows[key]} already"  # the unique (kind, value)
+            self.rows[key] = cid
+
+    async def of_customers(self, customer_ids: Sequence[str], kind: str | None = None) -> dict[str, list[Key]]:
+        found: dict[str, list[Key]] = {}
+        for key, cid in self.rows.items():
+            if cid in customer_ids and (kind is None or key[0] == kind):
+                found.setdefault(cid, []).append(key)
+        return found
+
+    async def move(self, from_customer: str, to_customer: str) -> list[Key]:
+        moved = [k for k, cid in self.rows.items() if cid == from_customer]
+        for key in moved:
+            self.rows[key] = to_customer
+        return moved
+
+
+class FakeCustomers:
+    def __init__(self, orders: FakeOrders | None = None, keys: FakeCustomerKeys | None = None) -> None:
         self.rows: dict[str, Customer] = {}
+        self.origin: dict[str, str] = {}
+        self.merged_into: dict[str, str] = {}
+        self.first_names: dict[str, str] = {}  # the name each customer was created with
+        self.numbers = 0
+        self.orders = orders
+        self.keys = keys
+
+    async def create(self, customers: Sequence[Customer], origin: str, at: datetime) -> None:
+        for customer in customers:
+            assert customer.customer_id not in self.rows
+            self.rows[customer.customer_id] = replace(customer)
+            self.origin[customer.customer_id] = origin
+            self.first_names[customer.customer_id] = customer.name
+
+    async def new_ids(self, count: int, at: datetime) -> list[str]:
+        self.numbers += count
+        return [customer_number(n) for n in range(self.numbers - count + 1, self.numbers + 1)]
+
+    async def known(self, customer_ids: Sequence[str]) -> dict[str, KnownCustomer]:
+        found = {}
+        for cid in set(customer_ids) & set(self.rows):
+            origin = self.origin.get(cid, NAMED)
+            cards = {v for (kind, v), owner in (self.keys.rows if self.keys else {}).items()
+                     if owner == cid and kind == "member_card"}
+            age = int(cid[1:]) if origin == FROM_KEYS else 0
+            found[cid] = KnownCustomer(cid, self.rows[cid].name, origin, age, cards, self.merged_into.get(cid))
+        return found
+
+    async def merge(self, merged: str, survivor: str, at: datetime) -> int:
+        moved = 0
+        for order in (self.orders.rows.values() if self.orders else ()):
+            if order.customer_id == merged:
+                order.customer_id, moved = survivor, moved + 1
+        self.merged_into[merged] = survivor
+        if not self.rows[survivor].name:
+            self.rows[survivor].name = self.rows[merged].name
+        return moved
+
+    async def other_orders(self, customer_id: str, but: str, limit: int) -> tuple[int, list[OtherOrder]]:
+        mine = [o for o in (self.orders.rows.values() if self.orders else ())
+                if o.customer_id == customer_id and o.order_no != but and o.parent_no is None]
+        mine.sort(key=lambda o: o.created_at, reverse=True)
+        return len(mine), [OtherOrder(o.order_no, o.channel, o.state) for o in mine[:limit]]
 
     async def find(self, ref: str) -> Customer | None:
         found = next((c for cid, c in self.rows.items() if cid.upper() == ref.upper()), None)
@@ -217,7 +297,8 @@ class FakeCustomers:
 
     async def add_missing(self, customers: Sequence[Customer], at: datetime) -> None:
         for customer in customers:
-            self.rows.setdefault(customer.customer_id, replace(customer))
+            if customer.customer_id not in self.rows:
+                await self.create([customer], NAMED, at)
 
     async def hold(self, reasons: Mapping[str, str], at: datetime) -> None:
         for cid, reason in reasons.items():

@@ -24,6 +24,7 @@ from integrations.db.tracking import TrackedOrder
 from integrations.db.views import ApprovalRow, DaySummary, OrderAge, OrderSkus, WarehouseRow
 from tests.unit.fake_repositories import (
     FakeAfterSales,
+    FakeCustomerKeys,
     FakeCustomers,
     FakeInbox,
     FakeIncidents,
@@ -176,7 +177,8 @@ class FakeUnitOfWork:
         self.users = FakeUsers(users)
         self.inbox = FakeInbox()
         self.incidents = FakeIncidents()
-        self.customers = FakeCustomers()
+        self.customer_keys = FakeCustomerKeys()
+        self.customers = FakeCustomers(self.orders, self.customer_keys)
         self.skus = FakeSkus()
         self.freezes = FakeFreezes()
         self.tracks = FakeTracks()
