@@ -24,6 +24,7 @@ from integrations.db.tracking import TrackedOrder
 from integrations.db.views import ApprovalRow, DaySummary, OrderAge, OrderSkus, WarehouseRow
 from tests.unit.fake_repositories import (
     FakeAfterSales,
+    FakeConsistency,
     FakeCustomers,
     FakeInbox,
     FakeIncidents,
@@ -188,6 +189,7 @@ class FakeUnitOfWork:
         self.outbox_keys = FakeOutboxKeys(self.outbox)
         self.views = FakeViews(self)
         self.stock_views = FakeStockViews(self)
+        self.consistency = FakeConsistency(self.orders)
         self.commits = 0
         self.raised: list[Event] = []
         self.actor, self.via = "system", "system"
