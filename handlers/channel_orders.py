@@ -16,7 +16,8 @@ async def park_channel_orders(cmd: c.ParkChannelOrders, uow: AbstractUnitOfWork,
     """Returns how many were new (a bill read again by the next pull is not reported twice)."""
     now = deps.now
     keys = {f"parked:{cmd.channel}:{ext}:{reason}"[:160]: (ext, reason) for ext, reason in cmd.parked}
-    fresh = [keys[k] for k in keys if k in await uow.marks.once(list(keys), now)]
+    new = await uow.marks.once(list(keys), now)
+    fresh = [keys[k] for k in keys if k in new]
     if fresh:
         lines = "；".join(f"{ext}（{reason}）" for ext, reason in fresh[:SHOWN])
         more = f" 等 {len(fresh)} 单" if len(fresh) > SHOWN else ""

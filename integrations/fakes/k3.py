@@ -36,6 +36,7 @@ HEADER_FIELDS = {"FBillNo", "FModifyDate", "FCreateDate", "FDocumentStatus", "FC
                  "FCustId.FName", "FReceiveAddress", "FLinkMan", "FLinkPhone", "FDate"}
 DATE_FIELDS = {"FModifyDate", "FCreateDate", "FDate"}
 _CONDITION = re.compile(r"^\s*([A-Za-z][\w.]*)\s*(>=|<=|=|<|>)\s*'([^']*)'\s*$")
+QUERY_PATH = f"/{QUERY_SERVICE}.common.kdsvc"
 BAD_KEY = "授权密钥校验失败，请获取最新密钥加密"
 SESSION_LOST = "会话信息已丢失，请重新登录"
 
@@ -86,10 +87,10 @@ class FakeK3(FakeServer):
         self.queries: list[dict[str, Any]] = []  # each ExecuteBillQuery's data, answered or not
         self.refused: list[str] = []  # why requests were refused
         self._failures: deque[Trouble] = deque()
-        self._path_failures = {QUERY_SERVICE: self._failures}
+        self._path_failures = {QUERY_PATH: self._failures}
         self._path_stalls = {}
         self.app = web.Application(middlewares=[self.injected_trouble])
-        self.app.router.add_post("/k3cloud/" + QUERY_SERVICE + ".common.kdsvc", self._query)
+        self.app.router.add_post("/k3cloud" + QUERY_PATH, self._query)
         self.app.router.add_post("/k3cloud/" + LOGIN_SERVICE + ".common.kdsvc", self._login)
 
     @property
@@ -116,7 +117,7 @@ class FakeK3(FakeServer):
         self._failures.extend(Trouble(kind) for _ in range(times))
 
     def stall_next(self, seconds: float, times: int = 1) -> None:
-        self._queue_stall(seconds, times, QUERY_SERVICE)
+        self._queue_stall(seconds, times, QUERY_PATH)
 
     def lose_sessions(self) -> None:
         """Every session K3 gave is gone (an application-pool recycle)."""
