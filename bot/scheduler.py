@@ -102,7 +102,8 @@ async def _k3_pull(env: JobEnv) -> str:
         return "未配置 K3（ORDERBOT_K3__SERVER_URL 等），跳过"
     cfg = env.settings.k3
     pull = K3Pull(env.channels.k3, ChannelCursors(env.db), env.bus.handle, page_size=cfg.page_size,
-                  first_since=env.deps.now - timedelta(days=cfg.first_pull_days), clock=env.deps.clock)
+                  first_since=env.deps.now - timedelta(days=cfg.first_pull_days), clock=env.deps.clock,
+                  concurrency=cfg.concurrency)
     return (await pull.run()).summary()
 
 

@@ -222,6 +222,7 @@ class K3Settings(BaseModel):
     auth: Literal["signed", "session"] = "signed"  # signed headers of the current SDK, or LoginByAppSecret + cookie
     pull_minutes: float = Field(default=10, gt=0)
     page_size: int = Field(default=2000, ge=10, le=10_000)  # rows per ExecuteBillQuery page (Limit)
+    concurrency: int = Field(default=8, ge=1, le=64)  # bills of a page stored at once (each its own transaction)
     first_pull_days: float = Field(default=1, ge=0)  # with no cursor yet: bills modified within this many days
     timeout_s: float = Field(default=30, gt=0)
     order_filter: str = "FDocumentStatus = 'C' AND FCancelStatus = 'A'"  # audited, not voided

@@ -30,7 +30,7 @@ def client(fake: FakeK3, http: httpx.AsyncClient, auth: Auth = "signed", *, app_
 
 async def pull(k3: K3Client, db: Database, bus: MessageBus, page_size: int = 100) -> PullReport:
     return await K3Pull(k3, ChannelCursors(db), bus.handle, page_size=page_size,
-                        first_since=T0 - timedelta(days=1), clock=lambda: datetime.now(UTC)).run()
+                        first_since=T0 - timedelta(days=1), clock=lambda: datetime.now(UTC), concurrency=4).run()
 
 
 async def k3_orders(db: Database) -> dict[str, list[dict[str, object]]]:

@@ -13,6 +13,7 @@ pull goes on. A K3 error or time-out stops this run; the next run starts at the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -63,8 +64,9 @@ def _filter_time(position: str) -> str:
 
 class K3Pull:
     def __init__(self, client: K3Client, cursors: ChannelCursors, dispatch: Dispatch, *, page_size: int,
-                 first_since: datetime, clock: Callable[[], datetime]) -> None:
+                 first_since: datetime, clock: Callable[[], datetime], concurrency: int = 1) -> None:
         self.client, self.cursors, self.dispatch = client, cursors, dispatch
+        self.gate = asyncio.Semaphore(concurrency)  # bills of a page stored at once, each in its own transaction
         self.page_size, self.first_since, self.clock = page_size, first_since, clock
 
     async def run(self) -> PullReport:
@@ -108,24 +110,29 @@ class K3Pull:
 
     async def _store(self, bills: Sequence[Sequence[Sequence[Any]]], report: PullReport, oversized: set[str]) -> None:
         parked: list[tuple[str, str]] = []
-        for rows in bills:
+
+        async def store(rows: Sequence[Sequence[Any]]) -> None:
             bill = str(rows[0][BILL_NO])
             if bill in oversized:
                 if not any(b == bill for b, _ in report.parked + parked):
                     parked.append((bill, f"明细超过 {self.page_size * MAX_PAGE_GROWTH} 行，请拆单"))
-                continue
+                return
             try:
-                _, created = await self.dispatch(to_order(rows))
+                async with self.gate:
+                    _, created = await self.dispatch(to_order(rows))
             except MappingError as err:
                 parked.append((bill, f"字段 {err.field}：{err.reason}"))
-                continue
+                return
             except DomainError as err:
                 parked.append((bill, err.reason))
-                continue
+                return
             if created:
                 report.created += 1
             else:
                 report.duplicates += 1
+
+        await asyncio.gather(*(store(rows) for rows in bills))
+        parked.sort()
         if parked:
             log.warning("K3 pull parked %d bill(s): %s", len(parked), "; ".join(f"{b}: {r}" for b, r in parked[:10]))
             report.parked.extend(parked)
