@@ -1,7 +1,7 @@
 """consistency_scores: the cross-system consistency score per hour and per day, and since when it is low
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
