@@ -23,14 +23,20 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import delete
 
+from bot.channels import ChannelClients, channel_clients
 from bot.keys import BUS, DB, SETTINGS
 from config.settings import Settings
 from domain import commands as c
 from domain.clock import utcnow
+from domain.consistency import windows_due
 from domain.order_lifecycle import ORDER_LIFECYCLE
 from handlers.bus import Deps, MessageBus
+from handlers.consistency import count_sources
 from handlers.safety_stock import policy_of
+from integrations.channels.douyin.client import DouyinClient
+from integrations.channels.k3.pull import K3Pull
 from integrations.db import tables as t
+from integrations.db.channel_cursors import ChannelCursors
 from integrations.db.engine import Database
 from integrations.db.lease import AdvisoryLock, Leader, SingleProcess
 from integrations.db.marks import mark_once
@@ -52,6 +58,7 @@ class JobEnv:
     deps: Deps
     settings: Settings
     courier: Kuaidi100Client
+    channels: ChannelClients = ChannelClients()
 
 
 JobRun = Callable[[JobEnv], Awaitable[str]]  # returns a one-line summary for the log and the CLI
@@ -98,6 +105,34 @@ async def _douyin_catch_up(env: JobEnv) -> str:
     return str(report.summary())
 
 
+async def _k3_pull(env: JobEnv) -> str:
+    if env.channels.k3 is None:
+        return "未配置 K3（ORDERBOT_K3__SERVER_URL 等），跳过"
+    cfg = env.settings.k3
+    pull = K3Pull(env.channels.k3, ChannelCursors(env.db), env.bus.handle, page_size=cfg.page_size,
+                  first_since=env.deps.now - timedelta(days=cfg.first_pull_days), clock=env.deps.clock,
+                  concurrency=cfg.concurrency)
+    return (await pull.run()).summary()
+
+
+async def _consistency(env: JobEnv) -> str:
+    cfg = env.settings.consistency
+    counters = list(env.channels.counters)
+    feed = env.bus.deps.douyin
+    if feed is not None and isinstance(feed.orders, DouyinClient):  # the shop's own count of its orders
+        counters.append(feed.orders)
+    if not counters:
+        return "没有配置任何渠道，跳过"
+    hour, day = windows_due(env.deps.now, timedelta(minutes=cfg.lag_minutes))
+    scores = []
+    for window in (day, hour):  # the day first: the hour's warning names the day's score
+        sources = await count_sources(counters, window)
+        result = await env.bus.handle(c.ScoreConsistency(window, sources, cfg.threshold, cfg.shown_ids,
+                                                         alert=window is hour))
+        scores.append(f"{window.label()} {result.score:.1f}%")
+    return "一致性得分 " + "，".join(scores)
+
+
 def job_specs(settings: Settings) -> list[JobSpec]:
     jobs = settings.jobs
 
@@ -130,6 +165,15 @@ def job_specs(settings: Settings) -> list[JobSpec]:
             id="douyin_catch_up", run=_douyin_catch_up, **every(settings.douyin.catch_up_minutes),  # type: ignore[arg-type]
             description="抖店补单：按更新时间从游标起拉取 order.searchList，补上漏收的推送（幂等，不重复建单）",
         )] if settings.douyin.enabled else []),
+        JobSpec(
+            id="consistency", run=_consistency, **every(jobs.consistency_minutes),  # type: ignore[arg-type]
+            description=f"跨系统一致性：按小时和按天比对各渠道系统与订单助手的订单数（最小值÷最大值×100），"
+            f"低于 {settings.consistency.threshold:g}% 时黄色预警运营经理并列出缺失单号，恢复后通知",
+        ),
+        *([JobSpec(
+            id="k3_pull", run=_k3_pull, **every(settings.k3.pull_minutes),  # type: ignore[arg-type]
+            description="金蝶K3 拉单：按修改时间分页拉取已审核的销售订单（SAL_SaleOrder），入库后才移动游标",
+        )] if settings.k3.configured else []),
     ]
 
 
@@ -203,14 +247,14 @@ class JobScheduler:
 async def job_env(settings: Settings, db: Database, bus: MessageBus, deps: Deps) -> AsyncIterator[JobEnv]:
     """The courier client's connection pool lives as long as the env; the bus's sweep polls through it."""
     cfg = settings.logistics
-    async with courier_http(cfg.concurrency, cfg.timeout_s) as http:
+    async with courier_http(cfg.concurrency, cfg.timeout_s) as http, channel_clients(settings) as channels:
         courier = Kuaidi100Client(
             http, api_base=cfg.api_base, customer=cfg.customer, key=cfg.key.get_secret_value(), default_carrier=cfg.default_carrier
         )
         bus.deps.courier = courier
         try:
             async with douyin_feed(settings, db, bus):
-                yield JobEnv(db, bus, deps, settings, courier)
+                yield JobEnv(db, bus, deps, settings, courier, channels)
         finally:
             bus.deps.courier = None
 

@@ -98,6 +98,7 @@ class JobsSettings(BaseModel):
     stuck_orders_minutes: float = 5
     escalate_exceptions_minutes: float = 5
     safety_stock_minutes: float = 60
+    consistency_minutes: float = 60
 
 
 class DeliverySettings(BaseModel):
@@ -230,6 +231,38 @@ class EventsSettings(BaseModel):
         return value
 
 
+class K3Settings(BaseModel):
+    """K3 Cloud (金蝶云星空) WebAPI: sales orders (SAL_SaleOrder) pulled by modification time. Without a server URL,
+    acct id and app id the channel is off (no pull job, no consistency counter)."""
+
+    server_url: str = ""  # e.g. https://erp.example.com/k3cloud/ (the fake's base URL in tests and the demo)
+    acct_id: str = ""  # 账套 ID (数据中心)
+    username: str = ""  # the integration user
+    app_id: str = ""  # signed mode: the WebAPI application's AppID (<clientid>_<code>); session mode: 第三方系统登录授权的应用 ID
+    app_secret: SecretStr = SecretStr("")
+    lcid: int = 2052
+    org_num: int = 0  # the organisation number the SDK sends in X-Kd-Appdata (0: the user's default)
+    auth: Literal["signed", "session"] = "signed"  # signed headers of the current SDK, or LoginByAppSecret + cookie
+    pull_minutes: float = Field(default=10, gt=0)
+    page_size: int = Field(default=2000, ge=10, le=10_000)  # rows per ExecuteBillQuery page (Limit)
+    concurrency: int = Field(default=8, ge=1, le=64)  # bills of a page stored at once (each its own transaction)
+    first_pull_days: float = Field(default=1, ge=0)  # with no cursor yet: bills modified within this many days
+    timeout_s: float = Field(default=30, gt=0)
+    order_filter: str = "FDocumentStatus = 'C' AND FCancelStatus = 'A'"  # audited, not voided
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.server_url and self.acct_id and self.app_id)
+
+
+class ConsistencySettings(BaseModel):
+    """Cross-system consistency (跨系统一致性得分): min ÷ max × 100 of the order counts per channel and orderbot."""
+
+    threshold: float = Field(default=98.5, gt=0, le=100)  # below this, a yellow warning to the managers
+    lag_minutes: float = Field(default=15, ge=0)  # an hour is scored this long after it ends (pulls catch up)
+    shown_ids: int = Field(default=10, ge=1, le=50)  # missing orders named in the warning
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ORDERBOT_",
@@ -258,6 +291,8 @@ class Settings(BaseSettings):
     geo: GeoSettings = Field(default_factory=GeoSettings)
     inbox: InboxSettings = Field(default_factory=InboxSettings)
     events: EventsSettings = Field(default_factory=EventsSettings)
+    k3: K3Settings = Field(default_factory=K3Settings)
+    consistency: ConsistencySettings = Field(default_factory=ConsistencySettings)
 
     @field_validator("log_level")
     @classmethod

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # both modules define commands on top of this one; the others
     from domain.order import Order  # noqa: F401
     from domain.safety_stock import SafetyStockPolicy
 
+from domain.consistency import SourceCount, Window
 from domain.customers import CustomerKeys
 from domain.limits import AUDIT_ENTITY_ID_CHARS
 
@@ -262,4 +263,29 @@ class EvaluateSafetyStock(Command[Any]):
 
     policy: SafetyStockPolicy
     by: str = "safety_stock"
+    via: str = "job"
+
+
+@dataclass(frozen=True)
+class ParkChannelOrders(Command[int]):
+    """A channel's orders that could not become orders (a field that cannot be mapped, or refused by the domain):
+    one 异常 lists them, each bill once; the pull goes on without them."""
+
+    channel: str
+    parked: tuple[tuple[str, str], ...]  # (external id, reason)
+    by: str
+    via: str
+
+
+@dataclass(frozen=True)
+class ScoreConsistency(Command[Any]):
+    """Compare what each channel's system holds in `window` with orderbot's copy; store the score; with `alert`,
+    warn the managers once when it drops below `threshold` and tell them when it is back."""
+
+    window: Window
+    sources: tuple[SourceCount, ...]
+    threshold: float
+    shown_ids: int
+    alert: bool
+    by: str = "consistency"
     via: str = "job"

@@ -8,10 +8,12 @@ from handlers import (
     address_check,
     aftersales,
     alerts,
+    channel_orders,
     chat_aftersales,
     chat_desk,
     chat_orders,
     chat_router,
+    consistency,
     courier_tracks,
     douyin_orders,
     escalation,
@@ -30,6 +32,7 @@ ROUTERS = (
     orders.router, inventory.router, aftersales.router, alerts.router, chat_router.router, chat_orders.router,
     chat_desk.router, chat_aftersales.router, logistics.router, courier_tracks.router, address_check.router,
     skus.router, escalation.router, safety_stock.router, imports.router, douyin_orders.router,
+    channel_orders.router, consistency.router,
 )
 
 

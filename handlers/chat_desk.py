@@ -21,7 +21,7 @@ from domain.chat_commands import (
 )
 from domain.errors import InvalidInput, NotFound
 from domain.facts import AccountSwitched
-from handlers import worklists
+from handlers import consistency, worklists
 from handlers.chat_router import ChatContext, ChatRouter
 
 chat = ChatRouter()
@@ -74,6 +74,8 @@ async def list_exceptions(cmd: ListIncidents, ctx: ChatContext) -> Reply:
 @chat.handles(ShowSummary)
 async def summary(cmd: ShowSummary, ctx: ChatContext) -> Reply:
     lines = await worklists.summary_lines(ctx.uow, ctx.deps.now)
+    if score := await consistency.summary_line(ctx.uow):
+        lines.append(score)
     return Reply("\n".join([*lines, "发送「异常」查看异常，「待办」查看待办。"]))
 
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol, Self
 
 from domain.aftersale import AfterSale
 from domain.arbitration import CourierReport
+from domain.consistency import Consistency
 from domain.customers import Customer, Key, KnownCustomer, OtherOrder
 from domain.event_wire import WireEvent
 from domain.events import Change, Event
@@ -22,6 +23,7 @@ from domain.order import Order
 from domain.outbox import OutboxMessage
 from domain.safety_stock import DemandSignals, Evaluation, PastEvaluation, Sale
 from domain.users import User
+from integrations.db.consistency import StoredScore
 from integrations.db.skus import SkuRegistration
 from integrations.db.stock_views import StockTotal
 from integrations.db.tracking import TrackedOrder
@@ -147,6 +149,14 @@ class SafetyStockReads(Protocol):
     ) -> dict[str, tuple[PastEvaluation, ...]]: ...
 
 
+class ConsistencyRepo(Protocol):
+    async def held(self, channel: str, external_ids: Sequence[str]) -> set[str]: ...
+    async def count(self, channel: str, start: datetime, end: datetime) -> int: ...
+    async def previous(self, kind: str, before: datetime) -> StoredScore | None: ...
+    async def latest(self) -> dict[str, StoredScore]: ...
+    async def save(self, result: Consistency, low_since: datetime | None, at: datetime) -> None: ...
+
+
 class AbstractUnitOfWork(Protocol):
     """One transaction: what a handler changes commits together with its audit and outbox rows, or not at all."""
 
@@ -180,6 +190,8 @@ class AbstractUnitOfWork(Protocol):
     def views(self) -> WorklistReads: ...
     @property
     def stock_views(self) -> SafetyStockReads: ...
+    @property
+    def consistency(self) -> ConsistencyRepo: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

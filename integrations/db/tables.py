@@ -364,3 +364,17 @@ channel_cursors = Table(
     Column("position", String(64), nullable=False),  # the channel's own bookmark (an update time, a page key)
     Column("updated_at", TS, nullable=False),
 )
+
+consistency_scores = Table(
+    "consistency_scores",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),  # hour | day (domain/consistency.py)
+    Column("window_start", TS, nullable=False),
+    Column("window_end", TS, nullable=False),
+    Column("score", Float, nullable=False),  # min ÷ max × 100, the lowest channel's
+    Column("tallies", JSON, nullable=False),  # [{channel, source, orderbot, missing: [external ids, capped]}]
+    Column("low_since", TS),  # start of the first window of the current drop below the threshold; null: not low
+    Column("computed_at", TS, nullable=False),
+    UniqueConstraint("kind", "window_start", name="uq_consistency_scores_kind"),
+)

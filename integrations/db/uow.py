@@ -17,6 +17,7 @@ from domain.outbox import OutboxMessage
 from integrations.db import tables as t
 from integrations.db.aftersales import AfterSaleRepository
 from integrations.db.customer_keys import CustomerKeyRepository
+from integrations.db.consistency import ConsistencyRepository
 from integrations.db.customers import CustomerRepository
 from integrations.db.engine import Database, HotStatement
 from integrations.db.events import EVENT_KEYS, event_rows
@@ -79,6 +80,7 @@ class UnitOfWork:
         self.outbox_keys = OutboxKeys(self.conn)
         self.views = WorklistViews(self.conn)
         self.stock_views = SafetyStockViews(self.conn)
+        self.consistency = ConsistencyRepository(self.conn)
         return self
 
     async def __aexit__(

@@ -141,5 +141,8 @@ def test_every_replica_ticks_at_the_same_instants() -> None:
 
 def test_job_list_names_every_job_in_chinese() -> None:
     specs = job_specs(Settings())
-    assert [s.id for s in specs] == ["logistics_sweep", "stuck_orders", "escalate_exceptions", "safety_stock"]
+    assert [s.id for s in specs] == ["logistics_sweep", "stuck_orders", "escalate_exceptions", "safety_stock",
+                                     "consistency"]
     assert all(s.description and s.schedule.startswith("每") for s in specs)
+    with_k3 = Settings(k3={"server_url": "https://erp.example.com/k3cloud/", "acct_id": "a", "app_id": "b_c"})
+    assert [s.id for s in job_specs(with_k3)][-1] == "k3_pull"  # a channel without settings is left out

@@ -22,7 +22,7 @@ async def test_serve_schedules_every_job_and_gives_the_lock_back(db_url: str) ->
     async with TestClient(TestServer(app)):
         scheduler = app[SCHEDULER]
         assert {job.id for job in scheduler.scheduler.get_jobs()} == {
-            "logistics_sweep", "stuck_orders", "escalate_exceptions", "safety_stock",
+            "logistics_sweep", "stuck_orders", "escalate_exceptions", "safety_stock", "consistency",
         }
         for _ in range(100):  # the leader loop takes the lock right after start-up
             if await scheduler.leader.holds():

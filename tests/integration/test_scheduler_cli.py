@@ -16,7 +16,8 @@ def database(monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> None:
 def test_jobs_list_shows_id_schedule_and_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["jobs", "list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split("\t")[0] for line in lines] == ["logistics_sweep", "stuck_orders", "escalate_exceptions", "safety_stock"]
+    assert [line.split("\t")[0] for line in lines] == ["logistics_sweep", "stuck_orders", "escalate_exceptions", "safety_stock",
+                                                     "consistency"]  # k3_pull only with ORDERBOT_K3__ settings
     assert "每 10 分钟" in lines[0] and "物流仲裁" in lines[0]
     assert "拣货中60分" in lines[1]
 

@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from domain.aftersale import AfterSale
+from domain.consistency import Consistency
 from domain.customers import FROM_KEYS, NAMED, Customer, Key, KnownCustomer, OtherOrder, customer_number
 from domain.errors import OutOfStock
 from domain.incidents import Incident
 from domain.inventory import Stock
 from domain.order import Order
 from domain.users import User
+from integrations.db.consistency import StoredScore
 
 
 class FakeOrders:
@@ -314,3 +316,36 @@ class FakeCustomers:
 
     async def held(self) -> list[Customer]:
         return [replace(c) for c in self.rows.values() if c.settlement_hold]
+
+
+class FakeConsistency:
+    """Scores in memory; orderbot's side read from the fake orders (top-level orders only)."""
+
+    def __init__(self, orders: FakeOrders) -> None:
+        self.orders = orders
+        self.rows: dict[tuple[str, datetime], tuple[Any, datetime | None]] = {}
+
+    async def held(self, channel: str, external_ids: Sequence[str]) -> set[str]:
+        mine = {o.external_id for o in self.orders.rows.values() if o.channel == channel and not o.parent_no}
+        return mine & set(external_ids)
+
+    async def count(self, channel: str, start: datetime, end: datetime) -> int:
+        return sum(1 for o in self.orders.rows.values()
+                   if o.channel == channel and not o.parent_no and start <= o.created_at < end)
+
+    async def previous(self, kind: str, before: datetime) -> StoredScore | None:
+        older = sorted(k for k in self.rows if k[0] == kind and k[1] < before)
+        return self._stored(older[-1]) if older else None
+
+    async def latest(self) -> dict[str, StoredScore]:
+        found: dict[str, StoredScore] = {}
+        for key in sorted(self.rows, key=lambda k: k[1]):
+            found[key[0]] = self._stored(key)
+        return found
+
+    async def save(self, result: Consistency, low_since: datetime | None, at: datetime) -> None:
+        self.rows[(result.window.kind, result.window.start)] = (result, low_since)
+
+    def _stored(self, key: tuple[str, datetime]) -> StoredScore:
+        result, low_since = self.rows[key]
+        return StoredScore(key[0], result.window.start, result.window.end, result.score, low_since)

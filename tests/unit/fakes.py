@@ -25,6 +25,7 @@ from integrations.db.views import ApprovalRow, DaySummary, OrderAge, OrderSkus, 
 from tests.unit.fake_repositories import (
     FakeAfterSales,
     FakeCustomerKeys,
+    FakeConsistency,
     FakeCustomers,
     FakeInbox,
     FakeIncidents,
@@ -190,6 +191,7 @@ class FakeUnitOfWork:
         self.outbox_keys = FakeOutboxKeys(self.outbox)
         self.views = FakeViews(self)
         self.stock_views = FakeStockViews(self)
+        self.consistency = FakeConsistency(self.orders)
         self.commits = 0
         self.raised: list[Event] = []
         self.actor, self.via = "system", "system"
