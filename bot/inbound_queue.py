@@ -77,6 +77,7 @@ class InboundQueue:
         self.lease_s = lease_s
         self.sweep_batch = sweep_batch  # claimed per sweep at most while the queue is short; the next sweep takes more
         self.inbox = inbox.InboxWriter(db, holder=self.holder, lease_s=lease_s)
+        self._stray_check: datetime | None = None  # when to look next for rows of ours we no longer have in hand
         self.max_attempts = max_attempts
         self.retry_delay_s = retry_delay_s
         self._queue: asyncio.Queue[tuple[InboundMessage, bool]] = asyncio.Queue()  # (message, replayed)
@@ -201,20 +202,24 @@ class InboundQueue:
         room = self.sweep_batch - self._queue.qsize()
         dead: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
+        strays: list[dict[str, Any]] = []
         async with self.bus.uow_factory() as uow:
-            if self._held:
-                due = now + timedelta(seconds=self.lease_s / 2)  # renewed about twice a lease, not every sweep
-                await uow.inbox.renew(list(self._held), self.holder, now, until, due=due)
+            await uow.inbox.renew(self.holder, until)  # one heartbeat row, however long the queue
+            if self._stray_check is None or now >= self._stray_check:
+                self._stray_check = now + timedelta(seconds=self.lease_s)
+                lost = await uow.inbox.strays(self.holder, self._held, len(self._held))
+                strays = await uow.inbox.take_strays(lost, self.holder, now) if lost else []
             if await uow.inbox.any_free(now):
                 dead = await uow.inbox.park_exhausted(now, self.max_attempts)
                 await report_dead_messages(uow, self.bus.deps, [_dead(r) for r in dead])
                 rows = await uow.inbox.claim_free(self.holder, now, until, limit=room, max_attempts=self.max_attempts,
                                                   mine=self._held.keys())
             await uow.commit()
+        self.inbox.alive_until = until
         if dead:
             log.warning("%d inbound messages parked as dead after %d attempts", len(dead), self.max_attempts)
             self.delivered()
-        fresh = [row for row in rows if (row["platform"], row["message_id"]) not in self._held]  # queued meanwhile
+        fresh = [row for row in strays + rows if (row["platform"], row["message_id"]) not in self._held]  # queued meanwhile
         for row in fresh:
             self._spawn(InboundMessage(**row["payload"]), replayed=True)
         if fresh:
@@ -257,15 +262,14 @@ class InboundQueue:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
-        if self._held:  # give their leases up so another replica's sweep takes them at once
-            try:
-                async with self.bus.uow_factory() as uow:
-                    await uow.inbox.release(list(self._held), self.holder)
-                    await uow.commit()
-            except Exception as err:
-                log.warning("could not release %d inbox leases (%s); they lapse in %.0f s", len(self._held),
-                            type(err).__name__, self.lease_s)
-            self._held.clear()
+        try:  # what is left under way here is free for another replica's sweep at once
+            async with self.bus.uow_factory() as uow:
+                await uow.inbox.release(self.holder)
+                await uow.commit()
+        except Exception as err:
+            log.warning("could not give up %d inbox messages (%s); they are free in %.0f s", len(self._held),
+                        type(err).__name__, self.lease_s)
+        self._held.clear()
 
 
 def default_holder() -> str:

@@ -6,9 +6,11 @@ Every failed or died attempt is counted on the row (in a transaction of its own,
 back); after the last allowed attempt the row is parked as dead (`parked_at`) and never claimed or replayed
 again, so no message loops for ever.
 
-A row carries a lease (`claimed_by`, `claimed_until`): the process that stored it holds it while the message
-waits in its queue, runs, or waits for a retry, and renews it while it lives. A row whose lease has lapsed
-(its process died, or was cut off from the database) is free: a sweep on any replica claims it with
+A row names the process that has it under way (`claimed_by`): the one that stored it, while the message waits
+in its queue, runs, or waits for a retry. Each process keeps ONE heartbeat row (`inbox_holders.alive_until`),
+renewed at every sweep: renewing costs one row however long the queue (renewing a lease per message rewrote
+and locked every queued row, and held up the units of work that claim them). A row whose process has no live
+heartbeat (it died, or was cut off from the database) is free: a sweep on any replica claims it with
 FOR UPDATE SKIP LOCKED, so two replicas never take the same row, and re-queues it. The claim on
 `processed_at` in the unit of work stays the final guard: a message is handled once, whoever runs it.
 """
@@ -21,7 +23,7 @@ from collections.abc import Container, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -46,6 +48,7 @@ class InboxWriter:
         self.max_batch = max_batch
         self.holder = holder  # a stored row is leased to the process that queues it, so no sweep takes it meanwhile
         self.lease_s = lease_s
+        self.alive_until: datetime | None = None  # this holder's heartbeat as last written (here or by the sweep)
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
         # built once and run as an executemany (SQLAlchemy batches it into one INSERT … VALUES …, cached)
@@ -59,7 +62,7 @@ class InboxWriter:
         """Store a new message; False when it was seen before (a retry, or another replica got it)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         row = {"platform": platform, "message_id": message_id, "received_at": at, "payload": payload,
-               "claimed_by": self.holder, "claimed_until": at + timedelta(seconds=self.lease_s) if self.holder else None}
+               "claimed_by": self.holder}
         self._pending.append((row, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -99,7 +102,18 @@ class InboxWriter:
             fresh = [r for r in unique if (r["platform"], r["message_id"]) not in seen]
             if not fresh:
                 return set()
+            await self._keep_alive(conn, max(r["received_at"] for r in fresh))
             return {(p, m) for p, m in await conn.execute(self._insert, fresh)}
+
+    async def _keep_alive(self, conn: AsyncConnection, at: datetime) -> None:
+        """Rows stored under this holder are not free while it lives: its heartbeat is written with the first
+        rows (before any sweep ran) and again only when it would lapse soon, not with every batch."""
+        fresh_enough = self.alive_until is not None and self.alive_until - at > timedelta(seconds=self.lease_s / 2)
+        if not self.holder or fresh_enough:
+            return
+        until = at + timedelta(seconds=self.lease_s)
+        await conn.execute(_heartbeat(conn, self.holder, until))
+        self.alive_until = until
 
 
 _STORED = (
@@ -186,7 +200,7 @@ class InboxRepository:
         rows = (await self._conn.execute(
             update(_inbox)
             .where(tuple_(_inbox.c.platform, _inbox.c.message_id).in_(pick), _open, _free(now))
-            .values(parked_at=now, claimed_by=None, claimed_until=None)
+            .values(parked_at=now, claimed_by=None)
             .returning(*_FIELDS)
         )).all()
         return [dict(r._mapping) for r in rows]
@@ -201,6 +215,7 @@ class InboxRepository:
         in `mine` (under way here, its lease lapsed while the sweep was late) is only leased again."""
         if limit <= 0:
             return []
+        await self.renew(holder, until)
         pick = (
             select(_inbox.c.platform, _inbox.c.message_id)
             .where(_open, _free(now), _inbox.c.attempts < max_attempts)
@@ -210,15 +225,15 @@ class InboxRepository:
         )
         free = [(p, m) for p, m in await self._conn.execute(pick)]
         for platform, ids in _by_platform(k for k in free if k in mine):
-            await self._lease(platform, ids, now, holder=holder, until=until)
+            await self._lease(platform, ids, now, holder=holder)
         found: list[Any] = []
         for platform, ids in _by_platform(k for k in free if k not in mine):
-            found += await self._lease(platform, ids, now, holder=holder, until=until, count=True)
+            found += await self._lease(platform, ids, now, holder=holder, count=True)
         return [dict(r._mapping) for r in sorted(found, key=lambda r: r.received_at)]
 
-    async def _lease(self, platform: str, ids: list[str], now: datetime, *, holder: str, until: datetime,
+    async def _lease(self, platform: str, ids: list[str], now: datetime, *, holder: str,
                      count: bool = False) -> list[Any]:
-        values: dict[str, Any] = {"claimed_by": holder, "claimed_until": until}
+        values: dict[str, Any] = {"claimed_by": holder}
         if count:
             values["attempts"] = _inbox.c.attempts + 1
         rows = await self._conn.execute(
@@ -229,37 +244,52 @@ class InboxRepository:
         )
         return list(rows)
 
-    async def renew(
-        self, keys: Iterable[tuple[str, str]], holder: str, now: datetime, until: datetime, *, due: datetime
-    ) -> None:
-        """Extend the lease on the rows this process still has under way whose lease ends before `due` (so a
-        long queue is not rewritten at every sweep), unless another process took a lapsed one. A row its unit
-        of work has locked is skipped: it is being handled, and no sweep takes a locked row."""
-        for platform, ids in _by_platform(keys):
-            pick = select(_inbox.c.message_id).where(
-                _inbox.c.platform == platform, _inbox.c.message_id.in_(ids), _open,
-                or_(_inbox.c.claimed_until.is_(None), _inbox.c.claimed_until < due),
-            ).with_for_update(skip_locked=True)
-            await self._conn.execute(
-                update(_inbox)
-                .where(_inbox.c.platform == platform, _inbox.c.message_id.in_(pick),
-                       or_(_inbox.c.claimed_by == holder, _free(now)))
-                .values(claimed_by=holder, claimed_until=until)
-            )
+    async def renew(self, holder: str, until: datetime) -> None:
+        """This process lives until `until`: every row it has under way stays its own (one row written)."""
+        await self._conn.execute(_heartbeat(self._conn, holder, until))
 
-    async def release(self, keys: Iterable[tuple[str, str]], holder: str) -> None:
-        """Give up the lease on rows this process will not finish (it is stopping): free for a sweep at once."""
+    async def release(self, holder: str) -> None:
+        """This process stops: what it had under way is free for a sweep at once."""
+        await self._conn.execute(delete(_holders).where(_holders.c.holder == holder))
+
+    async def strays(self, holder: str, held: Container[tuple[str, str]], known: int) -> list[tuple[str, str]]:
+        """Open rows under this holder that it no longer has in hand (a message dropped without an answer, e.g.
+        while the database was away): with a live heartbeat nobody else would ever take them. A count first,
+        so the usual case (as many rows as in hand) reads no keys."""
+        mine = and_(_open, _inbox.c.claimed_by == holder)
+        count = await self._conn.scalar(select(func.count()).select_from(_inbox).where(mine))
+        if not count or count <= known:
+            return []
+        keys = await self._conn.execute(select(_inbox.c.platform, _inbox.c.message_id).where(mine))
+        return [(p, m) for p, m in keys if (p, m) not in held]
+
+    async def take_strays(self, keys: list[tuple[str, str]], holder: str, now: datetime) -> list[dict[str, Any]]:
+        """Count an attempt on stray rows of this holder and hand them back for queueing."""
+        found: list[Any] = []
         for platform, ids in _by_platform(keys):
-            await self._conn.execute(
+            found += await self._conn.execute(
                 update(_inbox)
-                .where(_inbox.c.platform == platform, _inbox.c.message_id.in_(ids), _inbox.c.claimed_by == holder)
-                .values(claimed_by=None, claimed_until=None)
+                .where(_inbox.c.platform == platform, _inbox.c.message_id.in_(ids), _open,
+                       _inbox.c.claimed_by == holder)
+                .values(attempts=_inbox.c.attempts + 1)
+                .returning(*_FIELDS, _inbox.c.received_at)
             )
+        return [dict(r._mapping) for r in sorted(found, key=lambda r: r.received_at)]
+
+
+_holders = t.inbox_holders
+
+
+def _heartbeat(conn: AsyncConnection, holder: str, until: datetime) -> Any:
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    stmt = insert(_holders).values(holder=holder, alive_until=until)
+    return stmt.on_conflict_do_update(index_elements=[_holders.c.holder], set_={"alive_until": stmt.excluded.alive_until})
 
 
 def _free(now: datetime) -> Any:
-    """No live process has the row under way: never leased, or its lease has lapsed."""
-    return or_(_inbox.c.claimed_until.is_(None), _inbox.c.claimed_until < now)
+    """No live process has the row under way: never leased, or its process's heartbeat has lapsed."""
+    alive = select(_holders.c.holder).where(_holders.c.alive_until >= now)
+    return or_(_inbox.c.claimed_by.is_(None), _inbox.c.claimed_by.not_in(alive))
 
 
 def _by_platform(keys: Iterable[tuple[str, str]], chunk: int = 500) -> list[tuple[str, list[str]]]:

@@ -186,8 +186,14 @@ inbound_messages = Table(
     Column("parked_at", TS),  # dead: failed its last attempt, reported to the managers, never replayed
     Column("last_error", Text, nullable=False, server_default=""),
     Column("claimed_by", String(64)),  # the process that has it queued or running (bot/inbound_queue.py)
-    Column("claimed_until", TS),  # its lease: renewed while that process lives; after it, the sweep re-queues it
     Index("ix_inbound_messages_unprocessed", "processed_at", "received_at"),
+)
+
+inbox_holders = Table(  # each process's heartbeat: its inbox rows are free for a sweep once it lapses
+    "inbox_holders",
+    metadata,
+    Column("holder", String(64), primary_key=True),
+    Column("alive_until", TS, nullable=False),
 )
 
 exceptions = Table(

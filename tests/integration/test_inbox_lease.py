@@ -1,5 +1,5 @@
-"""The inbox lease: a row under way in a live process is nobody else's; a lapsed one is taken by exactly one
-sweeper, however many rows there are and however new or old they are."""
+"""The inbox lease: a row under way in a live process (its heartbeat renewed) is nobody else's; a row whose
+process lapsed is taken by exactly one sweeper, however many rows there are and however new or old they are."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ async def test_a_row_under_way_is_not_taken_and_a_lapsed_one_is_taken_once(db: D
     assert sorted(await claim(db, "B", later)) == ["m1", "m2"]
     assert await claim(db, "C", later) == []  # B's lease now
     async with UnitOfWork(db) as uow:  # A, back from a pause, does not take them back
-        await uow.inbox.renew([("wecom", "m1"), ("wecom", "m2")], "A", later, later + LEASE, due=later + LEASE)
+        await uow.inbox.renew("A", later + LEASE)
         await uow.commit()
     found = await inbox_rows(db)
     assert [(r["claimed_by"], r["attempts"]) for r in found.values()] == [("B", 1), ("B", 1)]
@@ -55,7 +55,7 @@ async def test_renewal_keeps_a_row_from_the_sweep_while_its_process_lives(db: Da
     for step in range(1, 5):  # the holder renews every 10 s; the 15 s lease never lapses
         at = now + timedelta(seconds=10 * step)
         async with UnitOfWork(db) as uow:
-            await uow.inbox.renew([("wecom", "m1")], "A", at, at + LEASE, due=at + LEASE / 2)
+            await uow.inbox.renew("A", at + LEASE)
             await uow.commit()
         assert await claim(db, "B", at + timedelta(seconds=1)) == []
 
@@ -123,3 +123,51 @@ async def test_a_resent_copy_is_acknowledged_while_its_first_copy_is_being_handl
         ), timeout=5)
         assert copies == [False, True]
         await handling.commit()
+
+
+async def test_renewal_writes_one_row_and_holds_up_no_message(db: Database) -> None:
+    """However long the queue, renewing is one heartbeat row: no queued message is locked or rewritten, so a
+    unit of work claiming one of them meanwhile goes straight on."""
+    now = utcnow()
+    ids = [f"m{i:03d}" for i in range(300)]
+    await store(db, ids, now)
+    before = await inbox_rows(db)
+    if db.is_sqlite:
+        async with UnitOfWork(db) as uow:
+            await uow.inbox.renew("A", now + LEASE * 2)
+            await uow.commit()
+    else:
+        async with UnitOfWork(db) as renewing:  # the sweep's transaction, still open
+            await renewing.inbox.renew("A", now + LEASE * 2)
+            async with UnitOfWork(db) as handling:
+                assert await asyncio.wait_for(handling.inbox.claim("wecom", "m007", now), timeout=5)
+                await handling.commit()
+            await renewing.commit()
+    after = await inbox_rows(db)
+    assert {k: r for k, r in after.items() if k != "m007"} == {k: r for k, r in before.items() if k != "m007"}
+    assert [(r["holder"]) for r in await rows(db, t.inbox_holders)] == ["A"]
+    assert await claim(db, "B", now + LEASE + timedelta(seconds=1)) == []  # renewed: A still has them
+
+
+async def test_a_stopping_process_frees_what_it_had_at_once(db: Database) -> None:
+    now = utcnow()
+    await store(db, ["m1", "m2"], now)
+    async with UnitOfWork(db) as uow:
+        await uow.inbox.release("A")
+        await uow.commit()
+    assert sorted(await claim(db, "B", now + timedelta(seconds=1))) == ["m1", "m2"]
+
+
+async def test_rows_a_live_process_dropped_are_found_and_taken_back_by_it(db: Database) -> None:
+    """A message dropped without an answer (its failure could not be recorded) would stay under a live
+    heartbeat for ever; the process finds its own rows it no longer has in hand and queues them again."""
+    now = utcnow()
+    await store(db, ["m1", "m2", "m3"], now)
+    async with UnitOfWork(db) as uow:
+        assert await uow.inbox.strays("A", {("wecom", "m1"), ("wecom", "m2"), ("wecom", "m3")}, 3) == []
+        lost = await uow.inbox.strays("A", {("wecom", "m1")}, 1)
+        assert sorted(lost) == [("wecom", "m2"), ("wecom", "m3")]
+        taken = await uow.inbox.take_strays(lost, "A", now)
+        await uow.commit()
+    assert sorted(r["message_id"] for r in taken) == ["m2", "m3"]
+    assert {k: r["attempts"] for k, r in (await inbox_rows(db)).items()} == {"m1": 0, "m2": 1, "m3": 1}
