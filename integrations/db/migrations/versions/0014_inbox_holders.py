@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0011"  # TEMP chain: 0013 after the merge
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
