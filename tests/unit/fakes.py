@@ -24,8 +24,8 @@ from integrations.db.tracking import TrackedOrder
 from integrations.db.views import ApprovalRow, DaySummary, OrderAge, OrderSkus, WarehouseRow
 from tests.unit.fake_repositories import (
     FakeAfterSales,
-    FakeCustomerKeys,
     FakeConsistency,
+    FakeCustomerKeys,
     FakeCustomers,
     FakeInbox,
     FakeIncidents,
