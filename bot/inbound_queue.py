@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.asking import Asking
 from bot.parser import command_for
 from domain.chat import InboundMessage
 from domain.clock import utcnow
@@ -64,7 +65,7 @@ class InboundQueue:
     def __init__(
         self, db: Database, bus: MessageBus, *, delivered: Callable[[], None] = lambda: None, workers: int = 4,
         pace: Callable[[], Awaitable[None]] | None = None, max_attempts: int = 5, retry_delay_s: float = 5.0,
-        holder: str | None = None, lease_s: float = 15.0, sweep_batch: int = 200,
+        holder: str | None = None, lease_s: float = 15.0, sweep_batch: int = 200, asking: Asking | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -82,6 +83,7 @@ class InboundQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._retries: set[asyncio.Task[None]] = set()
         self._pace = pace  # lets acknowledgements go first (bot/pacing.py)
+        self.asking = asking  # plain questions (bot/asking.py); None: commands only
 
     async def accept(self, msg: InboundMessage) -> bool:
         """Store the message (False if seen before) and queue it for processing.
@@ -117,7 +119,8 @@ class InboundQueue:
     async def process(self, msg: InboundMessage, *, replayed: bool = False) -> None:
         retrying = False
         try:
-            await self.bus.handle(command_for(msg))
+            understander = await self.asking.understander() if self.asking is not None else None
+            await self.bus.handle(command_for(msg, understander))
         except DomainError as err:  # the bus raises a chat refusal only when it could not answer it
             log.warning("%s message %s refused but not answered: %s", msg.platform, msg.message_id, err.reason)
             retrying = await self._failed(msg, err, replayed)

@@ -206,6 +206,15 @@ class EventsSettings(BaseModel):
         return value
 
 
+class AskSettings(BaseModel):
+    """Plain questions in chat (bot/understanding.py): the names people use for stores, and how often the names
+    the understander knows (stores, SKUs, staff, customers) are reloaded from the database."""
+
+    store_names: dict[str, str] = Field(default_factory=dict)  # store code -> name, e.g. {"SH01": "上海浦东店"}
+    refresh_s: float = Field(default=60.0, ge=0)  # 0: reload before every question (tests)
+    cache_dir: str = "var"  # where jieba keeps its dictionary cache (jieba.cache)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ORDERBOT_",
@@ -230,6 +239,7 @@ class Settings(BaseSettings):
     geo: GeoSettings = Field(default_factory=GeoSettings)
     inbox: InboxSettings = Field(default_factory=InboxSettings)
     events: EventsSettings = Field(default_factory=EventsSettings)
+    ask: AskSettings = Field(default_factory=AskSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,7 @@ from handlers import (
     aftersales,
     alerts,
     chat_aftersales,
+    chat_ask,
     chat_desk,
     chat_orders,
     chat_router,
@@ -27,7 +28,7 @@ from integrations.db.uow import DUPLICATE_ERRORS, UnitOfWork
 
 ROUTERS = (
     orders.router, inventory.router, aftersales.router, alerts.router, chat_router.router, chat_orders.router,
-    chat_desk.router, chat_aftersales.router, logistics.router, courier_tracks.router, address_check.router,
+    chat_desk.router, chat_aftersales.router, chat_ask.router, logistics.router, courier_tracks.router, address_check.router,
     skus.router, escalation.router, safety_stock.router, imports.router,
 )
 

@@ -16,6 +16,7 @@ from domain.limits import AUDIT_ENTITY_ID_CHARS
 from domain.outbox import OutboxMessage
 from integrations.db import tables as t
 from integrations.db.aftersales import AfterSaleRepository
+from integrations.db.ask_views import AskViews
 from integrations.db.customers import CustomerRepository
 from integrations.db.engine import Database, HotStatement
 from integrations.db.events import EVENT_KEYS, event_rows
@@ -77,6 +78,7 @@ class UnitOfWork:
         self.outbox_keys = OutboxKeys(self.conn)
         self.views = WorklistViews(self.conn)
         self.stock_views = SafetyStockViews(self.conn)
+        self.ask_views = AskViews(self.conn)
         return self
 
     async def __aexit__(
