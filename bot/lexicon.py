@@ -143,8 +143,9 @@ class Lexicon:
 
     def _customer_entries(self) -> Iterable[Entry]:
         for customer_id, name in self.customers.items():
-            if len(name) >= 3:
-                yield Entry("customer", customer_id, name, name.lower())
+            for form in {name, _CITY.sub("", name)}:
+                if len(form) >= 3:
+                    yield Entry("customer", customer_id, name, form.lower())
 
 
 def _bounded(alias: str) -> str:

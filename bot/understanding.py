@@ -60,7 +60,7 @@ _SPANS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Span]], ...] = tu
     )
 )
 _AGE = re.compile(r"(?:超过|大于|多于|超|over|>)\s*(\d+)\s*个?\s*(小时|钟头|分钟|天|h|min|hours?|days?)"
-                  r"|(\d+)\s*个?\s*(小时|钟头|分钟|天)\s*(?:以上|多|还没|没|未)")
+                  r"|(\d+)\s*个?\s*(小时|钟头|分钟|天)\s*(?:以上|多(?!少)|还没|没|未)")
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,8 @@ _LIST = re.compile(r"哪些|哪几|列出|列一下|列个|清单|明细|列表|
 _AMOUNT = re.compile(r"金额|多少钱|销售额|营业额|卖了多少钱|总额|流水|货款|\bamount\b|\brevenue\b|\bgmv\b|\bsales\b")
 _MINE = re.compile(r"我们店|我们门店|我店|本店|咱店|咱们店|我的门店|本门店|my\s*store|our\s*store")
 _PER_STORE = re.compile(r"各店|各门店|各个店|每个店|每家店|分店|各家|哪个店|哪家店|by\s*store|each\s*store")
-_HEALTH = re.compile(r"概况|总体|整体|健康|运营情况|怎么样|如何|情况|summary|overview|dashboard|看板|health")
+_HEALTH = re.compile(r"概况|总体|整体|健康|运营情况|summary|overview|dashboard|看板|health"
+                     r"|(?:今天|今日|现在|目前)的?(?:情况|怎么样|如何)")
 _AFTERSALE = re.compile(r"退款|退货|换货|售后|退换|refunds?|returns?|aftersales?|exchanges?")
 _APPROVED = re.compile(r"批了|批过|批准|审批了|同意了|通过了|approved?|批")
 _REJECTED = re.compile(r"拒了|拒绝|驳回|rejected?")
@@ -117,7 +118,7 @@ _KINDS = ((re.compile(r"换货|exchange"), "exchange", "换货"), (re.compile(r"
 _FILLER = re.compile(
     r"帮我|帮忙|麻烦|请问|请|看看|看下|看一下|查下|查查|查一下|查询|一下|告诉我|我想知道|知道|现在|目前|一共|总共|总计|"
     r"多少|几单|几笔|几条|几个|几|有没有|是不是|能不能|还有|都|的|了|吗|呢|啊|吧|呀|嘛|给我|我们|我|你|有|个|和|跟|"
-    r"单|笔|条|件|订单|数量|情况|what|how|many|much|is|are|the|of|in|for|at|today|by|where|to|did"
+    r"单|笔|条|件|订单|数量|情况|\b(?:what|how|many|much|is|are|the|of|in|for|at|today|by|where|to|did)\b"
 )
 
 
@@ -243,7 +244,7 @@ class Understander:
     def _ref(self, r: Reading) -> Question | None:
         for m in _REF.finditer(r.masked):
             token = m.group(1)
-            if sum(ch.isdigit() for ch in token) < 3 or len(token) < 6:
+            if sum(ch.isdigit() for ch in token) < 2 or len(token) < 5:
                 continue
             if _AFTERSALE_NO.fullmatch(token):
                 return AftersaleStatus(token.upper())
@@ -297,7 +298,7 @@ class Understander:
         amount = r.take(_AMOUNT) is not None
         age = self._age(r)
         span = self._span(r)
-        if r.has(_HEALTH) and not (r.skus or r.parts or r.has(_AFTERSALE) or r.has(_STOCK) or r.has(_INCIDENT)
+        if _HEALTH.search(r.text) and not (r.skus or r.parts or r.has(_AFTERSALE) or r.has(_STOCK) or r.has(_INCIDENT)
                                    or r.has(_ORDER) or stores):
             return HealthQuestion()
         if r.has(_AFTERSALE) or (r.staff and (r.has(_APPROVED) or r.has(_REJECTED))):

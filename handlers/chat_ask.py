@@ -43,6 +43,7 @@ from integrations.db.ask_views import OrderFilter
 chat = ChatRouter()
 router = chat.router
 
+UNSOLD = ("pending_payment", "cancelled")  # not counted when people ask what was sold
 LINES = 5  # list lines in one answer; the rest is "还有N条"
 NOT_UNDERSTOOD = "没看懂“{}”。可以这样问：浦东店今天还有几单没发？发送“帮助”查看全部命令。"
 FLOOR_WORDS = {"orders": "订单", "stock": "库存", "incidents": "异常"}
@@ -152,15 +153,18 @@ async def answer_orders(q: OrderQuestion, ctx: ChatContext) -> Reply:
     unchanged = None
     if q.older_than_minutes:
         unchanged = now - timedelta(minutes=q.older_than_minutes)
-    f = OrderFilter(stores=tuple(p.code for p in places), states=q.states, channel=q.channel, customer=q.customer,
+    states = q.states or (tuple(s for s in ORDER_LIFECYCLE.states if s not in UNSOLD) if amount else ())
+    f = OrderFilter(stores=tuple(p.code for p in places), states=states, channel=q.channel, customer=q.customer,
                     since=since, until=until, time_field=q.time_field, address_changed=q.address_changed,
                     unchanged_before=unchanged)
     figures = await ctx.uow.ask_views.orders(f, LINES if q.listing else 0)
     age = f"超过{_duration(q.older_than_minutes)}未变动" if q.older_than_minutes else ""
-    state = q.state_label or ("改过地址" if q.address_changed else "")
-    desc = "".join([_label(places) or ("各店" if q.per_store else "全部门店"), q.span.label if q.span else "",
+    state = q.state_label or ("改过地址" if q.address_changed else "") or ("成交" if amount else "")
+    if not state and q.span is not None and q.time_field == "created":
+        state = "下单"
+    desc = "".join([_label(places) or ("各店" if q.per_store else ""), q.span.label if q.span else "",
                     q.channel_label, f"客户{q.customer_label}" if q.customer_label else "", age, state])
-    lines = [f"{figures.total} 单 · {desc}"]
+    lines = [f"{figures.total} 单 · {desc or '全部订单'}"]
     if amount:
         lines.append(f"金额 {yuan(figures.amount_fen)}")
     if q.per_store and not places and figures.total:
