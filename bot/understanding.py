@@ -164,6 +164,7 @@ def prepare(cache_dir: str | Path | None = None) -> Any:
         tokenizer.initialize()
         for word in _KNOWN_WORDS:
             tokenizer.add_word(word, freq=100_000)
+        tokenizer.lcut("蒲东店今天还有几单没发", HMM=True)  # loads the HMM tables for unknown words now
         _TOKENIZER = tokenizer
         import cn2an  # noqa: F401  (its first import takes ~0.2 s: paid here, not by the first question)
     return _TOKENIZER
