@@ -171,9 +171,9 @@ async def answer_orders(q: OrderQuestion, ctx: ChatContext) -> Reply:
         ranked = sorted(figures.by_store.items(), key=lambda kv: (-kv[1], kv[0]))
         lines += _more([f"{code or '未分配'} {n} 单" for code, n in ranked[:LINES]], len(ranked))
     elif figures.total and len(q.states) != 1:
-        states = [s for s in ORDER_LIFECYCLE.states if figures.by_state.get(s)]
-        lines.append(" · ".join(f"{ORDER_LIFECYCLE.label(s)} {figures.by_state[s]}" for s in states[:4])
-                     + (" …" if len(states) > 4 else ""))
+        seen = [s for s in ORDER_LIFECYCLE.states if figures.by_state.get(s)]
+        lines.append(" · ".join(f"{ORDER_LIFECYCLE.label(s)} {figures.by_state[s]}" for s in seen[:4])
+                     + (" …" if len(seen) > 4 else ""))
     if q.listing and figures.rows:
         lines += _more([f"{r.order_no} {ORDER_LIFECYCLE.label(r.state)} {r.store or ''} · "
                         f"{worklists.ago(r.updated_at, now)}".replace("  ", " ") for r in figures.rows],
