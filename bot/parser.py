@@ -33,7 +33,7 @@ from domain.chat_commands import (
     help_text,
 )
 from domain.limits import ORDER_NO, QUESTION
-from domain.questions import Question
+from domain.questions import AftersaleStatus, Question, WhereIsOrder
 
 Understand = Callable[[str], Question | None]
 ErrorKind = Literal["empty", "unknown", "missing_argument", "extra_argument", "invalid_argument"]
@@ -123,7 +123,9 @@ def command_for(msg: InboundMessage, understand: Understand | None = None) -> Ch
     if isinstance(parsed, ParseError):
         if parsed.kind == "unknown" and understand is not None and QUESTION.problem(msg.text) is None:
             question = understand(msg.text)
-            if question is not None:
+            # "发或 OB1" is a mistyped action, not a question about OB1: it keeps its suggestion (发货 <单号>)
+            mistyped = parsed.suggestion not in (None, "查询") and isinstance(question, WhereIsOrder | AftersaleStatus)
+            if question is not None and not mistyped:
                 return AskQuestion(**common, text=msg.text, question=question)
         return Answer(**common, text=help_text() if parsed.kind == "empty" else parsed.message)
     command = COMMANDS[parsed.verb].build(parsed.args, **common)

@@ -10,6 +10,7 @@ Anything that is not recognised as a question gives None, and the edge answers a
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Callable
@@ -159,8 +160,13 @@ def prepare(cache_dir: str | Path | None = None) -> Any:
         jieba.setLogLevel(logging.WARNING)
         tokenizer = jieba.Tokenizer()
         if cache_dir is not None:
-            Path(cache_dir).mkdir(parents=True, exist_ok=True)
-            tokenizer.cache_file = str(Path(cache_dir) / "jieba.cache")
+            folder = Path(cache_dir).resolve()  # absolute: jieba joins a relative name onto the temp directory
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                if os.access(folder, os.W_OK):
+                    tokenizer.cache_file = str(folder / "jieba.cache")
+            except OSError:
+                log.warning("jieba cache folder %s not usable; the temp directory is used", folder)
         tokenizer.initialize()
         for word in _KNOWN_WORDS:
             tokenizer.add_word(word, freq=100_000)
