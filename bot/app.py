@@ -11,6 +11,7 @@ import httpx
 from aiohttp import web
 
 from bot import api, channels_douyin, channels_kuaidi100, dingtalk, dingtalk_cards, events, health, wecom
+from bot.asking import Asking
 from bot.edge import edge_guard
 from bot.inbound_queue import InboundQueue
 from bot.keys import BUS, DB, DINGTALK_CLIENT, DISPATCHER, INBOUND_QUEUE, PACER, SETTINGS, WECOM_CLIENT
@@ -143,11 +144,14 @@ async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def inbound_queue_ctx(app: web.Application) -> AsyncIterator[None]:
     workers = 1 if app[DB].is_sqlite else 4  # SQLite has one writer at a time anyway
-    inbox = app[SETTINGS].inbox
+    inbox, ask = app[SETTINGS].inbox, app[SETTINGS].ask
+    asking = Asking(app[DB], store_names=ask.store_names, refresh_s=ask.refresh_s, cache_dir=ask.cache_dir)
+    await asking.start()
     inbound_queue = InboundQueue(
         app[DB], app[BUS], delivered=app[DISPATCHER].notify, workers=workers, pace=app[PACER].yield_to_acks,
         max_attempts=inbox.max_attempts, retry_delay_s=inbox.retry_delay_s, lease_s=inbox.lease_s,
         sweep_batch=inbox.sweep_batch, commands={channels_douyin.CHANNEL: channels_douyin.push_command},
+        asking=asking,
     )
     app[INBOUND_QUEUE] = inbound_queue
     stop = asyncio.Event()  # the sweep: what no live process has under way is queued again, without a restart

@@ -128,6 +128,7 @@ def demo_settings(settings: Settings, db_path: Path, fake: FakeWeCom, port: int 
         "database_url": f"sqlite+aiosqlite:///{db_path}", "wecom": wecom, "http": http,
         "api": settings.api.model_copy(update={"token": SecretStr(API_TOKEN)}),
         "dingtalk": DingtalkSettings(),  # no DingTalk account in the demo: nothing leaves the machine
+        "ask": settings.ask.model_copy(update={"store_names": settings.ask.store_names or STORES}),
     })
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.asking import Asking
 from bot.parser import command_for
 from domain import log_context
 from domain.chat import InboundMessage
@@ -68,7 +69,7 @@ class InboundQueue:
         self, db: Database, bus: MessageBus, *, delivered: Callable[[], None] = lambda: None, workers: int = 4,
         pace: Callable[[], Awaitable[None]] | None = None, max_attempts: int = 5, retry_delay_s: float = 5.0,
         holder: str | None = None, lease_s: float = 15.0, sweep_batch: int = 200,
-        commands: dict[str, Callable[[InboundMessage], Command[Any]]] | None = None,
+        commands: dict[str, Callable[[InboundMessage], Command[Any]]] | None = None, asking: Asking | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -88,6 +89,7 @@ class InboundQueue:
         self._retries: set[asyncio.Task[None]] = set()
         self._pace = pace  # lets acknowledgements go first (bot/pacing.py)
         self.commands = commands or {}  # per platform that is no chat (an order channel's push): its command
+        self.asking = asking  # plain questions (bot/asking.py); None: commands only
 
     async def accept(self, msg: InboundMessage) -> bool:
         """Store the message (False if seen before) and queue it for processing.
@@ -128,7 +130,12 @@ class InboundQueue:
         retrying = False
         try:
             log.debug("processing %s %s from %s", msg.platform, msg.kind, msg.sender)
-            await self.bus.handle(self.commands.get(msg.platform, command_for)(msg))
+            if msg.platform in self.commands:  # an order channel's push
+                command: Command[Any] = self.commands[msg.platform](msg)
+            else:
+                understander = await self.asking.understander() if self.asking is not None else None
+                command = command_for(msg, understander)
+            await self.bus.handle(command)
         except MappingError as err:  # retrying cannot help: parked at once, with a report
             log.warning("%s message %s cannot be mapped: %s", msg.platform, msg.message_id, err)
             retrying = await self._failed(msg, err, replayed, final=True)

@@ -11,9 +11,11 @@ look-up, an audit row or a column that would refuse it.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,12 +26,16 @@ from domain.chat_commands import (
     ActOnScan,
     Answer,
     Arg,
+    AskQuestion,
     ChatCommand,
     CommandSpec,
+    StockLookup,
     help_text,
 )
-from domain.limits import ORDER_NO
+from domain.limits import ORDER_NO, QUESTION
+from domain.questions import AftersaleStatus, Question, WhereIsOrder
 
+Understand = Callable[[str], Question | None]
 ErrorKind = Literal["empty", "unknown", "missing_argument", "extra_argument", "invalid_argument"]
 
 
@@ -100,8 +106,11 @@ def parse(text: str) -> ParsedCommand | ParseError:
 WELCOME = "您好，我是订单助手。发送“帮助”查看命令，或直接扫快递单/订单条码。"
 
 
-def command_for(msg: InboundMessage) -> ChatCommand:
-    """The typed command a platform-neutral message asks for; a message that is none gets its answer."""
+def command_for(msg: InboundMessage, understand: Understand | None = None) -> ChatCommand:
+    """The typed command a platform-neutral message asks for; a message that is none gets its answer.
+
+    With an understander (bot/understanding.py), a text that is no command is read as a plain question
+    (AskQuestion); one it cannot read either gets the parser's answer, with the closest command."""
     common = {"by": msg.sender, "via": msg.platform, "message_id": msg.message_id,
               "response_code": msg.card_response_code, "task_id": msg.card_task_id}
     if msg.kind == "enter":
@@ -112,8 +121,19 @@ def command_for(msg: InboundMessage) -> ChatCommand:
         return Answer(**common, text=problem) if problem else ActOnScan(**common, order_no=code)
     parsed = parse(msg.text)
     if isinstance(parsed, ParseError):
+        if parsed.kind == "unknown" and understand is not None and QUESTION.problem(msg.text) is None:
+            question = understand(msg.text)
+            # "发或 OB1" is a mistyped action, not a question about OB1: it keeps its suggestion (发货 <单号>)
+            mistyped = parsed.suggestion not in (None, "查询") and isinstance(question, WhereIsOrder | AftersaleStatus)
+            if question is not None and not mistyped:
+                return AskQuestion(**common, text=msg.text, question=question)
         return Answer(**common, text=help_text() if parsed.kind == "empty" else parsed.message)
-    return COMMANDS[parsed.verb].build(parsed.args, **common)
+    command = COMMANDS[parsed.verb].build(parsed.args, **common)
+    if understand is not None and isinstance(command, AskQuestion):
+        return dataclasses.replace(command, question=understand(command.text))
+    if understand is not None and isinstance(command, StockLookup):
+        return dataclasses.replace(command, question=understand(f"{command.part} {command.store} 库存"))
+    return command
 
 
 def _normalise(text: str) -> tuple[str, list[int]]:

@@ -263,6 +263,15 @@ class ConsistencySettings(BaseModel):
     shown_ids: int = Field(default=10, ge=1, le=50)  # missing orders named in the warning
 
 
+class AskSettings(BaseModel):
+    """Plain questions in chat (bot/understanding.py): the names people use for stores, and how often the names
+    the understander knows (stores, SKUs, staff, customers) are reloaded from the database."""
+
+    store_names: dict[str, str] = Field(default_factory=dict)  # store code -> name, e.g. {"SH01": "上海浦东店"}
+    refresh_s: float = Field(default=60.0, ge=0)  # 0: reload before every question (tests)
+    cache_dir: str = "var"  # where jieba keeps its dictionary cache (jieba.cache)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ORDERBOT_",
@@ -293,6 +302,7 @@ class Settings(BaseSettings):
     events: EventsSettings = Field(default_factory=EventsSettings)
     k3: K3Settings = Field(default_factory=K3Settings)
     consistency: ConsistencySettings = Field(default_factory=ConsistencySettings)
+    ask: AskSettings = Field(default_factory=AskSettings)
 
     @field_validator("log_level")
     @classmethod

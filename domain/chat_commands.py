@@ -20,6 +20,7 @@ from domain.chat import Button, Card, Reply
 from domain.commands import Command
 from domain.limits import Limit
 from domain.order_lifecycle import ORDER_LIFECYCLE
+from domain.questions import STOCK_ROLES
 from domain.users import ROLES
 
 ArgKind = Literal["order", "waybill", "aftersale", "incident", "customer", "user", "word", "text"]
@@ -189,7 +190,7 @@ def help_text() -> str:
     lines = ["可以发这些命令（中文或英文）："]
     for spec in COMMANDS.typed:  # two short lines each: a phone shows about 16 Chinese characters a line
         lines += [spec.usage, f"　{spec.purpose} · {spec.name}"]
-    lines += ["<> 必填，[] 可不填", "例：查询 OB00000012"]
+    lines += ["<> 必填，[] 可不填", "例：查询 OB00000012", "也可直接问：今天几单没发？"]
     return "\n".join(lines)
 
 
@@ -296,6 +297,23 @@ class ListIncidents(ChatCommand):
 @dataclass(frozen=True, kw_only=True)
 class ShowSummary(ChatCommand):
     pass
+
+
+@declare("stock", "库存", "查配件库存", roles=STOCK_ROLES, synonyms=("存货",))
+@dataclass(frozen=True, kw_only=True)
+class StockLookup(ChatCommand):
+    part: str = arg("SKU或名称", "word", limit=limits.PRODUCT_NAME)
+    store: str = arg("门店", "word", optional=True)
+    question: Any = None  # the understander's reading of part and store (bot/understanding.py), when it had one
+
+
+@declare("ask", "问", "直接提问", roles=EVERYONE, done="已选")
+@dataclass(frozen=True, kw_only=True)
+class AskQuestion(ChatCommand):
+    """A plain question: typed after 问, tapped on a choice card, or any text that is no command."""
+
+    text: str = arg("问题", "text", rest=True, limit=limits.QUESTION)
+    question: Any = None  # domain.questions.Question, set by the edge's understander; None: not understood
 
 
 @declare("help", "帮助", "查看全部命令", roles=EVERYONE, synonyms=("?", "菜单"))

@@ -112,6 +112,7 @@ DEDUP_KEY_CHARS = 128  # the outbox's de-dup key: keys built from ids near their
 # word such as 停用|启用 or the command 帮助 explains.
 CUSTOMER_REF = Limit("客户", 64)
 CHAT_WORD = Limit("参数", 32)
+QUESTION = Limit("问题", 200)  # a plain question (问 …, or any text that is no command); card buttons carry it back
 
 # What one chat message may carry: WeCom text messages are limited to 2,048 bytes, markdown to 4,096.
 WECOM_TEXT_BYTES = 2048

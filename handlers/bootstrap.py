@@ -10,6 +10,7 @@ from handlers import (
     alerts,
     channel_orders,
     chat_aftersales,
+    chat_ask,
     chat_desk,
     chat_orders,
     chat_router,
@@ -30,8 +31,8 @@ from integrations.db.uow import DUPLICATE_ERRORS, UnitOfWork
 
 ROUTERS = (
     orders.router, inventory.router, aftersales.router, alerts.router, chat_router.router, chat_orders.router,
-    chat_desk.router, chat_aftersales.router, logistics.router, courier_tracks.router, address_check.router,
-    skus.router, escalation.router, safety_stock.router, imports.router, douyin_orders.router,
+    chat_desk.router, chat_aftersales.router, chat_ask.router, logistics.router, courier_tracks.router,
+    address_check.router, skus.router, escalation.router, safety_stock.router, imports.router, douyin_orders.router,
     channel_orders.router, consistency.router,
 )
 

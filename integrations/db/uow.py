@@ -18,6 +18,7 @@ from integrations.db import tables as t
 from integrations.db.aftersales import AfterSaleRepository
 from integrations.db.consistency import ConsistencyRepository
 from integrations.db.customer_keys import CustomerKeyRepository
+from integrations.db.ask_views import AskViews
 from integrations.db.customers import CustomerRepository
 from integrations.db.engine import Database, HotStatement
 from integrations.db.events import EVENT_KEYS, event_rows
@@ -81,6 +82,7 @@ class UnitOfWork:
         self.views = WorklistViews(self.conn)
         self.stock_views = SafetyStockViews(self.conn)
         self.consistency = ConsistencyRepository(self.conn)
+        self.ask_views = AskViews(self.conn)
         return self
 
     async def __aexit__(
