@@ -16,9 +16,9 @@ from domain.limits import AUDIT_ENTITY_ID_CHARS
 from domain.outbox import OutboxMessage
 from integrations.db import tables as t
 from integrations.db.aftersales import AfterSaleRepository
+from integrations.db.ask_views import AskViews
 from integrations.db.consistency import ConsistencyRepository
 from integrations.db.customer_keys import CustomerKeyRepository
-from integrations.db.ask_views import AskViews
 from integrations.db.customers import CustomerRepository
 from integrations.db.engine import Database, HotStatement
 from integrations.db.events import EVENT_KEYS, event_rows
