@@ -209,24 +209,31 @@ class InboundQueue:
         room = self.sweep_batch - self._queue.qsize()
         dead: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
-        strays: list[dict[str, Any]] = []
+        renewed = False
         async with self.bus.uow_factory() as uow:
-            await uow.inbox.renew(self.holder, until)  # one heartbeat row, however long the queue
+            alive = self.inbox.alive_until
+            if self._held and (alive is None or alive - now <= timedelta(seconds=self.lease_s / 2)):
+                await uow.inbox.renew(self.holder, until)  # one heartbeat row, however long the queue
+                renewed = True
             if self._stray_check is None or now >= self._stray_check:
                 self._stray_check = now + timedelta(seconds=self.lease_s)
                 lost = await uow.inbox.strays(self.holder, self._held, len(self._held))
-                strays = await uow.inbox.take_strays(lost, self.holder, now) if lost else []
+                if lost:
+                    log.warning("%d inbox messages of this process were dropped unanswered; queued again", len(lost))
+                    await uow.inbox.free_strays(lost, self.holder)
             if await uow.inbox.any_free(now):
+                renewed = True  # claiming renews the heartbeat too
                 dead = await uow.inbox.park_exhausted(now, self.max_attempts)
                 await report_dead_messages(uow, self.bus.deps, [_dead(r) for r in dead])
                 rows = await uow.inbox.claim_free(self.holder, now, until, limit=room, max_attempts=self.max_attempts,
                                                   mine=self._held.keys())
             await uow.commit()
-        self.inbox.alive_until = until
+        if renewed:
+            self.inbox.alive_until = until
         if dead:
             log.warning("%d inbound messages parked as dead after %d attempts", len(dead), self.max_attempts)
             self.delivered()
-        fresh = [row for row in strays + rows if (row["platform"], row["message_id"]) not in self._held]  # queued meanwhile
+        fresh = [row for row in rows if (row["platform"], row["message_id"]) not in self._held]  # queued meanwhile
         for row in fresh:
             self._spawn(InboundMessage(**row["payload"]), replayed=True)
         if fresh:

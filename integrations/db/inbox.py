@@ -213,9 +213,9 @@ class InboxRepository:
         starts (a message that kills its process is then parked after its last attempt too). Rows another
         replica is claiming, or a unit of work is handling, right now are skipped, not waited for. A free row
         in `mine` (under way here, its lease lapsed while the sweep was late) is only leased again."""
+        await self.renew(holder, until)
         if limit <= 0:
             return []
-        await self.renew(holder, until)
         pick = (
             select(_inbox.c.platform, _inbox.c.message_id)
             .where(_open, _free(now), _inbox.c.attempts < max_attempts)
@@ -263,18 +263,16 @@ class InboxRepository:
         keys = await self._conn.execute(select(_inbox.c.platform, _inbox.c.message_id).where(mine))
         return [(p, m) for p, m in keys if (p, m) not in held]
 
-    async def take_strays(self, keys: list[tuple[str, str]], holder: str, now: datetime) -> list[dict[str, Any]]:
-        """Count an attempt on stray rows of this holder and hand them back for queueing."""
-        found: list[Any] = []
+    async def free_strays(self, keys: list[tuple[str, str]], holder: str) -> None:
+        """Give stray rows up, so the sweep's usual way takes them: parked if they had their last attempt,
+        otherwise claimed with an attempt counted and queued again."""
         for platform, ids in _by_platform(keys):
-            found += await self._conn.execute(
+            await self._conn.execute(
                 update(_inbox)
                 .where(_inbox.c.platform == platform, _inbox.c.message_id.in_(ids), _open,
                        _inbox.c.claimed_by == holder)
-                .values(attempts=_inbox.c.attempts + 1)
-                .returning(*_FIELDS, _inbox.c.received_at)
+                .values(claimed_by=None)
             )
-        return [dict(r._mapping) for r in sorted(found, key=lambda r: r.received_at)]
 
 
 _holders = t.inbox_holders

@@ -101,7 +101,9 @@ async def test_created_then_paid_makes_one_order_that_is_allocated_once_paid(sho
     assert await shop.push(shop.element("100", "6920000000000000001")) == (200, {"code": 0, "msg": "success"})
     await shop.settle()
     order = await shop.order("6920000000000000001")
-    assert order["state"] == "pending_payment" and order["customer_id"] == ""
+    assert order["state"] == "pending_payment" and order["customer_id"] == "C00000001"  # found by the buyer's keys
+    keys = {k["kind"] for k in await shop.rows(t.customer_keys) if k["customer_id"] == "C00000001"}
+    assert {"douyin_buyer", "phone_index"} <= keys  # the buyer id and the phone's search index, never a plain phone
     assert order["customer_phone"] == "139****5678" and order["customer_name"] == "张**"
     assert order["address"].startswith("上海市上海市浦东新区#")  # the detail's ciphertext, as given
     shop.fake.update("6920000000000000001", order_status=105, pay_time=1_760_000_100)
