@@ -14,7 +14,7 @@ from domain.clock import utcnow
 from domain.commands import Command
 from domain.errors import Conflict, DomainError, IllegalTransition
 from domain.events import Audited, Change, Event
-from handlers.metrics import NoObserver, Observer
+from handlers.metrics import NoObserver, Observer, command_name
 from handlers.publish import store_events
 from integrations.channels.douyin import DouyinFeed
 from integrations.db.uow import UnitOfWork
@@ -176,7 +176,7 @@ class MessageBus:
 
     async def _refused(self, command: Command[Any], err: DomainError) -> Any:
         """Audit the refusal (who, what, why) and let the command's family answer it; None: nobody did."""
-        self.deps.observer.refused(type(command).__name__, err.code)
+        self.deps.observer.refused(command_name(command), err.code)
         if isinstance(err, IllegalTransition):
             self.deps.observer.state_jump_anomaly()
         entity, entity_id = command.subject()

@@ -15,7 +15,7 @@ class Observer(Protocol):
         """Lifecycle transitions done (entity "order" or "aftersale", trigger "pick", "approve", ...)."""
 
     def refused(self, command: str, code: str) -> None:
-        """A command refused by the domain (command class name, the error's code)."""
+        """A command refused by the domain (its `command_name`, the error's code)."""
 
     def state_jump_anomaly(self) -> None:
         """A trigger refused because it is not legal from the current state (状态跳变异常)."""

@@ -101,6 +101,7 @@ async def drive(site: Site) -> str:
     order_no = await chat.order("DY-M1")
     assert await chat.say("wh1", f"查询 {order_no}") == 200
     assert await chat.say("wh1", f"拣货 {order_no}") == 200
+    assert await chat.say("wh1", f"发货 {order_no} SF1234567890") == 200  # not packed yet: refused, answered
     assert await chat.say("stranger-7", "你好") == 200  # refused politely: still a command, timed
     assert await site.ding.say("wh1", "帮助") == 200
     headers, body = signed_push(DOUYIN_KEY, DOUYIN_SECRET, [
@@ -120,21 +121,24 @@ async def test_callbacks_and_commands_show_as_histograms_with_counts(site: Site)
     await drive(site)
     m = await site.scrape()
     hist = "orderbot_callback_duration_seconds"
-    assert value(m, f"{hist}_count", route="wecom", code="200") == 3
+    assert value(m, f"{hist}_count", route="wecom", code="200") == 4
     assert value(m, f"{hist}_count", route="dingtalk", code="200") == 1
     assert value(m, f"{hist}_count", route="douyin", code="200") == 1
     assert value(m, f"{hist}_count", route="kuaidi100", code="200") == 1
     assert value(m, f"{hist}_count", route="kuaidi100", code="403") == 1
-    assert value(m, f"{hist}_bucket", route="wecom", code="200", le="+Inf") == 3
+    assert value(m, f"{hist}_bucket", route="wecom", code="200", le="+Inf") == 4
     assert value(m, f"{hist}_sum", route="wecom", code="200") > 0
     assert not [s for s in m[f"{hist}_count"] if s.labels["route"] not in (*ROUTES, "dingtalk_card")]
     cmd = "orderbot_command_duration_seconds"
     assert value(m, f"{cmd}_count", command="status") == 1
     assert value(m, f"{cmd}_count", command="pick") == 1
+    assert value(m, f"{cmd}_count", command="ship") == 1
     assert value(m, f"{cmd}_count", command="help") == 1  # from DingTalk
     assert value(m, f"{cmd}_count", command="apply_douyin_push") == 1
-    assert sum(s.value for s in m[f"{cmd}_count"]) == 5  # status, pick, the stranger's, help, the push
+    assert sum(s.value for s in m[f"{cmd}_count"]) == 6  # status, pick, ship, the stranger's, help, the push
     assert value(m, "orderbot_transitions_total", entity="order", trigger="pick") == 1
+    assert value(m, "orderbot_commands_refused_total", command="ship", code="illegal_transition") == 1
+    assert value(m, "orderbot_state_jump_anomalies_total") == 1
     # every reply was handed to the fake platforms: sent, counted by channel
     sent = sum(s.value for s in m["orderbot_deliveries_total"] if s.labels["result"] == "sent")
     assert sent == await site.db_count(t.outbox, t.outbox.c.status == "delivered") > 0
@@ -238,10 +242,12 @@ async def test_a_database_out_of_reach_is_reported_not_raised(tmp_path: Path) ->
 
 
 def dashboard_exprs() -> list[str]:
+    """Every query of the dashboard: the panels' and the template variables'."""
     board = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-    exprs = [target["expr"] for panel in board["panels"] for target in panel.get("targets", [])]
-    assert exprs
-    return exprs
+    shown = [panel for panel in board["panels"] if panel["type"] != "row"]
+    assert shown and all(panel.get("targets") for panel in shown)
+    exprs = [target["expr"] for panel in shown for target in panel["targets"]]
+    return exprs + [v["query"] for v in board["templating"]["list"] if v["type"] == "query"]
 
 
 async def test_every_grafana_query_names_a_metric_that_metrics_exposes(site: Site) -> None:
