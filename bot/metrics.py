@@ -81,7 +81,7 @@ class Metrics:
         )
         self.deliveries_total = Counter(
             "orderbot_deliveries_total",
-            "Outbox delivery outcomes: sent, retry (failed, tried again), dead (given up), deferred (rate limit), "
+            "Outbox delivery outcomes: sent, retry (a failed attempt), dead (row given up), deferred (rate limit), "
             "skipped (the row left this process)", ["channel", "result"], registry=r,
         )
         self.job_last_success = Gauge(
