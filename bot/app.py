@@ -14,8 +14,19 @@ from bot import api, channels_douyin, channels_kuaidi100, dingtalk, dingtalk_car
 from bot.asking import Asking
 from bot.edge import edge_guard
 from bot.inbound_queue import InboundQueue
-from bot.keys import BUS, DB, DINGTALK_CLIENT, DISPATCHER, INBOUND_QUEUE, PACER, SETTINGS, WECOM_CLIENT
+from bot.keys import (
+    BUS,
+    DB,
+    DINGTALK_CLIENT,
+    DISPATCHER,
+    INBOUND_QUEUE,
+    METRICS,
+    PACER,
+    SETTINGS,
+    WECOM_CLIENT,
+)
 from bot.logsafe import work_context
+from bot.metrics import Metrics
 from bot.pacing import AckPacer, PacedSender
 from config.settings import Settings
 from domain.aftersale import ApprovalPolicy
@@ -50,6 +61,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     db = Database(settings.database_url)
     app[DB] = db
     app[BUS] = build_bus(db, deps_from(settings))
+    app[BUS].deps.observer = app[METRICS]
     yield
     await db.dispose()
 
@@ -120,9 +132,10 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     channels = {**senders(app), **channels_kuaidi100.courier_senders(app)}
     warnings = DeadRowWarnings(db, channels=channels, gather_s=settings.dead_report_gather_s,
                                horizon_s=settings.retry_window_s + 86400)
-    paced = {name: PacedSender(sender, app[PACER].yield_to_acks) for name, sender in channels.items()}
+    counted, on_dead = app[METRICS].counting(channels, warnings)
+    paced = {name: PacedSender(sender, app[PACER].yield_to_acks) for name, sender in counted.items()}
     dispatcher = OutboxDispatcher(
-        db, paced, on_dead=warnings, batch=settings.batch, max_in_flight=settings.max_in_flight,
+        db, paced, on_dead=on_dead, batch=settings.batch, max_in_flight=settings.max_in_flight,
         retry_window_s=settings.retry_window_s, base_backoff_s=settings.base_backoff_s,
         max_backoff_s=settings.max_backoff_s, breaker_threshold=settings.breaker_threshold,
         breaker_cool_s=settings.breaker_cool_s, breaker_max_cool_s=settings.breaker_max_cool_s,
@@ -138,7 +151,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[DISPATCHER] = OutboxDispatcher(app[DB], {**senders(app), **channels_kuaidi100.courier_senders(app)})
+    counted, on_dead = app[METRICS].counting({**senders(app), **channels_kuaidi100.courier_senders(app)}, None)
+    app[DISPATCHER] = OutboxDispatcher(app[DB], counted, on_dead=on_dead)
     yield
 
 
@@ -166,12 +180,13 @@ async def inbound_queue_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = False) -> web.Application:
     """`deliver=False` leaves the outbox to another process (tests that drive delivery themselves);
     `schedule=True` (only `orderbot serve`) runs the scheduled jobs on whichever replica holds the lease."""
-    pacer = AckPacer()
+    pacer, metrics = AckPacer(), Metrics()
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
-        middlewares=[work_context, edge_guard(settings.http.body_timeout_s), api.api_errors],
+        middlewares=[metrics.callback_timing(), work_context, edge_guard(settings.http.body_timeout_s), api.api_errors],
     )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
     app[PACER] = pacer
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(wecom_ctx)

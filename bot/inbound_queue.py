@@ -22,6 +22,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +39,7 @@ from domain.errors import DomainError
 from domain.limits import MESSAGE_ID, USERID
 from handlers.bus import MessageBus
 from handlers.chat_router import DeadMessage, report_dead_messages
+from handlers.metrics import command_name
 from integrations.channels import MappingError
 from integrations.db import inbox
 from integrations.db.engine import Database
@@ -135,7 +137,7 @@ class InboundQueue:
             else:
                 understander = await self.asking.understander() if self.asking is not None else None
                 command = command_for(msg, understander)
-            await self.bus.handle(command)
+            await self._handle(command)
         except MappingError as err:  # retrying cannot help: parked at once, with a report
             log.warning("%s message %s cannot be mapped: %s", msg.platform, msg.message_id, err)
             retrying = await self._failed(msg, err, replayed, final=True)
@@ -155,6 +157,14 @@ class InboundQueue:
                 self._held.pop(_key(msg), None)
                 self._cut_off.pop(_key(msg), None)
             self.delivered()
+
+    async def _handle(self, command: Command[Any]) -> None:
+        """Through the bus, timed by command (whatever the outcome) for /metrics."""
+        started = time.perf_counter()
+        try:
+            await self.bus.handle(command)
+        finally:
+            self.bus.deps.observer.command_handled(command_name(command), time.perf_counter() - started)
 
     async def _failed(self, msg: InboundMessage, err: Exception, replayed: bool, *, final: bool = False) -> bool:
         """Count the attempt; retry later, or park the message after its last attempt and tell the managers.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.inbound_queue import InboundQueue
+from bot.metrics import Metrics
 from bot.pacing import AckPacer
 from config.settings import Settings
 from handlers.bus import MessageBus
@@ -21,3 +22,4 @@ DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
 WECOM_CLIENT = web.AppKey("wecom_client", WeComClient)
 DINGTALK_CLIENT = web.AppKey("dingtalk_client", DingTalkClient)
 PACER = web.AppKey("pacer", AckPacer)
+METRICS = web.AppKey("metrics", Metrics)

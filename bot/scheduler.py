@@ -24,7 +24,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import delete
 
 from bot.channels import ChannelClients, channel_clients
-from bot.keys import BUS, DB, SETTINGS
+from bot.keys import BUS, DB, METRICS, SETTINGS
+from bot.metrics import Metrics
 from config.settings import Settings
 from domain import commands as c
 from domain.clock import utcnow
@@ -183,8 +184,9 @@ def default_holder() -> str:
 
 class JobScheduler:
     def __init__(self, env: JobEnv, leader: Leader, specs: Sequence[JobSpec],
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None) -> None:
         self.env, self.leader, self.clock = env, leader, clock
+        self.metrics = metrics  # each run's result and last success, for /metrics
         self.specs = {spec.id: spec for spec in specs}
         self.scheduler = AsyncIOScheduler()
         self.runs: dict[str, int] = dict.fromkeys(self.specs, 0)  # ticks this replica ran, per job
@@ -198,6 +200,8 @@ class JobScheduler:
                 self.tick, trigger, args=[spec.id], id=spec.id, name=spec.description,
                 max_instances=1, coalesce=True, misfire_grace_time=60, replace_existing=True,
             )
+            if self.metrics is not None:
+                self.metrics.job_scheduled(spec.id, spec.every.total_seconds())
         self._leading = asyncio.get_running_loop().create_task(self.leader.run(), name="job-leader")
         self.scheduler.start()
 
@@ -216,12 +220,18 @@ class JobScheduler:
             summary = await spec.run(self.env)
         except Exception:
             log.exception("job %s tick %s failed", job_id, slot.isoformat())
+            self._ran(job_id, ok=False)
             return True
         finally:
             self.runs[job_id] += 1
+        self._ran(job_id, ok=True)
         log.info("job %s tick %s done by %s in %.1f s: %s", job_id, slot.isoformat(), self.leader.holder,
                  time.perf_counter() - started, summary)
         return True
+
+    def _ran(self, job_id: str, *, ok: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.job_ran(job_id, ok)
 
     async def _claim(self, job_id: str, slot: datetime) -> bool:
         """Mark the tick; False if it was marked before (it ran, or runs, elsewhere). Old marks go."""
@@ -295,7 +305,7 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     """The service's scheduler (`orderbot serve` only): started with the app, the jobs lock released at shutdown."""
     settings, db, bus = app[SETTINGS], app[DB], app[BUS]
     async with job_env(settings, db, bus, bus.deps) as env:
-        scheduler = JobScheduler(env, leader_for(settings, db), job_specs(settings))
+        scheduler = JobScheduler(env, leader_for(settings, db), job_specs(settings), metrics=app[METRICS])
         app[SCHEDULER] = scheduler
         scheduler.start()
         yield

@@ -18,7 +18,6 @@ from domain.chat_commands import button as command_button
 from domain.errors import Forbidden, NotFound
 from domain.order import Order
 from handlers.bus import Deps, Router
-from handlers.metrics import TRANSITIONS
 from handlers.notify import notify_role, notify_user
 from handlers.orders import create_order, load_order
 from integrations.db.uow import UnitOfWork
@@ -97,7 +96,7 @@ async def approve(cmd: c.ApproveAfterSale, uow: UnitOfWork, deps: Deps) -> tuple
     )
     await uow.aftersales.save(aftersale)
     if done:
-        TRANSITIONS.labels("aftersale", "approve").inc()
+        deps.observer.transitions("aftersale", "approve")
     return aftersale, done
 
 
@@ -106,7 +105,7 @@ async def reject(cmd: c.RejectAfterSale, uow: UnitOfWork, deps: Deps) -> AfterSa
     aftersale = await load_aftersale(uow, cmd.aftersale_no)
     aftersale.reject(cmd.by, await _user_roles(uow, cmd.by), cmd.reason, deps.now)
     await uow.aftersales.save(aftersale)
-    TRANSITIONS.labels("aftersale", "reject").inc()
+    deps.observer.transitions("aftersale", "reject")
     return aftersale
 
 

@@ -14,7 +14,7 @@ from domain.clock import utcnow
 from domain.commands import Command
 from domain.errors import Conflict, DomainError, IllegalTransition
 from domain.events import Audited, Change, Event
-from handlers.metrics import COMMANDS_REFUSED, STATE_JUMP_ANOMALIES
+from handlers.metrics import NoObserver, Observer, command_name
 from handlers.publish import store_events
 from integrations.channels.douyin import DouyinFeed
 from integrations.db.uow import UnitOfWork
@@ -35,6 +35,7 @@ class Deps:
     douyin: DouyinFeed | None = None  # the Douyin shop's orders and catch-up cursor; None: channel not configured
     # a job's steps, each in its own unit of work (build_bus sets it to the bus's `handle`)
     dispatch: Callable[[Command], Awaitable[Any]] | None = None
+    observer: Observer = field(default_factory=NoObserver)  # metrics, set by bot/ (bot/metrics.py)
 
     @property
     def now(self) -> datetime:
@@ -175,9 +176,9 @@ class MessageBus:
 
     async def _refused(self, command: Command[Any], err: DomainError) -> Any:
         """Audit the refusal (who, what, why) and let the command's family answer it; None: nobody did."""
-        COMMANDS_REFUSED.labels(type(command).__name__, err.code).inc()
+        self.deps.observer.refused(command_name(command), err.code)
         if isinstance(err, IllegalTransition):
-            STATE_JUMP_ANOMALIES.inc()
+            self.deps.observer.state_jump_anomaly()
         entity, entity_id = command.subject()
         log.info("refused %s by %s via %s: %s", type(command).__name__, command.by, command.via, err.reason)
         on_refused = next((h for kind, h in self.refusals.items() if isinstance(command, kind)), None)

@@ -22,7 +22,6 @@ from domain.order import Order, OrderLine, new_order
 from handlers import customers as customer_cases
 from handlers import orders as order_cases
 from handlers.bus import Deps, Router
-from handlers.metrics import TRANSITIONS
 from handlers.notify import notify_role
 from integrations.db.uow import UnitOfWork
 
@@ -125,7 +124,7 @@ async def _plan(
             spread.append(order)
             continue
         order.fire("allocate", deps.now, store=next(iter(plan)))
-        TRANSITIONS.labels("order", "allocate").inc()
+        deps.observer.transitions("order", "allocate")
     return short, spread, reservations
 
 

@@ -13,7 +13,6 @@ from domain.order_lifecycle import ORDER_LIFECYCLE
 from domain.outbox import CustomerText
 from handlers import customers as customer_cases
 from handlers.bus import Deps, Router
-from handlers.metrics import STATE_JUMP_ANOMALIES, TRANSITIONS
 from integrations.db.uow import UnitOfWork
 
 router = Router()
@@ -99,7 +98,7 @@ async def _fire_and_save(
 ) -> None:
     order.fire(trigger, deps.now, **ctx)
     await uow.orders.save(order)
-    TRANSITIONS.labels("order", trigger).inc()
+    deps.observer.transitions("order", trigger)
 
 
 PLANNED = {"allocate": allocate}
@@ -156,12 +155,12 @@ async def fire_order_triggers(cmd: c.FireOrderTriggers, uow: UnitOfWork, deps: D
         except DomainError as err:
             refused[no] = err.reason
             if isinstance(err, IllegalTransition):
-                STATE_JUMP_ANOMALIES.inc()
+                deps.observer.state_jump_anomaly()
             uow.emit(events.TriggerRefused(no, cmd.trigger, order.state, err.reason))
             continue
         moved.append(order)
     await uow.orders.save_many(moved)
-    TRANSITIONS.labels("order", cmd.trigger).inc(len(moved))
+    deps.observer.transitions("order", cmd.trigger, len(moved))
     return BatchOutcome(tuple(o.order_no for o in moved), refused)
 
 
