@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 from aiohttp import web
 
-from bot import api, channels_douyin, channels_kuaidi100, dingtalk, dingtalk_cards, events, health, wecom
+from bot import api, channels_douyin, channels_kuaidi100, dingtalk, dingtalk_cards, events, health, sms, wecom
 from bot.edge import edge_guard
 from bot.inbound_queue import InboundQueue
 from bot.keys import BUS, DB, DINGTALK_CLIENT, DISPATCHER, INBOUND_QUEUE, PACER, SETTINGS, WECOM_CLIENT
@@ -30,6 +30,7 @@ from integrations.delivery.limiter import GROUP_ROBOT_LIMITS, RecipientLimiter
 from integrations.delivery.wecom_sender import WeComChatSender, WeComGroupSender
 from integrations.dingtalk.client import DingTalkClient
 from integrations.geo.amap import AmapGeocoder, geo_http
+from integrations.sms.dead import both
 from integrations.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -116,19 +117,20 @@ def with_dingtalk(app: web.Application, wecom_senders: dict[str, Sender]) -> dic
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     db, settings = app[DB], app[SETTINGS].delivery
-    channels = {**senders(app), **channels_kuaidi100.courier_senders(app)}
+    channels = {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app)}
     warnings = DeadRowWarnings(db, channels=channels, gather_s=settings.dead_report_gather_s,
                                horizon_s=settings.retry_window_s + 86400)
     paced = {name: PacedSender(sender, app[PACER].yield_to_acks) for name, sender in channels.items()}
     dispatcher = OutboxDispatcher(
-        db, paced, on_dead=warnings, batch=settings.batch, max_in_flight=settings.max_in_flight,
+        db, paced, on_dead=both(warnings, app[sms.SMS_DEAD]), batch=settings.batch, max_in_flight=settings.max_in_flight,
         retry_window_s=settings.retry_window_s, base_backoff_s=settings.base_backoff_s,
         max_backoff_s=settings.max_backoff_s, breaker_threshold=settings.breaker_threshold,
         breaker_cool_s=settings.breaker_cool_s, breaker_max_cool_s=settings.breaker_max_cool_s,
     )
     app[DISPATCHER] = dispatcher
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(dispatcher.run_forever(stop)), asyncio.create_task(warnings.run(stop))]
+    tasks = [asyncio.create_task(dispatcher.run_forever(stop)), asyncio.create_task(warnings.run(stop)),
+             asyncio.create_task(app[sms.SMS_DEAD].report())]  # texts that died before this start
     yield
     stop.set()
     dispatcher.notify()
@@ -137,7 +139,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[DISPATCHER] = OutboxDispatcher(app[DB], {**senders(app), **channels_kuaidi100.courier_senders(app)})
+    app[DISPATCHER] = OutboxDispatcher(
+        app[DB], {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app)})
     yield
 
 
@@ -175,6 +178,7 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.cleanup_ctx.append(geo_ctx)
     app.cleanup_ctx.append(channels_kuaidi100.courier_ctx)
     app.cleanup_ctx.append(channels_douyin.douyin_ctx)
+    app.cleanup_ctx.append(sms.sms_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
     if deliver:
         app.cleanup_ctx.append(events.events_ctx)
@@ -190,4 +194,5 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.add_routes(dingtalk_cards.routes)
     app.add_routes(channels_kuaidi100.routes)
     app.add_routes(channels_douyin.routes)
+    app.add_routes(sms.routes)
     return app

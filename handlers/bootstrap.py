@@ -13,6 +13,7 @@ from handlers import (
     chat_orders,
     chat_router,
     courier_tracks,
+    customer_sms,
     douyin_orders,
     escalation,
     imports,
@@ -30,6 +31,7 @@ ROUTERS = (
     orders.router, inventory.router, aftersales.router, alerts.router, chat_router.router, chat_orders.router,
     chat_desk.router, chat_aftersales.router, logistics.router, courier_tracks.router, address_check.router,
     skus.router, escalation.router, safety_stock.router, imports.router, douyin_orders.router,
+    customer_sms.router,
 )
 
 

@@ -25,6 +25,7 @@ EXCEPTION_KINDS = {
     "out_of_stock": "缺货", "purchase_request": "补货申请", "stuck_order": "卡单",
     "logistics_conflict": "物流冲突",
     "address_unresolved": "地址不详", "address_unverified": "地址未核验",
+    "sms_failed": "短信未发出",
 }
 AFTERSALE_KINDS = {"refund": "仅退款", "return": "退货退款", "exchange": "换货"}
 

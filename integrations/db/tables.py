@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from integrations.db.column_types import UtcDateTime
@@ -69,6 +70,7 @@ customers = Table(
     Column("settlement_hold", Boolean, nullable=False, default=False),
     Column("hold_reason", Text, nullable=False, default=""),
     Column("updated_at", TS, nullable=False),
+    Column("sms_opt_out", Boolean, nullable=False, default=False, server_default=false()),  # no texts, ever
 )
 
 inventory = Table(
