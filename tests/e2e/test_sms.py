@@ -115,3 +115,15 @@ async def test_without_settings_texts_are_set_aside_counted_on_metrics_and_sent_
     assert [s.params["order_no"] for s in aliyun.sent] == [no]
     metrics = await (await later.client.get("/metrics")).text()
     assert 'orderbot_outbox_rows{channel="sms",status="unconfigured"} 0.0' in metrics
+
+
+def test_check_names_what_sms_lacks_without_refusing_to_serve(e2e_settings: Settings) -> None:
+    from bot.startup_checks import settings_problems
+
+    partial = e2e_settings.model_copy(update={"sms": SmsSettings(access_key_id=KEY_ID)})
+    [problem] = [p for p in settings_problems(partial, {}) if "短信" in p.text]
+    assert not problem.fatal and "ORDERBOT_SMS__ACCESS_KEY_SECRET、ORDERBOT_SMS__SIGN_NAME" in problem.text
+    no_templates = e2e_settings.model_copy(update={"sms": SmsSettings(
+        access_key_id=KEY_ID, access_key_secret=SecretStr(SECRET), sign_name=SIGN, shipped_template=SHIP)})
+    [problem] = [p for p in settings_problems(no_templates, {}) if "短信" in p.text]
+    assert "ORDERBOT_SMS__ADDRESS_CHANGED_TEMPLATE、ORDERBOT_SMS__REFUND_TEMPLATE" in problem.text
