@@ -146,7 +146,7 @@ outbox = Table(
     Column("recipient", String(128), nullable=False, default=""),
     Column("payload", JSON, nullable=False),
     Column("dedup_key", String(128), unique=True),
-    Column("status", String(16), nullable=False, default="pending"),  # pending | delivered | dead
+    Column("status", String(16), nullable=False, default="pending"),  # pending | delivered | dead | skipped | unconfigured
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", TS, nullable=False),
     Column("claimed_until", TS),
