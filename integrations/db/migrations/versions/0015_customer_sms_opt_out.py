@@ -1,7 +1,7 @@
 """customers.sms_opt_out: a customer who asked for no text messages; their SMS rows are skipped
 
 Revision ID: 0015
-Revises: 0014
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0014"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
