@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 from aiohttp import web
 
-from bot import api, channels_douyin, channels_kuaidi100, dingtalk, dingtalk_cards, events, health, wecom
+from bot import api, channels_douyin, channels_kuaidi100, dingtalk, dingtalk_cards, events, health, sms, wecom
 from bot.asking import Asking
 from bot.edge import edge_guard
 from bot.inbound_queue import InboundQueue
@@ -42,6 +42,7 @@ from integrations.delivery.limiter import GROUP_ROBOT_LIMITS, RecipientLimiter
 from integrations.delivery.wecom_sender import WeComChatSender, WeComGroupSender
 from integrations.dingtalk.client import DingTalkClient
 from integrations.geo.amap import AmapGeocoder, geo_http
+from integrations.sms.dead import both
 from integrations.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -129,10 +130,10 @@ def with_dingtalk(app: web.Application, wecom_senders: dict[str, Sender]) -> dic
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     db, settings = app[DB], app[SETTINGS].delivery
-    channels = {**senders(app), **channels_kuaidi100.courier_senders(app)}
+    channels = {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app)}
     warnings = DeadRowWarnings(db, channels=channels, gather_s=settings.dead_report_gather_s,
                                horizon_s=settings.retry_window_s + 86400)
-    counted, on_dead = app[METRICS].counting(channels, warnings)
+    counted, on_dead = app[METRICS].counting(channels, both(warnings, app[sms.SMS_DEAD]))
     paced = {name: PacedSender(sender, app[PACER].yield_to_acks) for name, sender in counted.items()}
     dispatcher = OutboxDispatcher(
         db, paced, on_dead=on_dead, batch=settings.batch, max_in_flight=settings.max_in_flight,
@@ -142,7 +143,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[DISPATCHER] = dispatcher
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(dispatcher.run_forever(stop)), asyncio.create_task(warnings.run(stop))]
+    tasks = [asyncio.create_task(dispatcher.run_forever(stop)), asyncio.create_task(warnings.run(stop)),
+             asyncio.create_task(app[sms.SMS_DEAD].report())]  # texts that died before this start
     yield
     stop.set()
     dispatcher.notify()
@@ -151,7 +153,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
-    counted, on_dead = app[METRICS].counting({**senders(app), **channels_kuaidi100.courier_senders(app)}, None)
+    counted, on_dead = app[METRICS].counting(
+        {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app)}, None)
     app[DISPATCHER] = OutboxDispatcher(app[DB], counted, on_dead=on_dead)
     yield
 
@@ -194,6 +197,7 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.cleanup_ctx.append(geo_ctx)
     app.cleanup_ctx.append(channels_kuaidi100.courier_ctx)
     app.cleanup_ctx.append(channels_douyin.douyin_ctx)
+    app.cleanup_ctx.append(sms.sms_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
     if deliver:
         app.cleanup_ctx.append(events.events_ctx)
@@ -209,4 +213,5 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.add_routes(dingtalk_cards.routes)
     app.add_routes(channels_kuaidi100.routes)
     app.add_routes(channels_douyin.routes)
+    app.add_routes(sms.routes)
     return app

@@ -29,3 +29,4 @@ async def metrics(request: web.Request) -> web.Response:
     await metrics.store.refresh(request.app[DB])  # the database gauges, read at most every few seconds
     body = generate_latest(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+

@@ -46,7 +46,8 @@ CALLBACK_ROUTES = {
     "/channels/kuaidi100/callback": "kuaidi100",
     "/channels/douyin/callback": "douyin",
 }
-OUTBOX_WAITING = ("pending", "dead")  # delivered rows are history (counted by orderbot_deliveries_total)
+OUTBOX_WAITING = ("pending", "dead", "unconfigured", "skipped")  # delivered rows are history (counted by
+# orderbot_deliveries_total); unconfigured: SMS rows with no provider set up; skipped: opted out or too old
 INBOX_STATUSES = ("unprocessed", "parked")
 DELIVERY_RESULTS = ("sent", "retry", "dead", "deferred", "skipped")
 

@@ -39,7 +39,7 @@ class Problem:
 
 def settings_problems(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Checks that need nothing but the settings."""
-    problems = _api_token(settings) + _wecom(settings) + _dingtalk(settings)
+    problems = _api_token(settings) + _wecom(settings) + _dingtalk(settings) + _sms(settings)
     return problems + _unknown_environment(settings, os.environ if environ is None else environ)
 
 
@@ -111,6 +111,24 @@ def _dingtalk(settings: Settings) -> list[Problem]:
         problems.append(Problem(f"钉钉互动卡片的设置不全，缺 {missing}：卡片将以普通 actionCard 发出，按钮点击不回到 orderbot。",
                                 fatal=False))
     return problems
+
+
+def _sms(settings: Settings) -> list[Problem]:
+    """Not fatal: without SMS the texts are kept as unconfigured (counted on /metrics) and sent once configured."""
+    m = settings.sms
+    given = {"ORDERBOT_SMS__ACCESS_KEY_ID": bool(m.access_key_id),
+             "ORDERBOT_SMS__ACCESS_KEY_SECRET": bool(m.access_key_secret.get_secret_value()),
+             "ORDERBOT_SMS__SIGN_NAME": bool(m.sign_name)}
+    if any(given.values()) and not all(given.values()):
+        missing = "、".join(name for name, present in given.items() if not present)
+        return [Problem(f"阿里云短信的设置不全，缺 {missing}：客户短信暂不发送，记为 unconfigured（见 /metrics）。", fatal=False)]
+    templates = {"ORDERBOT_SMS__SHIPPED_TEMPLATE": m.shipped_template,
+                 "ORDERBOT_SMS__ADDRESS_CHANGED_TEMPLATE": m.address_changed_template,
+                 "ORDERBOT_SMS__REFUND_TEMPLATE": m.refund_template}
+    if m.configured and not all(templates.values()):
+        missing = "、".join(name for name, code in templates.items() if not code)
+        return [Problem(f"阿里云短信缺模板编号 {missing}：这类短信暂不发送，记为 unconfigured。", fatal=False)]
+    return []
 
 
 def _unknown_environment(settings: Settings, environ: Mapping[str, str]) -> list[Problem]:

@@ -141,6 +141,29 @@ class GeoSettings(BaseModel):
     timeout_s: float = 2.0  # past this the address counts as unverified: changed, and customer service checks it
 
 
+class SmsSettings(BaseModel):
+    """Customer text messages through Aliyun SMS (SendSms). ACCESS_KEY_ID, ACCESS_KEY_SECRET and SIGN_NAME all
+    set: texts are sent; otherwise each SMS row is set aside as "unconfigured" (counted on /metrics) and, once
+    configured, the ones younger than `drain_max_age_hours` are sent at start-up (older ones are skipped).
+    A template code per kind of text; a kind with no code is "unconfigured" the same way."""
+
+    access_key_id: str = ""
+    access_key_secret: SecretStr = SecretStr("")
+    sign_name: str = ""  # the registered sign (签名), e.g. 某某汽配
+    api_base: str = "https://dysmsapi.aliyuncs.com"
+    timeout_s: float = Field(default=5.0, gt=0)
+    shipped_template: str = ""  # SMS_… with ${order_no}, ${waybill}, ${courier}
+    address_changed_template: str = ""  # SMS_… with ${order_no}, ${address}
+    refund_template: str = ""  # SMS_… with ${order_no}, ${amount}
+    quiet_start: str = Field(default="21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # Beijing time: no texts from …
+    quiet_end: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # … until (held, sent then)
+    drain_max_age_hours: float = Field(default=24, ge=0)  # unconfigured rows younger than this are sent once configured
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.access_key_id and self.access_key_secret.get_secret_value() and self.sign_name)
+
+
 class SafetyStockSettings(BaseModel):
     """Dynamic safety stock (动态安全库存): the hourly forecast of A-class SKUs; formula in domain/safety_stock.py."""
 
@@ -303,6 +326,7 @@ class Settings(BaseSettings):
     k3: K3Settings = Field(default_factory=K3Settings)
     consistency: ConsistencySettings = Field(default_factory=ConsistencySettings)
     ask: AskSettings = Field(default_factory=AskSettings)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
 
     @field_validator("log_level")
     @classmethod

@@ -274,6 +274,13 @@ class ReleaseSettlementHold(ChatCommand):
     customer: str = arg("客户", "customer")
 
 
+@declare("sms", "短信", "客户短信停发或恢复", roles=DESK | {"service"})
+@dataclass(frozen=True, kw_only=True)
+class SetCustomerSms(ChatCommand):
+    customer: str = arg("客户", "customer")
+    switch: str = arg("停发|恢复", "word")
+
+
 @declare("user", "用户", "停用或启用员工账号", roles=frozenset({"manager"}))
 @dataclass(frozen=True, kw_only=True)
 class SetUserActive(ChatCommand):

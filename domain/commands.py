@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # both modules define commands on top of this one; the others
     from domain.safety_stock import SafetyStockPolicy
 
 from domain.consistency import SourceCount, Window
-from domain.customers import CustomerKeys
+from domain.customers import Customer, CustomerKeys  # noqa: F401 (Customer: named in a Command[...] string)
 from domain.limits import AUDIT_ENTITY_ID_CHARS
 
 R = TypeVar("R")
@@ -289,3 +289,16 @@ class ScoreConsistency(Command[Any]):
     alert: bool
     by: str = "consistency"
     via: str = "job"
+
+
+@dataclass(frozen=True)
+class SetSmsOptOut(Command["Customer"]):
+    """A customer asks for no more text messages (opt_out) or for them again; returns the customer as it is now."""
+
+    customer: str  # the customer id, any letter case
+    opt_out: bool
+    by: str
+    via: str
+
+    def subject(self) -> tuple[str, str]:
+        return "customer", self.customer[:AUDIT_ENTITY_ID_CHARS]

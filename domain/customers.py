@@ -12,6 +12,15 @@ class Customer:
     phone: str = ""
     settlement_hold: bool = False
     hold_reason: str = ""
+    sms_opt_out: bool = False  # asked for no text messages: their texts are skipped, not sent
+
+
+def masked_phone(phone: str) -> str:
+    """A phone number as logs and chat may show it: 13812341234 → 138****1234 (short ones keep less)."""
+    digits = phone.strip()
+    if len(digits) >= 7:
+        return digits[:3] + "****" + digits[-4:]
+    return "*" * len(digits)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ WIRE_NAMES: dict[type[e.Event], str] = {
     f.IncidentResolved: "incident.resolved",
     f.SettlementHeld: "customer.settlement_held",
     f.SettlementReleased: "customer.settlement_released",
+    f.SmsOptOutSet: "customer.sms_opt_out_set",
     f.StockSet: "inventory.stock_set",
     f.SkuRegistered: "sku.registered",
     f.ChannelFrozen: "sku.channel_frozen",

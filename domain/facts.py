@@ -133,3 +133,17 @@ class SenderRefused(Audited):
 
     def change(self) -> Change:
         return Change("user", self.sender, self.action, outcome="refused", reason=self.reason)
+
+
+@dataclass(frozen=True)
+class SmsOptOutSet(Audited):
+    """A customer's text messages stopped (停发) or resumed (恢复)."""
+
+    customer_id: str
+    opt_out: bool
+    was: bool
+
+    def change(self) -> Change:
+        state = {True: "sms_opt_out", False: "sms_on"}
+        return Change("customer", self.customer_id, "sms_stop" if self.opt_out else "sms_resume",
+                      state[self.was], state[self.opt_out])

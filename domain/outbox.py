@@ -104,15 +104,23 @@ class CardUpdate(OutboxMessage):
         return {"userids": [self.userid], "response_code": self.response_code, "replace_text": self.replace_text}
 
 
+SMS_SHIPPED, SMS_ADDRESS_CHANGED, SMS_REFUND = "order_shipped", "address_changed", "refund_approved"
+
+
 @dataclass(frozen=True)
 class CustomerText(OutboxMessage):
-    """A text message (SMS) to a customer's phone."""
+    """A text message (SMS) to a customer's phone. The provider sends a registered template filled with
+    `params` (names as registered); `text` is the same message in words, for people reading the outbox."""
 
     channel: ClassVar[str] = "sms"
     phone: str
     text: str
-    about: str  # what it tells, e.g. "order_shipped"
+    about: str  # what it tells, e.g. "order_shipped": picks the template
     key: str
+    params: tuple[tuple[str, str], ...] = ()
+    customer_id: str = ""  # whose opt-out applies
+    order_no: str = ""  # what customer service looks up when the text cannot be sent
+    urgent: bool = False  # sent in quiet hours too
 
     @property
     def kind(self) -> str:
@@ -127,7 +135,8 @@ class CustomerText(OutboxMessage):
         return self.key
 
     def payload(self) -> dict[str, Any]:
-        return {"text": self.text}
+        return {"text": self.text, "params": dict(self.params), "customer_id": self.customer_id,
+                "order_no": self.order_no, "urgent": self.urgent}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from domain.chat_commands import ApproveRefund, RejectRefund
 from domain.chat_commands import button as command_button
 from domain.errors import Forbidden, NotFound
 from domain.order import Order
+from domain.outbox import SMS_REFUND, CustomerText
 from handlers.bus import Deps, Router
 from handlers.notify import notify_role, notify_user
 from handlers.orders import create_order, load_order
@@ -189,6 +190,7 @@ async def carry_out(event: events.RefundApproved, uow: UnitOfWork, deps: Deps) -
     strategy = await choose_strategy(aftersale, uow)
     if strategy.kind == "refund":
         await instruct_finance(event, uow, deps)
+        await text_refund(event, uow, deps)
     elif strategy.kind == "replacement":
         await send_replacement(aftersale, strategy, event, uow, deps)
     else:
@@ -202,6 +204,20 @@ async def instruct_finance(event: events.RefundApproved, uow: UnitOfWork, deps: 
         f"请开具退款凭证。审批人：{approvers}"
     )
     await notify_role(uow, deps, "finance", Reply(text), dedup_key=f"refund:{event.aftersale_no}")
+
+
+async def text_refund(event: events.RefundApproved, uow: UnitOfWork, deps: Deps) -> None:
+    """The customer hears that the refund is approved and on its way."""
+    order = await load_order(uow, event.order_no)
+    if not order.customer_phone:
+        return
+    amount = yuan(event.amount_fen)
+    await uow.send(CustomerText(
+        order.customer_phone, f"您的订单 {order.order_no} 的退款 {amount} 已同意，将原路退回，请留意到账。",
+        SMS_REFUND, f"sms:refund:{event.aftersale_no}",
+        params=(("order_no", order.order_no), ("amount", f"{event.amount_fen / 100:.2f}")),  # yuan, digits only
+        customer_id=order.customer_id, order_no=order.order_no,
+    ), at=deps.now)
 
 
 async def send_replacement(

@@ -16,6 +16,7 @@ from handlers import (
     chat_router,
     consistency,
     courier_tracks,
+    customer_sms,
     douyin_orders,
     escalation,
     imports,
@@ -34,6 +35,7 @@ ROUTERS = (
     chat_desk.router, chat_aftersales.router, chat_ask.router, logistics.router, courier_tracks.router,
     address_check.router, skus.router, escalation.router, safety_stock.router, imports.router, douyin_orders.router,
     channel_orders.router, consistency.router,
+    customer_sms.router,
 )
 
 

@@ -10,7 +10,7 @@ from domain.errors import DomainError, IllegalTransition, NotFound, OutOfStock
 from domain.inventory import plan_allocation
 from domain.order import Order, OrderLine, new_order
 from domain.order_lifecycle import ORDER_LIFECYCLE
-from domain.outbox import CustomerText
+from domain.outbox import SMS_ADDRESS_CHANGED, SMS_SHIPPED, CustomerText
 from handlers import customers as customer_cases
 from handlers.bus import Deps, Router
 from integrations.db.uow import UnitOfWork
@@ -205,8 +205,24 @@ async def create_receivables(shipped: list[events.OrderShipped], uow: UnitOfWork
 async def text_customers(shipped: list[events.OrderShipped], uow: UnitOfWork, deps: Deps) -> None:
     await uow.send(*(
         CustomerText(e.customer_phone, f"您的订单 {e.order_no} 已发货，运单号 {e.waybill}，请留意查收。",
-                     "order_shipped", f"sms:shipped:{e.order_no}")
+                     SMS_SHIPPED, f"sms:shipped:{e.order_no}",
+                     params=(("order_no", e.order_no), ("waybill", e.waybill)),
+                     customer_id=e.customer_id, order_no=e.order_no)
         for e in shipped if e.customer_phone
+    ), at=deps.now)
+
+
+@router.event(events.AddressChanged)
+async def text_address_changed(event: events.AddressChanged, uow: UnitOfWork, deps: Deps) -> None:
+    """An accepted address change is confirmed to the customer (a refused one goes to customer service instead)."""
+    order = await load_order(uow, event.order_no)
+    if not order.customer_phone:
+        return
+    await uow.send(CustomerText(
+        order.customer_phone, f"您的订单 {order.order_no} 收货地址已改为：{event.new_address}。",
+        SMS_ADDRESS_CHANGED, f"sms:address:{order.order_no}:{order.version}",
+        params=(("order_no", order.order_no), ("address", event.new_address)),
+        customer_id=order.customer_id, order_no=order.order_no,
     ), at=deps.now)
 
 

@@ -26,6 +26,7 @@ EXCEPTION_KINDS = {
     "logistics_conflict": "物流冲突",
     "address_unresolved": "地址不详", "address_unverified": "地址未核验",
     "channel_order": "渠道订单未导入",
+    "sms_failed": "短信未发出",
 }
 AFTERSALE_KINDS = {"refund": "仅退款", "return": "退货退款", "exchange": "换货"}
 

@@ -136,6 +136,11 @@ class CustomerRepository:
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
+    async def set_sms_opt_out(self, customer_id: str, opt_out: bool, at: datetime) -> None:
+        await self.conn.execute(
+            update(t.customers).where(_c.customer_id == customer_id).values(sms_opt_out=opt_out, updated_at=at)
+        )
+
     async def held(self) -> list[Customer]:
         """Customers whose settlement is on hold, longest held first."""
         stmt = select(t.customers).where(_c.settlement_hold.is_(True)).order_by(_c.updated_at)
@@ -151,4 +156,5 @@ def _age(customer_id: str, origin: str) -> int:
 
 def _customer(row: Any) -> Customer:
     m = row._mapping
-    return Customer(m["customer_id"], m["name"], m["phone"], bool(m["settlement_hold"]), m["hold_reason"] or "")
+    return Customer(m["customer_id"], m["name"], m["phone"], bool(m["settlement_hold"]), m["hold_reason"] or "",
+                    bool(m["sms_opt_out"]))

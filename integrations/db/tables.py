@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from integrations.db.column_types import UtcDateTime
@@ -69,6 +70,7 @@ customers = Table(
     Column("settlement_hold", Boolean, nullable=False, default=False),
     Column("hold_reason", Text, nullable=False, default=""),
     Column("updated_at", TS, nullable=False),
+    Column("sms_opt_out", Boolean, nullable=False, default=False, server_default=false()),  # no texts, ever
     # named: an id a system of record gave (REST, import); keys: created by orderbot from a channel's keys
     Column("origin", String(8), nullable=False, server_default="named"),
     Column("merged_into", String(64), nullable=True),  # a keys customer merged into another: where it went
@@ -165,7 +167,7 @@ outbox = Table(
     Column("recipient", String(128), nullable=False, default=""),
     Column("payload", JSON, nullable=False),
     Column("dedup_key", String(128), unique=True),
-    Column("status", String(16), nullable=False, default="pending"),  # pending | delivered | dead
+    Column("status", String(16), nullable=False, default="pending"),  # pending | delivered | dead | skipped | unconfigured
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", TS, nullable=False),
     Column("claimed_until", TS),

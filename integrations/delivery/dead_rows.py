@@ -25,7 +25,7 @@ from integrations.db.engine import Database
 from integrations.db.marks import mark_once
 from integrations.db.uow import UnitOfWork
 from integrations.delivery.lanes import first_of
-from integrations.delivery.rows import OutboxRow
+from integrations.delivery.rows import OutboxRow, shown_recipient
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class DeadRowWarnings:
 def digest_text(dead: list[OutboxRow]) -> str:
     lines = [f"{len(dead)} 条外发消息投递失败，已停止重试："]
     for row in dead[:MAX_LINES]:
-        line = f"#{row.id}（{row.channel}/{row.kind} → {row.recipient}，尝试 {row.attempts} 次）：{row.last_error}"
+        line = f"#{row.id}（{row.channel}/{row.kind} → {shown_recipient(row)}，尝试 {row.attempts} 次）：{row.last_error}"
         lines.append(line if len(line) <= LINE_CHARS else line[: LINE_CHARS - 1] + "…")
     if len(dead) > MAX_LINES:
         lines.append(f"另有 {len(dead) - MAX_LINES} 条（#{dead[MAX_LINES].id} 起）未列出。")

@@ -39,11 +39,13 @@ from integrations.delivery.rows import (
     OutboxRow,
     PermanentDelivery,
     RetryableDelivery,
+    SetAside,
+    shown_recipient,
 )
 
 __all__ = [
     "DEFERRED_PREFIX", "DeferDelivery", "LostClaim", "OnDead", "OutboxDispatcher", "OutboxRow",
-    "PermanentDelivery", "RetryableDelivery", "Sender",
+    "PermanentDelivery", "RetryableDelivery", "Sender", "SetAside",
 ]
 
 log = logging.getLogger(__name__)
@@ -208,6 +210,9 @@ class OutboxDispatcher:
             await self._settle(
                 row, next_attempt_at=deferral.until, last_error=DEFERRED_PREFIX + str(deferral)
             )
+        except SetAside as aside:
+            breaker.neutral(row.id)
+            await self._settle(row, status=aside.status, last_error=str(aside))
         except PermanentDelivery as failure:
             breaker.succeeded(row.id)  # the channel answered, if only to refuse
             await self._kill(row, str(failure) or type(failure).__name__)
@@ -256,7 +261,7 @@ class OutboxDispatcher:
     async def _kill(self, row: OutboxRow, error: str) -> None:
         await self._settle(row, status="dead", attempts=row.attempts + 1, last_error=error)
         log.warning(
-            "outbox row %s (%s %s to %s) is dead: %s", row.id, row.channel, row.kind, row.recipient, error
+            "outbox row %s (%s %s to %s) is dead: %s", row.id, row.channel, row.kind, shown_recipient(row), error
         )
         await self._tell_dead(replace(row, attempts=row.attempts + 1, last_error=error))
 

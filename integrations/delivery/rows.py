@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain.customers import masked_phone
+
 DEFERRED_PREFIX = "deferred: "  # last_error of a row put off by a rate limit (not a failure)
 _PLAIN_COLUMNS = ("id", "channel", "kind", "recipient", "payload", "attempts", "dedup_key", "last_error")
 
@@ -34,6 +36,11 @@ class OutboxRow:
         return self.last_error.startswith(DEFERRED_PREFIX)
 
 
+def shown_recipient(row: OutboxRow) -> str:
+    """A customer's phone number is masked wherever a row is shown (138****1234); a userid or robot key is not."""
+    return masked_phone(row.recipient) if row.channel == "sms" else row.recipient
+
+
 class RetryableDelivery(Exception):
     """The send may succeed later: try again after a back-off."""
 
@@ -48,6 +55,15 @@ class DeferDelivery(Exception):
     def __init__(self, until: datetime, reason: str) -> None:
         super().__init__(reason)
         self.until = until
+
+
+class SetAside(Exception):
+    """Not sent, on purpose, and not waiting to be: the row leaves the queue with `status` (e.g. "skipped" for a
+    customer who opted out of texts, "unconfigured" for a channel with no settings), no attempt counted."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 class LostClaim(Exception):

@@ -317,6 +317,8 @@ class FakeCustomers:
     async def held(self) -> list[Customer]:
         return [replace(c) for c in self.rows.values() if c.settlement_hold]
 
+    async def set_sms_opt_out(self, customer_id: str, opt_out: bool, at: datetime) -> None:
+        self.rows[customer_id].sms_opt_out = opt_out
 
 class FakeConsistency:
     """Scores in memory; orderbot's side read from the fake orders (top-level orders only)."""

@@ -75,6 +75,8 @@ EVERY_VERB = [
     ("release C-4S-01", cmd("release", "C-4S-01")),
     ("用户 wh1 停用", cmd("user", "wh1", "停用")),
     ("user ZhangSan enable", cmd("user", "ZhangSan", "enable")),
+    ("短信 c-4s-01 停发", cmd("sms", "C-4S-01", "停发")),
+    ("sms C-4S-01 resume", cmd("sms", "C-4S-01", "resume")),
     ("待办", cmd("tasks")),
     ("tasks", cmd("tasks")),
     ("任务", cmd("tasks")),
