@@ -10,7 +10,17 @@ from collections.abc import AsyncIterator
 import httpx
 from aiohttp import web
 
-from bot import api, channels_douyin, channels_kuaidi100, dingtalk, dingtalk_cards, events, health, wecom
+from bot import (
+    api,
+    channels_douyin,
+    channels_kuaidi100,
+    dashboard,
+    dingtalk,
+    dingtalk_cards,
+    events,
+    health,
+    wecom,
+)
 from bot.edge import edge_guard
 from bot.inbound_queue import InboundQueue
 from bot.keys import BUS, DB, DINGTALK_CLIENT, DISPATCHER, INBOUND_QUEUE, PACER, SETTINGS, WECOM_CLIENT
@@ -40,7 +50,8 @@ def deps_from(settings: Settings) -> Deps:
         policy=ApprovalPolicy(
             auto_limit_fen=round(settings.refund.auto_approve_limit * 100),
             dual_limit_fen=round(settings.refund.dual_approval_limit * 100),
-        )
+        ),
+        dashboard_link=dashboard.link_maker(settings),
     )
 
 
@@ -190,4 +201,5 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.add_routes(dingtalk_cards.routes)
     app.add_routes(channels_kuaidi100.routes)
     app.add_routes(channels_douyin.routes)
+    app.add_routes(dashboard.routes)
     return app

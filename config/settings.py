@@ -46,6 +46,14 @@ class WecomSettings(BaseModel):
     robot_key: SecretStr = SecretStr("")
 
 
+class DashboardSettings(BaseModel):
+    """The health dashboard's login: `概况` sends managers a link signed with `secret` (not the API token)."""
+
+    secret: SecretStr = SecretStr("")  # empty: no link is sent and /dashboard accepts no login
+    public_url: str = ""  # how people reach this service, e.g. https://orderbot.example.com (the link's base)
+    link_minutes: int = Field(default=15, ge=1, le=1440)  # a link opens the dashboard this long after it is sent
+
+
 class DingtalkSettings(BaseModel):
     app_key: str = ""
     app_secret: SecretStr = SecretStr("")
@@ -258,6 +266,7 @@ class Settings(BaseSettings):
     geo: GeoSettings = Field(default_factory=GeoSettings)
     inbox: InboxSettings = Field(default_factory=InboxSettings)
     events: EventsSettings = Field(default_factory=EventsSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @field_validator("log_level")
     @classmethod

@@ -35,6 +35,8 @@ class Deps:
     douyin: DouyinFeed | None = None  # the Douyin shop's orders and catch-up cursor; None: channel not configured
     # a job's steps, each in its own unit of work (build_bus sets it to the bus's `handle`)
     dispatch: Callable[[Command], Awaitable[Any]] | None = None
+    # (userid, now) → a signed link to the health dashboard, for `概况`; None: the dashboard is not set up
+    dashboard_link: Callable[[str, datetime], str] | None = None
 
     @property
     def now(self) -> datetime:

@@ -22,6 +22,7 @@ from domain.order import Order
 from domain.outbox import OutboxMessage
 from domain.safety_stock import DemandSignals, Evaluation, PastEvaluation, Sale
 from domain.users import User
+from integrations.db.health_views import HealthFigures
 from integrations.db.skus import SkuRegistration
 from integrations.db.stock_views import StockTotal
 from integrations.db.tracking import TrackedOrder
@@ -126,6 +127,10 @@ class WorklistReads(Protocol):
     async def summary(self, since: datetime) -> DaySummary: ...
 
 
+class HealthReads(Protocol):
+    async def figures(self, starts: Mapping[str, datetime], now: datetime) -> HealthFigures: ...
+
+
 class SafetyStockReads(Protocol):
     async def sales(self, since: datetime, until: datetime) -> list[Sale]: ...
     async def stock_totals(self) -> dict[str, StockTotal]: ...
@@ -166,6 +171,8 @@ class AbstractUnitOfWork(Protocol):
     def views(self) -> WorklistReads: ...
     @property
     def stock_views(self) -> SafetyStockReads: ...
+    @property
+    def health(self) -> HealthReads: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -19,6 +19,7 @@ from integrations.db.aftersales import AfterSaleRepository
 from integrations.db.customers import CustomerRepository
 from integrations.db.engine import Database, HotStatement
 from integrations.db.events import EVENT_KEYS, event_rows
+from integrations.db.health_views import HealthViews
 from integrations.db.inbox import InboxRepository
 from integrations.db.incidents import IncidentRepository
 from integrations.db.inventory import InventoryRepository
@@ -77,6 +78,7 @@ class UnitOfWork:
         self.outbox_keys = OutboxKeys(self.conn)
         self.views = WorklistViews(self.conn)
         self.stock_views = SafetyStockViews(self.conn)
+        self.health = HealthViews(self.conn)
         return self
 
     async def __aexit__(
