@@ -113,7 +113,7 @@ async def _log_in(request: web.Request, token: str) -> web.StreamResponse:
         return _page(refused.why)
     settings, now = request.app[SETTINGS], request.app[BUS].deps.now
     until = h.end_of_day(now)
-    response = web.HTTPSeeOther("/dashboard")
+    response = web.Response(status=303, headers={"Location": "/dashboard"})
     response.set_cookie(COOKIE, signer(settings).sign(SESSION, userid, until), path="/",
                         max_age=max(1, int((until - now).total_seconds())), httponly=True, samesite="Lax",
                         secure=settings.dashboard.public_url.startswith("https://"))
