@@ -16,7 +16,8 @@
     c.setOption({ title: { text: text || "暂无数据", left: "center", top: "middle", textStyle: { color: GREY, fontSize: 13, fontWeight: "normal" } },
                   xAxis: [], yAxis: [], series: [] }, true);
   }
-  var grid = { left: 8, right: 16, top: 28, bottom: 8, containLabel: true };
+  var grid = { left: 8, right: 40, top: 28, bottom: 8, containLabel: true };
+  var titled = { left: 8, right: 40, top: 56, bottom: 8, containLabel: true };
 
   function render() {
     var r = data.ranges[range];
@@ -38,18 +39,18 @@
       title: { show: false }, grid: grid, tooltip: { trigger: "axis" },
       xAxis: { type: "value", name: "分钟" },
       yAxis: { type: "category", inverse: true, data: ps.map(function (x) { return x.label; }) },
-      series: [{ type: "bar", color: BLUE, label: { show: true, position: "right", formatter: function (p) { return p.value.toFixed(1); } },
+      series: [{ type: "bar", barMaxWidth: 40, color: BLUE, label: { show: true, position: "right", formatter: function (p) { return p.value.toFixed(1); } },
                  data: ps.map(function (x) { return x.mean_s / 60; }) }]
     }, true);
 
     // anomalies
     var a = r.anomalies, ca = chart("chart-anomaly");
     if (!a.attempts) empty(ca, "暂无状态变更"); else ca.setOption({
-      title: { show: true, text: "异常率 " + pct(a.rate) + "（共 " + a.attempts + " 次操作）", left: "center", textStyle: { fontSize: 13 } },
-      grid: grid, tooltip: {},
-      xAxis: { type: "category", data: ["非法跳转被拒", "强制转签收异常", "正常变更"] },
+      title: { show: true, text: "异常率 " + pct(a.rate) + "（共 " + a.attempts + " 次状态操作）", left: "center", textStyle: { fontSize: 13 } },
+      grid: titled, tooltip: {},
+      xAxis: { type: "category", axisLabel: { interval: 0 }, data: ["被拒的跳转", "强制转异常", "正常变更"] },
       yAxis: { type: "value" },
-      series: [{ type: "bar", label: { show: true, position: "top" },
+      series: [{ type: "bar", barMaxWidth: 40, label: { show: true, position: "top" },
                  data: [{ value: a.refused, itemStyle: { color: RED } }, { value: a.forced, itemStyle: { color: YELLOW } },
                         { value: a.attempts - a.refused - a.forced, itemStyle: { color: GREEN } }] }]
     }, true);
@@ -62,7 +63,7 @@
       yAxis: { type: "value", min: function (v) { return Math.min(95, Math.floor(v.min)); }, max: 100 },
       series: [{ type: "line", color: BLUE, label: { show: cs.length <= 8, formatter: "{c}" },
                  data: cs.map(function (p) { return { value: p.score, itemStyle: { color: p.yellow ? YELLOW : BLUE } }; }),
-                 markLine: { symbol: "none", lineStyle: { color: YELLOW, type: "dashed" }, label: { formatter: "98.5" },
+                 markLine: { symbol: "none", lineStyle: { color: YELLOW, type: "dashed" }, label: { formatter: "98.5%", position: "insideEndTop", color: "#a36b00" },
                              data: [{ yAxis: data.consistency.threshold }] } }]
     }, true);
 
@@ -70,9 +71,9 @@
     var f = r.first_contact, cf = chart("chart-fcr");
     if (!f.answered) empty(cf, "此范围内没有已解决的咨询"); else cf.setOption({
       title: { show: true, text: "已解决 " + f.answered + " 件 · 未解决 " + data.open_inquiries + " 件", left: "center", textStyle: { fontSize: 13 } },
-      grid: grid, tooltip: {},
+      grid: titled, tooltip: {},
       xAxis: { type: "category", data: ["平均", "中位"] }, yAxis: { type: "value", name: "分钟" },
-      series: [{ type: "bar", color: BLUE, label: { show: true, position: "top", formatter: function (p) { return p.value.toFixed(1); } },
+      series: [{ type: "bar", barMaxWidth: 40, color: BLUE, label: { show: true, position: "top", formatter: function (p) { return p.value.toFixed(1); } },
                  data: [f.mean_s / 60, f.median_s / 60] }]
     }, true);
 
@@ -83,7 +84,7 @@
       xAxis: { type: "value", minInterval: 1 },
       yAxis: { type: "category", inverse: true, data: ex.by_kind.map(function (k) { return k.label; }) },
       series: ex.buckets.map(function (b, i) {
-        return { name: b.label, type: "bar", stack: "age", color: colors[i],
+        return { name: b.label, type: "bar", barMaxWidth: 40, stack: "age", color: colors[i],
                  data: ex.by_kind.map(function (k) { return k.ages[b.key]; }) };
       })
     }, true);
@@ -94,7 +95,7 @@
       title: { show: false }, grid: grid, tooltip: {},
       xAxis: { type: "value", minInterval: 1 },
       yAxis: { type: "category", inverse: true, data: os.map(function (x) { return x.label; }) },
-      series: [{ type: "bar", color: BLUE, label: { show: true, position: "right" }, data: os.map(function (x) { return x.count; }) }]
+      series: [{ type: "bar", barMaxWidth: 40, color: BLUE, label: { show: true, position: "right" }, data: os.map(function (x) { return x.count; }) }]
     }, true);
 
     // pushes by channel
@@ -105,7 +106,7 @@
       xAxis: { type: "value", minInterval: 1 },
       yAxis: { type: "category", inverse: true, data: pb.map(function (x) { return x.label; }) },
       series: kinds.map(function (k) {
-        return { name: k[1], type: "bar", stack: "all", color: k[2], data: pb.map(function (x) { return x[k[0]]; }) };
+        return { name: k[1], type: "bar", barMaxWidth: 40, stack: "all", color: k[2], data: pb.map(function (x) { return x[k[0]]; }) };
       })
     }, true);
   }
