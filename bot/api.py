@@ -37,12 +37,13 @@ routes = web.RouteTableDef()
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SELF_AUTHENTICATED = frozenset({"/api/v1/health"})  # checks the API token itself, or a dashboard session (bot/dashboard.py)
 
 
 @web.middleware
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer auth for /api/, and every domain refusal turned into a JSON 4xx that names the reason."""
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") and request.path not in SELF_AUTHENTICATED:
         expected = f"Bearer {request.app[SETTINGS].api.token.get_secret_value()}"
         try:  # aiohttp keeps bytes that are not UTF-8 as surrogates, which have no UTF-8 form
             given = request.headers.get("Authorization", "").encode("utf-8")

@@ -10,7 +10,18 @@ from collections.abc import AsyncIterator
 import httpx
 from aiohttp import web
 
-from bot import api, channels_douyin, channels_kuaidi100, dingtalk, dingtalk_cards, events, health, sms, wecom
+from bot import (
+    api,
+    channels_douyin,
+    channels_kuaidi100,
+    dashboard,
+    dingtalk,
+    dingtalk_cards,
+    events,
+    health,
+    sms,
+    wecom,
+)
 from bot.asking import Asking
 from bot.edge import edge_guard
 from bot.inbound_queue import InboundQueue
@@ -53,7 +64,8 @@ def deps_from(settings: Settings) -> Deps:
         policy=ApprovalPolicy(
             auto_limit_fen=round(settings.refund.auto_approve_limit * 100),
             dual_limit_fen=round(settings.refund.dual_approval_limit * 100),
-        )
+        ),
+        dashboard_link=dashboard.link_maker(settings),
     )
 
 
@@ -214,4 +226,5 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.add_routes(channels_kuaidi100.routes)
     app.add_routes(channels_douyin.routes)
     app.add_routes(sms.routes)
+    app.add_routes(dashboard.routes)
     return app

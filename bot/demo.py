@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import socket
 import sys
@@ -129,6 +130,9 @@ def demo_settings(settings: Settings, db_path: Path, fake: FakeWeCom, port: int 
         "api": settings.api.model_copy(update={"token": SecretStr(API_TOKEN)}),
         "dingtalk": DingtalkSettings(),  # no DingTalk account in the demo: nothing leaves the machine
         "ask": settings.ask.model_copy(update={"store_names": settings.ask.store_names or STORES}),
+        # 概况 in the console answers with a dashboard link that works on this machine (a fresh secret each run)
+        "dashboard": settings.dashboard.model_copy(update={
+            "secret": SecretStr(secrets.token_urlsafe(32)), "public_url": f"http://{HOST}:{http.port}"}),
     })
 
 

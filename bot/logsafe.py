@@ -41,7 +41,7 @@ MIN_SECRET_CHARS = 4  # shorter configured values are too common as text to mask
 _SECRET_FIELD = re.compile(r"secret|token|key|salt|password", re.IGNORECASE)
 _SHAPES = (
     (re.compile(r"(?i)([?&](?:access_token|corpsecret|secret|appsecret|app_secret|key|sign|signature"
-                r"|msg_signature|token|salt|password)=)[^&\s\"'#]+"), r"\1" + MASK),
+                r"|msg_signature|token|salt|password|t)=)[^&\s\"'#]+"), r"\1" + MASK),  # t: a dashboard link
     (re.compile(r"(?i)(\"(?:access_?token|accessToken|corpsecret|app_?secret|appSecret|secret|token|salt|key)\""
                 r"\s*:\s*\")[^\"]*\""), r"\1" + MASK + '"'),
     (re.compile(r"(?i)((?:access_?token|corpsecret|app_?secret|secret)['\"]?\s*[:=]\s*['\"]?)"

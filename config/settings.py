@@ -46,6 +46,14 @@ class WecomSettings(BaseModel):
     robot_key: SecretStr = SecretStr("")
 
 
+class DashboardSettings(BaseModel):
+    """The health dashboard's login: `概况` sends managers a link signed with `secret` (not the API token)."""
+
+    secret: SecretStr = SecretStr("")  # empty: no link is sent and /dashboard accepts no login
+    public_url: str = ""  # how people reach this service, e.g. https://orderbot.example.com (the link's base)
+    link_minutes: int = Field(default=15, ge=1, le=1440)  # a link opens the dashboard this long after it is sent
+
+
 class DingtalkSettings(BaseModel):
     app_key: str = ""
     app_secret: SecretStr = SecretStr("")
@@ -327,6 +335,7 @@ class Settings(BaseSettings):
     consistency: ConsistencySettings = Field(default_factory=ConsistencySettings)
     ask: AskSettings = Field(default_factory=AskSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @field_validator("log_level")
     @classmethod

@@ -36,6 +36,8 @@ class Deps:
     # a job's steps, each in its own unit of work (build_bus sets it to the bus's `handle`)
     dispatch: Callable[[Command], Awaitable[Any]] | None = None
     observer: Observer = field(default_factory=NoObserver)  # metrics, set by bot/ (bot/metrics.py)
+    # (userid, now) → a signed link to the health dashboard, for `概况`; None: the dashboard is not set up
+    dashboard_link: Callable[[str, datetime], str] | None = None
 
     @property
     def now(self) -> datetime:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain import health
 from domain.chat import Reply
 from domain.chat_commands import (
     AcknowledgeIncident,
@@ -76,7 +77,27 @@ async def summary(cmd: ShowSummary, ctx: ChatContext) -> Reply:
     lines = await worklists.summary_lines(ctx.uow, ctx.deps.now)
     if score := await consistency.summary_line(ctx.uow):
         lines.append(score)
-    return Reply("\n".join([*lines, "发送「异常」查看异常，「待办」查看待办。"]))
+    return Reply("\n".join([*lines, *await health_lines(ctx), "发送「异常」查看异常，「待办」查看待办。"]))
+
+
+async def health_lines(ctx: ChatContext) -> list[str]:
+    """Today's headline figures of the health dashboard, and a signed link to it when it is set up."""
+    now = ctx.deps.now
+    figures = await ctx.uow.health.figures({"today": health.range_starts(now)["today"]}, now)
+    today = figures.ranges["today"]
+    rate = today.anomalies.rate
+    lines = [
+        f"处理时长（支付→发货）平均 {_minutes(today.processing.overall_s)} · 状态跳变异常率 "
+        + ("—" if rate is None else f"{rate:.1f}%"),
+        f"首次解决时长 平均 {_minutes(today.first_contact.mean_s)} · 中位 {_minutes(today.first_contact.median_s)}",
+    ]
+    if ctx.deps.dashboard_link is not None:
+        lines.append(f"健康看板（限时链接，过期请重发「概况」）：{ctx.deps.dashboard_link(ctx.user.userid, now)}")
+    return lines
+
+
+def _minutes(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 60:.0f} 分钟"
 
 
 # ---- 确认 / 解决 an exception, 解冻 a customer

@@ -24,6 +24,7 @@ from domain.outbox import OutboxMessage
 from domain.safety_stock import DemandSignals, Evaluation, PastEvaluation, Sale
 from domain.users import User
 from integrations.db.consistency import StoredScore
+from integrations.db.health_views import HealthFigures
 from integrations.db.skus import SkuRegistration
 from integrations.db.stock_views import StockTotal
 from integrations.db.tracking import TrackedOrder
@@ -141,6 +142,10 @@ class WorklistReads(Protocol):
     async def summary(self, since: datetime) -> DaySummary: ...
 
 
+class HealthReads(Protocol):
+    async def figures(self, starts: Mapping[str, datetime], now: datetime) -> HealthFigures: ...
+
+
 class SafetyStockReads(Protocol):
     async def sales(self, since: datetime, until: datetime) -> list[Sale]: ...
     async def stock_totals(self) -> dict[str, StockTotal]: ...
@@ -193,6 +198,8 @@ class AbstractUnitOfWork(Protocol):
     def stock_views(self) -> SafetyStockReads: ...
     @property
     def consistency(self) -> ConsistencyRepo: ...
+    @property
+    def health(self) -> HealthReads: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -22,6 +22,7 @@ from integrations.db.customer_keys import CustomerKeyRepository
 from integrations.db.customers import CustomerRepository
 from integrations.db.engine import Database, HotStatement
 from integrations.db.events import EVENT_KEYS, event_rows
+from integrations.db.health_views import HealthViews
 from integrations.db.inbox import InboxRepository
 from integrations.db.incidents import IncidentRepository
 from integrations.db.inventory import InventoryRepository
@@ -83,6 +84,7 @@ class UnitOfWork:
         self.stock_views = SafetyStockViews(self.conn)
         self.consistency = ConsistencyRepository(self.conn)
         self.ask_views = AskViews(self.conn)
+        self.health = HealthViews(self.conn)
         return self
 
     async def __aexit__(

@@ -18,6 +18,14 @@ from domain.outbox import OutboxMessage
 from domain.safety_stock import DemandSignals, Evaluation, PastEvaluation, Sale
 from domain.users import User
 from handlers.unit_of_work import AbstractUnitOfWork
+from integrations.db.health_views import (
+    Anomalies,
+    FirstContact,
+    HealthFigures,
+    Processing,
+    Pushes,
+    RangeFigures,
+)
 from integrations.db.skus import SkuRegistration
 from integrations.db.stock_views import NOT_SOLD, StockTotal
 from integrations.db.tracking import TrackedOrder
@@ -101,6 +109,14 @@ class FakeOutboxKeys:
 
     async def taken(self, keys: Sequence[str]) -> set[str]:
         return {row["dedup_key"] for row in self.outbox if row.get("dedup_key") in keys}
+
+
+class FakeHealth:
+    """The health dashboard's figures of an empty day (the SQL read model is tested on real databases)."""
+
+    async def figures(self, starts: Mapping[str, datetime], now: datetime) -> HealthFigures:
+        empty = RangeFigures(Processing(None, 0), Anomalies(0, 0, 0), FirstContact([]), {}, Pushes({}), [])
+        return HealthFigures(now, {key: empty for key in starts}, [], 0, None)
 
 
 class FakeViews:
@@ -192,6 +208,7 @@ class FakeUnitOfWork:
         self.views = FakeViews(self)
         self.stock_views = FakeStockViews(self)
         self.consistency = FakeConsistency(self.orders)
+        self.health = FakeHealth()
         self.commits = 0
         self.raised: list[Event] = []
         self.actor, self.via = "system", "system"
