@@ -10,7 +10,17 @@ from collections.abc import AsyncIterator
 import httpx
 from aiohttp import web
 
-from bot import api, channels_douyin, channels_kuaidi100, dingtalk, dingtalk_cards, events, health, wecom
+from bot import (
+    api,
+    channels_douyin,
+    channels_kuaidi100,
+    channels_miniprogram,
+    dingtalk,
+    dingtalk_cards,
+    events,
+    health,
+    wecom,
+)
 from bot.asking import Asking
 from bot.edge import edge_guard
 from bot.inbound_queue import InboundQueue
@@ -179,6 +189,7 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.cleanup_ctx.append(geo_ctx)
     app.cleanup_ctx.append(channels_kuaidi100.courier_ctx)
     app.cleanup_ctx.append(channels_douyin.douyin_ctx)
+    app.cleanup_ctx.append(channels_miniprogram.miniprogram_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
     if deliver:
         app.cleanup_ctx.append(events.events_ctx)
@@ -194,4 +205,5 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.add_routes(dingtalk_cards.routes)
     app.add_routes(channels_kuaidi100.routes)
     app.add_routes(channels_douyin.routes)
+    app.add_routes(channels_miniprogram.routes)
     return app
