@@ -260,3 +260,17 @@ async def test_channel_not_configured_is_404(aiohttp_client: Any, db_url: str) -
     client = await aiohttp_client(create_app(Settings(database_url=db_url), deliver=False))
     response = await client.post(LOGIN, json={"js_code": "abc"})
     assert response.status == 404 and (await response.json())["error"] == "not_configured"
+
+
+async def test_a_phone_given_in_the_app_links_the_customers_orders_elsewhere(mini: App) -> None:
+    token = await mini.login("o-liam")
+    rest = {"channel": "douyin", "external_id": "DY-77", "customer": {"phone": "138 0013 8000", "name": "李四"},
+            "paid": False, "address": "上海市浦东新区张杨路501号", "lines": [{"sku": "BP-001", "qty": 1, "unit_price": "10.00"}]}
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    assert (await mini.client.post("/api/v1/orders", json=rest, headers=headers)).status == 201
+    assert (await mini.call("GET", ORDERS, token))[1]["total"] == 0  # nothing links them yet
+    assert (await mini.place(token, "MP-77", phone="13800138000", name="李四"))[0] == 201
+    _, answer = await mini.call("GET", ORDERS, token)
+    assert {o["external_id"] for o in answer["orders"]} == {"MP-77", "DY-77"}
+    merged = await rows(mini.app[DB], t.audit_log, t.audit_log.c.entity == "customer")
+    assert merged  # the merge is on the trail
