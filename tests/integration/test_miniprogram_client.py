@@ -13,7 +13,8 @@ APP_ID, SECRET = "wx1111222233334444", "client-secret-do-not-leak"
 
 
 async def test_codes_errcodes_and_outages() -> None:
-    async with FakeWeChatMini(APP_ID, SECRET) as fake, httpx.AsyncClient(timeout=0.3) as http:
+    async with FakeWeChatMini(APP_ID, SECRET) as fake, httpx.AsyncClient(timeout=10) as http, \
+            httpx.AsyncClient(timeout=0.3) as impatient:
         client = MiniprogramClient(http, api_base=fake.base_url, app_id=APP_ID, secret=SECRET)
         code = fake.issue_code("o-1", unionid="u-1")
         assert await client.code2session(code) == WxSession("o-1", "u-1")
@@ -31,9 +32,10 @@ async def test_codes_errcodes_and_outages() -> None:
         fake.fail_next(errcode=40226)
         with pytest.raises(LoginRefused):
             await client.code2session(fake.issue_code("o-2"))
-        fake.stall_next(1.0)
+        fake.stall_next(2.0)
+        hurried = MiniprogramClient(impatient, api_base=fake.base_url, app_id=APP_ID, secret=SECRET)
         with pytest.raises(LoginUnavailable) as slow:
-            await client.code2session(fake.issue_code("o-2"))
+            await hurried.code2session(fake.issue_code("o-2"))
         assert SECRET not in str(slow.value) and slow.value.__cause__ is None
         wrong = MiniprogramClient(http, api_base=fake.base_url, app_id=APP_ID, secret="wrong")
         with pytest.raises(LoginUnavailable) as config:
