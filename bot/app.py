@@ -14,6 +14,7 @@ from bot import (
     api,
     channels_douyin,
     channels_kuaidi100,
+    channels_miniprogram,
     dashboard,
     dingtalk,
     dingtalk_cards,
@@ -210,6 +211,7 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.cleanup_ctx.append(channels_kuaidi100.courier_ctx)
     app.cleanup_ctx.append(channels_douyin.douyin_ctx)
     app.cleanup_ctx.append(sms.sms_ctx)
+    app.cleanup_ctx.append(channels_miniprogram.miniprogram_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
     if deliver:
         app.cleanup_ctx.append(events.events_ctx)
@@ -227,4 +229,5 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.add_routes(channels_douyin.routes)
     app.add_routes(sms.routes)
     app.add_routes(dashboard.routes)
+    app.add_routes(channels_miniprogram.routes)
     return app

@@ -92,6 +92,25 @@ class DouyinSettings(BaseModel):
         return bool(self.app_key and self.app_secret.get_secret_value() and self.shop_id)
 
 
+class MiniprogramSettings(BaseModel):
+    """The chain's own WeChat mini-program: its logins go through jscode2session, its customers then use our own
+    signed session token. The channel is on when APP_ID, SECRET and SESSION_SECRET are all set."""
+
+    app_id: str = ""
+    secret: SecretStr = SecretStr("")
+    api_base: str = "https://api.weixin.qq.com"
+    timeout_s: float = 5.0
+    session_secret: SecretStr = SecretStr("")  # signs our session tokens (HMAC-SHA256); changing it logs everyone out
+    session_ttl: int = Field(default=7 * 86400, ge=60, le=90 * 86400)  # seconds a session token is good for
+    logins_per_minute: int = Field(default=30, ge=0)  # per client IP and process; 0 = no limit
+    orders_page_size: int = Field(default=20, ge=1, le=100)  # GET …/orders: the most a page lists
+    store: str = ""  # the store mini-program orders go to; empty: the nearest store with stock
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app_id and self.secret.get_secret_value() and self.session_secret.get_secret_value())
+
+
 class RefundSettings(BaseModel):
     auto_approve_limit: float = 200.0
     dual_approval_limit: float = 2000.0
@@ -321,6 +340,7 @@ class Settings(BaseSettings):
     wecom: WecomSettings = Field(default_factory=WecomSettings)
     dingtalk: DingtalkSettings = Field(default_factory=DingtalkSettings)
     douyin: DouyinSettings = Field(default_factory=DouyinSettings)
+    miniprogram: MiniprogramSettings = Field(default_factory=MiniprogramSettings)
     refund: RefundSettings = Field(default_factory=RefundSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     logistics: LogisticsSettings = Field(default_factory=LogisticsSettings)

@@ -183,6 +183,7 @@ def open_aftersale(
     policy: ApprovalPolicy,
     at: datetime,
     category: str = "其他",
+    photos: tuple[str, ...] = (),
 ) -> AfterSale:
     """Open a case against an order: only a paid order, for at most what is left of what was paid; whether it
     approves itself or needs one or two approvers is decided by the order's total with this request."""
@@ -212,7 +213,7 @@ def open_aftersale(
     needs_approval = policy.needs_approval(total_fen)
     aftersale.events.append(events.AfterSaleOpened(
         aftersale_no, order_no, amount_fen, needs_approval, kind, category,
-        needs_manager=policy.needs_manager(total_fen), order_claimed_fen=refunds.claimed_fen,
+        needs_manager=policy.needs_manager(total_fen), order_claimed_fen=refunds.claimed_fen, photos=photos,
     ))
     aftersale.fire("submit" if needs_approval else "auto_approve", at)  # entering approved raises RefundApproved
     return aftersale

@@ -173,6 +173,7 @@ class OpenAfterSale(OrderCommand["AfterSale"]):
     amount_fen: int
     by: str
     via: str
+    photos: tuple[str, ...] = ()  # links to the customer's pictures (https), kept on the audit trail
 
 
 class AfterSaleCommand(Command[R]):

@@ -218,12 +218,16 @@ class AfterSaleOpened(Audited):
     category: str = field(default="", compare=False)
     needs_manager: bool = field(default=False, compare=False)  # the order's total with it is above the dual line
     order_claimed_fen: int = field(default=0, compare=False)  # what the order's earlier after-sales claim
+    photos: tuple[str, ...] = field(default=(), compare=False)  # the customer's pictures (links), when given
 
     def change(self) -> Change:
         to_state = "pending_approval" if self.needs_approval else "approved"
-        return Change("aftersale", self.aftersale_no, "open", None, to_state, detail={
+        detail: dict[str, object] = {
             "order_no": self.order_no, "kind": self.kind, "amount_fen": self.amount_fen, "category": self.category,
-            "order_claimed_fen": self.order_claimed_fen})
+            "order_claimed_fen": self.order_claimed_fen}
+        if self.photos:
+            detail["photos"] = list(self.photos)
+        return Change("aftersale", self.aftersale_no, "open", None, to_state, detail=detail)
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,10 @@ UNIONID = Limit("UnionID", 128, _KEY, "字母、数字、- 或 _")
 MEMBER_CARD = Limit("会员卡号", 64, _KEY, "字母、数字、- 或 _")
 PLATFORM_BUYER = Limit("平台买家编号", 128, _KEY, "字母、数字、- 或 _")
 CUSTOMER_KEY_CHARS = 128
+JS_CODE = Limit("登录凭证", 128, _KEY, "wx.login 给的 code")  # the mini-program's one-time login code
+# An after-sale request's photos: links to pictures the customer uploaded (kept on the audit trail, https only).
+PHOTO_URL = Limit("图片链接", 500, re.compile(r"https://[^\s/?#]+[^\s]*"), "https:// 开头的链接")
+AFTERSALE_PHOTOS = Range("图片数", 0, 9)
 ADDRESS = Limit("地址", 500)
 REASON = Limit("原因", 500)
 NOTE = Limit("说明", 500)

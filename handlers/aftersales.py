@@ -44,7 +44,7 @@ async def open_case(cmd: c.OpenAfterSale, uow: UnitOfWork, deps: Deps) -> AfterS
     aftersale = open_aftersale(
         aftersale_no="", order_no=order.order_no, order_amount_fen=order.amount_fen, refunds=refunds,
         kind=cmd.kind, reason=cmd.reason, amount_fen=cmd.amount_fen, requested_by=cmd.by, policy=deps.policy,
-        at=deps.now, category=classify(cmd.reason),
+        at=deps.now, category=classify(cmd.reason), photos=cmd.photos,
     )
     await uow.aftersales.add(aftersale)
     return aftersale

@@ -16,6 +16,7 @@ from handlers import (
     chat_router,
     consistency,
     courier_tracks,
+    customer_login,
     customer_sms,
     douyin_orders,
     escalation,
@@ -34,7 +35,7 @@ ROUTERS = (
     orders.router, inventory.router, aftersales.router, alerts.router, chat_router.router, chat_orders.router,
     chat_desk.router, chat_aftersales.router, chat_ask.router, logistics.router, courier_tracks.router,
     address_check.router, skus.router, escalation.router, safety_stock.router, imports.router, douyin_orders.router,
-    channel_orders.router, consistency.router,
+    channel_orders.router, consistency.router, customer_login.router,
     customer_sms.router,
 )
 
