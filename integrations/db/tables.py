@@ -155,6 +155,7 @@ audit_log = Table(
     Column("reason", Text, nullable=False, default=""),
     Column("detail", JSON),
     Index("ix_audit_log_entity", "entity", "entity_id"),
+    Index("ix_audit_log_at", "at"),  # the health dashboard and 概况 read the trail by time range
 )
 
 outbox = Table(
