@@ -14,18 +14,21 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
 from pydantic import SecretStr
 
-from bot import console
+from bot import console, demo_data
 from bot.app import create_app, deps_from
 from config.settings import DingtalkSettings, Settings
 from domain import commands as c
 from domain.clock import utcnow
+from domain.safety_stock import RegisterSku
 from domain.users import ROLES, User
 from handlers.bootstrap import build_bus
+from handlers.bus import MessageBus
 from integrations.db import migrate
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
@@ -39,22 +42,13 @@ TOKEN = "orderbotdemotoken"
 AES_KEY = "b3JkZXJib3QtZGVtby1hZXMta2V5LTMyLWJ5dGVzISE"  # base64 of 32 bytes, '=' stripped, as WeCom gives it
 API_TOKEN = "demo-token"
 VIA = "demo"
+CHINA = timedelta(hours=8)  # the dashboard's "today" starts at midnight China time
+STEP = timedelta(minutes=12)  # between two warehouse steps of a crowd order
+BATCH = 25  # crowd orders per FireOrderTriggers
 
-STORES = {"SH01": "上海浦东店", "SH02": "上海徐汇店", "HZ01": "杭州西湖店"}
-USERS = (
-    User("limin", "李敏", frozenset({"manager"})),
-    User("sup1", "王芳", frozenset({"supervisor"})),
-    User("sup2", "陈刚", frozenset({"supervisor"})),
-    User("wh1", "王强", frozenset({"warehouse"}), "SH01"),
-    User("wh2", "赵磊", frozenset({"warehouse"}), "HZ01"),
-    User("cs1", "刘洋", frozenset({"service"})),
-    User("buyer1", "孙丽", frozenset({"purchasing"})),
-    User("fin1", "周静", frozenset({"finance"})),
-)
-SKUS = {  # sku -> (name, unit price in fen)
-    "BP-001": ("刹车片（前轮）", 28_000), "OF-002": ("机油滤清器", 4_500),
-    "SP-003": ("铱金火花塞", 6_800), "WB-004": ("雨刮片", 8_500),
-}
+STORES = demo_data.STORES
+USERS = demo_data.USERS
+SKUS = demo_data.SKUS  # sku -> (name, unit price in fen)
 STOCK = {
     "SH01": {"BP-001": 40, "OF-002": 60, "SP-003": 120, "WB-004": 30},
     "SH02": {"BP-001": 25, "OF-002": 40, "SP-003": 80, "WB-004": 8},
@@ -112,6 +106,7 @@ AFTERSALES = (  # (order key, kind, reason, amount in fen)
 class Seeded:
     orders: dict[str, str] = field(default_factory=dict)  # demo key -> order_no
     aftersales: list[str] = field(default_factory=list)
+    crowd: dict[str, list[str]] = field(default_factory=dict)  # end state -> the crowd's order numbers
 
 
 SEEDED = web.AppKey("demo_seeded", Seeded)
@@ -174,9 +169,62 @@ async def seed(settings: Settings) -> Seeded:
                 c.OpenAfterSale(seeded.orders[key], kind, reason, amount_fen, by="cs1", via=VIA)
             )
             seeded.aftersales.append(aftersale.aftersale_no)
+        await seed_crowd(bus, seeded)
     finally:
         await db.dispose()
     return seeded
+
+
+async def seed_crowd(bus: MessageBus, seeded: Seeded) -> None:
+    """The catalogue, the crowd stores' stock and a day of orders in every state, through the bus, on a clock that
+    walks through today (so the dashboard's processing times and the audit trail read like a real day).
+    Steps go in batches (FireOrderTriggers: one unit of work per trigger and batch) to keep start-up short."""
+    real_clock = bus.deps.clock
+    now = real_clock()
+    midnight = (now + CHINA).replace(hour=0, minute=0, second=0, microsecond=0) - CHINA
+    start = max(now - timedelta(hours=9), midnight + timedelta(minutes=5))
+    span = max((now - timedelta(minutes=30)) - start - STEP * 8, timedelta(minutes=10))
+    try:
+        bus.deps.clock = lambda: start
+        for sku, (name, _) in demo_data.SKUS.items():
+            await bus.handle(RegisterSku(sku, name, replenish_threshold=40, lead_time_days=3, by="buyer1", via=VIA))
+        for store, skus in demo_data.crowd_stock().items():
+            for sku in skus:
+                await bus.handle(c.SetStock(store, sku, demo_data.CROWD_STOCK, by="buyer1", via=VIA))
+        crowd = demo_data.crowd_orders()
+        created: dict[str, list[tuple[str, datetime]]] = {}
+        for i, spec in enumerate(crowd):
+            at = start + span * i / len(crowd)
+            bus.deps.clock = lambda at=at: at  # type: ignore[misc]
+            customer_id, name, phone = spec.customer
+            lines = tuple(c.LineInput(sku, qty, SKUS[sku][1], SKUS[sku][0]) for sku, qty in spec.lines)
+            order, _ = await bus.handle(c.CreateOrder(
+                channel=spec.channel, external_id=spec.external_id, customer_id=customer_id, customer_name=name,
+                customer_phone=phone, address=spec.address, lines=lines, paid=spec.end_state != "pending_payment",
+                store=spec.store, by=spec.channel, via=VIA,
+            ))
+            created.setdefault(spec.end_state, []).append((order.order_no, at))
+        for state, orders in created.items():
+            seeded.crowd[state] = [no for no, _ in orders]
+            for chunk in range(0, len(orders), BATCH):
+                batch = orders[chunk:chunk + BATCH]
+                for step, trigger in enumerate(demo_data.PATHS[state], start=1):
+                    at = batch[-1][1] + STEP * step
+                    bus.deps.clock = lambda at=at: at  # type: ignore[misc]
+                    nos = tuple(no for no, _ in batch)
+                    waybills = tuple((no, f"YT9{no[-8:]}") for no in nos) if trigger == "pack" else ()
+                    outcome = await bus.handle(c.FireOrderTriggers(nos, trigger, by=_actor(trigger), via=VIA,
+                                                                   waybills=waybills))
+                    if outcome.refused:
+                        raise RuntimeError(f"demo seeding: {trigger} refused: {outcome.refused}")
+    finally:
+        bus.deps.clock = real_clock
+
+
+def _actor(trigger: str) -> str:
+    if trigger in ("pick_up", "deliver", "report_exception"):
+        return "courier"
+    return {"complete": "fin1", "cancel": "cs1"}.get(trigger, "warehouse")
 
 
 async def build_demo(
