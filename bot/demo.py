@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 from pydantic import SecretStr
 
-from bot import console, demo_data
+from bot import console, demo_data, demo_scenarios
 from bot.app import create_app, deps_from
 from config.settings import DingtalkSettings, Settings
 from domain import commands as c
@@ -32,6 +32,7 @@ from handlers.bus import MessageBus
 from integrations.db import migrate
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
+from integrations.fakes.courier import FakeCourier
 from integrations.fakes.wecom import FakeWeCom
 
 HOST = "127.0.0.1"
@@ -41,6 +42,7 @@ SECRET = "orderbot-demo-secret"
 TOKEN = "orderbotdemotoken"
 AES_KEY = "b3JkZXJib3QtZGVtby1hZXMta2V5LTMyLWJ5dGVzISE"  # base64 of 32 bytes, '=' stripped, as WeCom gives it
 API_TOKEN = "demo-token"
+COURIER_SALT = "orderbot-demo-courier-salt"
 VIA = "demo"
 CHINA = timedelta(hours=8)  # the dashboard's "today" starts at midnight China time
 STEP = timedelta(minutes=12)  # between two warehouse steps of a crowd order
@@ -112,7 +114,8 @@ class Seeded:
 SEEDED = web.AppKey("demo_seeded", Seeded)
 
 
-def demo_settings(settings: Settings, db_path: Path, fake: FakeWeCom, port: int | None = None) -> Settings:
+def demo_settings(settings: Settings, db_path: Path, fake: FakeWeCom, port: int | None = None,
+                  courier: FakeCourier | None = None) -> Settings:
     """The user's settings with everything outward pointed at the demo: its database, the fake WeCom."""
     wecom = settings.wecom.model_copy(update={
         "corp_id": CORP_ID, "secret": SecretStr(SECRET), "agent_id": fake.agent_id, "token": SecretStr(TOKEN),
@@ -120,8 +123,12 @@ def demo_settings(settings: Settings, db_path: Path, fake: FakeWeCom, port: int 
         "api_base": fake.base_url,
     })
     http = settings.http.model_copy(update={"host": HOST, "port": port or settings.http.port})
+    logistics = settings.logistics if courier is None else settings.logistics.model_copy(update={
+        "api_base": courier.base_url, "customer": courier.customer, "key": SecretStr(courier.key),
+        "callback_url": f"http://{HOST}:{http.port}/channels/kuaidi100/callback", "salt": SecretStr(COURIER_SALT),
+    })
     return settings.model_copy(update={
-        "database_url": f"sqlite+aiosqlite:///{db_path}", "wecom": wecom, "http": http,
+        "database_url": f"sqlite+aiosqlite:///{db_path}", "wecom": wecom, "http": http, "logistics": logistics,
         "api": settings.api.model_copy(update={"token": SecretStr(API_TOKEN)}),
         "dingtalk": DingtalkSettings(),  # no DingTalk account in the demo: nothing leaves the machine
         "ask": settings.ask.model_copy(update={"store_names": settings.ask.store_names or STORES}),
@@ -235,19 +242,24 @@ async def build_demo(
     `db_path` must hold a migrated database (`reset_database`); migrations are synchronous.
     """
     fake = FakeWeCom(corp_id=CORP_ID, secret=SECRET)
+    courier = FakeCourier()
     await fake.start()
+    await courier.start()
     try:
-        settings = demo_settings(settings, db_path, fake, port)
+        settings = demo_settings(settings, db_path, fake, port, courier)
         seeded = await seed(settings)
         app = create_app(settings)
     except BaseException:
         await fake.close()
+        await courier.close()
         raise
     app[SEEDED] = seeded
     console.install(app, fake, STORES)
+    demo_scenarios.install(app, courier, seeded.crowd)
 
     async def close_fake(_: web.Application) -> None:
         await fake.close()
+        await courier.close()
 
     app.on_cleanup.append(close_fake)  # after the cleanup contexts: the dispatcher has stopped by then
     return app, fake
