@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,20 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     """Run migrations to `revision`. Synchronous: call it before the event loop starts, or in a thread."""
     ensure_sqlite_dir(database_url)
     command.upgrade(alembic_config(database_url), revision)
+    _sqlite_wal(database_url)
+
+
+def _sqlite_wal(database_url: str) -> None:
+    """A SQLite file leaves migration in WAL mode (kept in the file). Switching takes an exclusive lock, which
+    two engines opening a fresh file at once could not both get ("database is locked" at connect): done here,
+    by one process, before any engine opens it."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    with contextlib.closing(sqlite3.connect(url.database, timeout=10)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
 
 
 def current(database_url: str) -> None:
