@@ -95,7 +95,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def chat_sender(db: Database, client: WeComClient, clock: Clock) -> WeComChatSender:
-    return WeComChatSender(client, AGENT_ID, RecipientLimiter(db, clock=clock))
+    # No reserve: these tests hold routine rows to the full cap (the reserve has its own tests below).
+    return WeComChatSender(client, AGENT_ID, RecipientLimiter(db, clock=clock, urgent_reserve=0))
 
 
 def dispatcher(db: Database, sender: Sender, clock: Clock, **options: Any) -> OutboxDispatcher:
@@ -324,7 +325,7 @@ async def test_group_robot_is_held_to_twenty_a_minute(
     db: Database, fake: FakeWeCom, client: WeComClient, clock: Clock
 ) -> None:
     limiter = RecipientLimiter(
-        db, channel="wecom_group", limits=GROUP_ROBOT_LIMITS, line=group_line, clock=clock
+        db, channel="wecom_group", limits=GROUP_ROBOT_LIMITS, line=group_line, clock=clock, urgent_reserve=0
     )
     d = OutboxDispatcher(db, {"wecom_group": WeComGroupSender(client, limiter)}, clock=clock)
     async with UnitOfWork(db) as uow:
