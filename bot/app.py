@@ -118,10 +118,11 @@ def senders(app: web.Application) -> dict[str, Sender]:
     wecom_settings = app[SETTINGS].wecom
     if not (wecom_settings.corp_id and wecom_settings.secret):
         return with_dingtalk(app, {})
-    db, client = app[DB], app[WECOM_CLIENT]
+    db, client, reserve = app[DB], app[WECOM_CLIENT], app[SETTINGS].delivery.urgent_reserve
     return with_dingtalk(app, {
-        "chat": WeComChatSender(client, wecom_settings.agent_id, RecipientLimiter(db)),
-        "wecom_group": WeComGroupSender(client, RecipientLimiter(db, channel="wecom_group", limits=GROUP_ROBOT_LIMITS)),
+        "chat": WeComChatSender(client, wecom_settings.agent_id, RecipientLimiter(db, urgent_reserve=reserve)),
+        "wecom_group": WeComGroupSender(client, RecipientLimiter(db, channel="wecom_group", limits=GROUP_ROBOT_LIMITS,
+                                                                  urgent_reserve=0)),  # no urgent robot rows
     })
 
 
@@ -133,7 +134,7 @@ def with_dingtalk(app: web.Application, wecom_senders: dict[str, Sender]) -> dic
     db, wecom_on = app[DB], "chat" in wecom_senders
     result = {channel: sender for channel, sender in wecom_senders.items() if channel != "chat"}
     if wecom_on:
-        limiter = RecipientLimiter(db, channel=WECOM_CHAT)
+        limiter = RecipientLimiter(db, channel=WECOM_CHAT, urgent_reserve=settings.delivery.urgent_reserve)
         result[WECOM_CHAT] = WeComChatSender(app[WECOM_CLIENT], settings.wecom.agent_id, limiter)
     result[DINGTALK_CHAT] = DingTalkChatSender(app[DINGTALK_CLIENT], cards=dingtalk_cards.interactive_cards(settings.dingtalk),
                                                webhook_hosts=settings.dingtalk.session_webhook_hosts)

@@ -142,6 +142,7 @@ class DeliverySettings(BaseModel):
     batch: int = 50  # rows claimed and in hand at most
     max_in_flight: int = 16  # sends under way at once (one per recipient at a time)
     dead_report_gather_s: float = 5.0  # rows dying within this of each other are one warning to the managers
+    urgent_reserve: int = Field(default=5, ge=0, le=29)  # WeCom slots per person and window only urgent pushes use
 
 
 class LogisticsSettings(BaseModel):

@@ -32,6 +32,7 @@ class ReplyTo:
 
 class OutboxMessage:
     channel: ClassVar[str]
+    urgent: bool = False  # an exception push: claimed before routine rows, may use the limit's reserve, never merged
 
     @property
     def kind(self) -> str:
@@ -59,6 +60,7 @@ class ChatPush(OutboxMessage):
     message: Reply | Card
     key: str | None = None
     reply_to: ReplyTo | None = None
+    urgent: bool = False  # an exception (address change, logistics conflict, stuck order): never waits behind routine
 
     @property
     def kind(self) -> str:

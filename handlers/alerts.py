@@ -20,7 +20,8 @@ async def out_of_stock(event: events.OrderOutOfStock, uow: UnitOfWork, deps: Dep
         f'<font color="warning">缺货</font> 订单 {event.order_no} 无门店能发：{"、".join(event.skus)}。'
         "补货后发送：拣货前先在库存里更新数量，系统会重新分配。"
     )
-    await notify_role(uow, deps, "supervisor", Reply(text, markdown=True), dedup_key=f"oos:{event.order_no}")
+    await notify_role(uow, deps, "supervisor", Reply(text, markdown=True), dedup_key=f"oos:{event.order_no}",
+                      urgent=True)
 
 
 @router.event(events.AddressChanged)
@@ -41,7 +42,7 @@ async def relabel_needed(event: events.AddressChanged, uow: UnitOfWork, deps: De
     )
     await notify_role(
         uow, deps, "warehouse", card, store=order.store,
-        dedup_key=f"relabel:{order.order_no}:{order.version}",
+        dedup_key=f"relabel:{order.order_no}:{order.version}", urgent=True,
     )
 
 

@@ -48,9 +48,9 @@ async def flag_stuck_orders(cmd: c.FlagStuckOrders, uow: AbstractUnitOfWork, dep
         )
         role = responsible_role(r.state)
         told = await notify_role(uow, deps, role, card, store=r.store if role == "warehouse" else None,
-                                 dedup_key=f"stuck:{r.order_no}:{r.state}")
+                                 dedup_key=f"stuck:{r.order_no}:{r.state}", urgent=True)
         if not told:  # nobody of that store is registered: the supervisor must know
-            await notify_role(uow, deps, "supervisor", card, dedup_key=f"stuck:{r.order_no}:{r.state}")
+            await notify_role(uow, deps, "supervisor", card, dedup_key=f"stuck:{r.order_no}:{r.state}", urgent=True)
     return len(rows)
 
 
@@ -73,5 +73,5 @@ async def escalate_incidents(cmd: c.EscalateIncidents, uow: AbstractUnitOfWork, 
         more = f"\n另有 {len(rows) - DIGEST_LINES} 条，发送「异常」查看全部。" if len(rows) > DIGEST_LINES else ""
         text = (f"**异常升级**：{len(rows)} 条异常超过 {cmd.ack_minutes} 分钟无人确认\n" + "\n".join(lines) + more)
         await notify_role(uow, deps, "manager", Reply(text, markdown=True),
-                          dedup_key=f"escalated:{rows[0].id}-{rows[-1].id}")
+                          dedup_key=f"escalated:{rows[0].id}-{rows[-1].id}", urgent=True)
     return len(rows)

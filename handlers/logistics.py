@@ -188,7 +188,8 @@ async def flag_logistics_conflicts(cmd: FlagLogisticsConflicts, uow: AbstractUni
                      command_button(ReleaseSettlementHold, x.customer_id, text="核实后解冻")),
             highlight=True,
         )
-        await notify_role(uow, deps, "supervisor", card, dedup_key=f"logistics_conflict:{x.order_no}")
+        await notify_role(uow, deps, "supervisor", card, dedup_key=f"logistics_conflict:{x.order_no}",
+                          urgent=True)
     return len(fresh)
 
 

@@ -174,6 +174,7 @@ outbox = Table(
     Column("claimed_until", TS),
     Column("last_error", Text, nullable=False, default=""),
     Column("delivered_at", TS),
+    Column("urgent", Boolean, nullable=False, default=False, server_default=false()),  # exception push: first, never merged
     Index("ix_outbox_due", "status", "next_attempt_at"),
 )
 

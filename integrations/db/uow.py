@@ -40,7 +40,7 @@ DUPLICATE_ERRORS: tuple[type[Exception], ...] = (IntegrityError,)  # a unique ke
 AUDIT_KEYS = ("at", "actor", "via", "entity", "entity_id", "action", "from_state", "to_state", "outcome", "reason",
               "detail")
 OUTBOX_KEYS = ("channel", "kind", "recipient", "payload", "dedup_key", "created_at", "status", "attempts",
-               "next_attempt_at", "last_error")
+               "next_attempt_at", "last_error", "urgent")
 
 
 class UnitOfWork:
@@ -169,7 +169,7 @@ class UnitOfWork:
         """Typed outbound messages, delivered only after this transaction commits."""
         await self.enqueue_many([
             {"channel": m.channel, "kind": m.kind, "recipient": m.recipient, "payload": m.payload(),
-             "dedup_key": m.dedup_key}
+             "dedup_key": m.dedup_key, "urgent": m.urgent}
             for m in messages
         ], at=at)
 
@@ -177,7 +177,7 @@ class UnitOfWork:
         """Outbox rows with the keys of `enqueue`, in one executemany."""
         if rows:
             await self._hot_outbox.executemany(self.conn, [
-                {"dedup_key": None, **row, "created_at": at, "status": "pending", "attempts": 0,
+                {"dedup_key": None, "urgent": False, **row, "created_at": at, "status": "pending", "attempts": 0,
                  "next_attempt_at": at, "last_error": ""}
                 for row in rows
             ])

@@ -127,7 +127,7 @@ class OutboxDispatcher:
         """Claim one batch of due rows and deliver them; returns how many rows were claimed."""
         rows = await self._claim(self._clock(), self._batch)
         groups: dict[str, list[OutboxRow]] = {}
-        for row in rows:  # id order, so each recipient's rows stay in order
+        for row in rows:  # urgent rows first, then id order: each recipient's rows stay in that order
             groups.setdefault(row.recipient, []).append(row)
         if len(groups) <= 1:
             for row in rows:
@@ -177,7 +177,7 @@ class OutboxDispatcher:
                 c.next_attempt_at <= now,
                 or_(c.claimed_until.is_(None), c.claimed_until < now),
             )
-            .order_by(c.id)
+            .order_by(c.urgent.desc(), c.id)  # exception pushes first, then oldest first
             .limit(limit)
         )
         if not self._db.is_sqlite:

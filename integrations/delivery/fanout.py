@@ -103,7 +103,7 @@ class ChatFanout:
                 if hint:
                     payload[SESSION_WEBHOOK] = hint
             new.append({"channel": channel, "kind": row.kind, "recipient": recipient, "payload": payload,
-                        "dedup_key": keys[channel]})
+                        "dedup_key": keys[channel], "urgent": row.urgent})
         return new
 
 

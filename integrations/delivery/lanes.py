@@ -2,6 +2,7 @@
 
 So a send that stalls holds only its own recipient's later rows — never a whole batch — and the running
 dispatcher claims more rows as soon as any finishes (`freed`), instead of waiting for a batch's slowest send.
+An urgent row joins its lane ahead of the routine rows that have not started.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ class Lanes:
 
     def add(self, row: OutboxRow) -> None:
         self.held += 1
-        self._queues.setdefault(row.recipient, deque()).append(row)
+        queue = self._queues.setdefault(row.recipient, deque())
+        if row.urgent and queue:  # ahead of the routine rows not yet started (queue[0] may be under way)
+            at = 1
+            while at < len(queue) and queue[at].urgent:
+                at += 1
+            queue.insert(at, row)
+        else:
+            queue.append(row)
         if row.recipient not in self._tasks:
             self._tasks[row.recipient] = asyncio.create_task(self._run(row.recipient))
 

@@ -23,8 +23,28 @@ robots beyond 20 per minute per key. A sender asks `RecipientLimiter.admit(row)`
    "merged into digest <id>", <id> being the row that carried it. A digest takes as many rows as fit
    WeCom's 2,048-byte text limit; the rest wait for the next slot. Nothing is dropped.
 
-So 50 pushes to one person at once arrive as 29 messages and one digest of the other 21; if they
-trickle in over a minute, as 30 messages and, once the minute has passed, a digest of the rest.
+Priorities. A row is urgent (an exception push: address change card, logistics conflict, stuck order, 异常
+escalation; ChatPush.urgent, stored in outbox.urgent) or routine. Routine rows may use each window's limit
+minus `urgent_reserve` (30 - 5 = 25 a minute, 995 an hour by default); urgent rows may use the full limit, so
+an urgent card finds a free slot when the person is at their routine limit. An urgent row always goes out
+alone: it never carries a digest and is never merged into one (a digest holds routine rows only), and the
+digest's "last free slot" is the last ROUTINE slot. The dispatcher claims urgent rows first and puts them
+ahead of the routine rows waiting in the recipient's lane, so an urgent row waits behind no routine one; it
+is deferred only when the full limit is used.
+
+So 50 routine pushes to one person at once arrive as 24 messages and one digest of the other 26 (with no
+reserve: 29 and 21); if they trickle in over a minute, as 25 messages and, once the minute has passed, a
+digest of the rest.
+
+Passive replies. WeCom lets a callback answer in its own HTTP response (被动回复: the encrypted XML reply,
+developer.work.weixin.qq.com/document/path/96469 "被动回复消息格式"). Its frequency page ("访问频率限制",
+developer.work.weixin.qq.com/document/path/90454) sets the per-member cap under "发送应用消息频率" —
+"每应用对同一个成员不可超过30次/分钟,1000次/小时,超过部分会被丢弃不下发" — i.e. for messages the
+application SENDS (message/send), and says they do not count against the basic API rate ("发消息频率不计入基础
+频率"). Neither page says whether a passive reply counts against the per-member cap, and the reply pages state
+no limit of their own. Finding: not documented either way; passive replies are not sent by orderbot, and this
+limiter counts only outbox sends. Whoever adds them should measure against a real corp before relying on them
+being outside the cap.
 The counts of both windows, whether the recipient has deferred rows pending, and whether the row itself is
 still pending under its claim come from ONE query; the waiting rows are read only when a digest is possible
 (the last free slot, or a deferred row), as with two or more free slots and nothing deferred the row goes out
@@ -59,13 +79,14 @@ from integrations.delivery.digest import (
 )
 from integrations.delivery.rows import DEFERRED_PREFIX, DeferDelivery, LostClaim, OutboxRow
 
-__all__ = ["APP_MESSAGE_LIMITS", "CARD_UPDATE", "GROUP_ROBOT_LIMITS", "MERGED_PREFIX", "Admission",
+__all__ = ["APP_MESSAGE_LIMITS", "CARD_UPDATE", "GROUP_ROBOT_LIMITS", "MERGED_PREFIX", "URGENT_RESERVE", "Admission",
            "RecipientLimiter", "chat_line", "command_text", "plain", "short"]
 
 APP_MESSAGE_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))  # (window s, messages)
 GROUP_ROBOT_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 20),)
 MERGED_PREFIX = "merged into digest "
 CARD_UPDATE = "card_update"  # edits an earlier card; not a new message, so never limited or merged
+URGENT_RESERVE = 5  # slots of each window only urgent rows may use
 
 
 @dataclass(frozen=True)
@@ -94,10 +115,13 @@ class RecipientLimiter:
         clock: Callable[[], datetime] = utcnow,
         max_digest_bytes: int = DIGEST_MAX_BYTES,
         max_merge: int = 200,
+        urgent_reserve: int = URGENT_RESERVE,
     ) -> None:
         self.db = self._db = db  # public: the senders read from the same database
         self._channel = channel
         self._limits = tuple(limits)
+        reserve = max(0, urgent_reserve)
+        self._routine_limits = tuple((window_s, max(1, limit - reserve)) for window_s, limit in self._limits)
         self._line = line or chat_line
         self._clock = clock
         self._max_digest_bytes = max_digest_bytes
@@ -115,7 +139,8 @@ class RecipientLimiter:
             counts = await self._counts(conn, row, now)
             if not counts.ours:
                 raise LostClaim(f"outbox row {row.id} is no longer pending under this claim")
-            room, free_at = await self._room(conn, row.recipient, now, counts.used)
+            limits = self._limits if row.urgent else self._routine_limits
+            room, free_at = await self._room(conn, row.recipient, now, counts.used, limits)
             if room <= 0:
                 raise DeferDelivery(
                     free_at, f"rate limit for {row.recipient}, next slot {free_at.isoformat()}"
@@ -123,8 +148,9 @@ class RecipientLimiter:
             await conn.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(delivered_at=now))
             # A digest needs waiting rows AND (the last slot, or a deferred row among them or this row). With
             # two or more slots, this row not deferred and no deferred row of the recipient pending at all,
-            # the row goes out alone whatever is waiting: no need to read the waiting rows.
-            if room > 1 and not row.deferred and not counts.deferred:
+            # the row goes out alone whatever is waiting: no need to read the waiting rows. An urgent row always
+            # goes alone.
+            if row.urgent or (room > 1 and not row.deferred and not counts.deferred):
                 return Admission((row,))
             waiting = await self._waiting(conn, row, now)
             if not waiting or not (room == 1 or row.deferred or any(w.deferred for w in waiting)):
@@ -199,11 +225,12 @@ class RecipientLimiter:
         return _Counts(tuple(int(n) for n in used), int(deferred_rows), int(own) > 0)
 
     async def _room(
-        self, conn: AsyncConnection, recipient: str, now: datetime, used: Sequence[int]
+        self, conn: AsyncConnection, recipient: str, now: datetime, used: Sequence[int],
+        limits: Sequence[tuple[float, int]],
     ) -> tuple[int, datetime]:
-        """Free slots in the fullest window, and when a slot frees up in every full window."""
-        room, free_at = min(limit for _, limit in self._limits), now
-        for (window_s, limit), used_here in zip(self._limits, used, strict=True):
+        """Free slots in the fullest window of `limits`, and when a slot frees up in every full window."""
+        room, free_at = min(limit for _, limit in limits), now
+        for (window_s, limit), used_here in zip(limits, used, strict=True):
             room = min(room, limit - used_here)
             if used_here >= limit:  # the limit-th newest send leaving the window frees one slot
                 since = now - timedelta(seconds=window_s)
@@ -233,6 +260,7 @@ class RecipientLimiter:
                 c.recipient == row.recipient,
                 c.status == "pending",
                 c.kind != CARD_UPDATE,
+                c.urgent.is_(False),  # a digest carries routine rows only
                 c.id != row.id,
                 c.next_attempt_at <= now,
                 c.delivered_at.is_(None),  # a row that may have been shown already keeps its own slot

@@ -10,7 +10,8 @@ from typing import Any
 from domain.customers import masked_phone
 
 DEFERRED_PREFIX = "deferred: "  # last_error of a row put off by a rate limit (not a failure)
-_PLAIN_COLUMNS = ("id", "channel", "kind", "recipient", "payload", "attempts", "dedup_key", "last_error")
+_PLAIN_COLUMNS = ("id", "channel", "kind", "recipient", "payload", "attempts", "dedup_key", "last_error",
+                  "urgent")
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,12 @@ class OutboxRow:
     dedup_key: str | None = None
     claimed_until: datetime | None = None  # the claim this pass holds; also tells one pass's rows apart
     last_error: str = ""
+    urgent: bool = False  # an exception push: claimed first, may use the limit's reserve, never merged
 
     @classmethod
     def from_mapping(cls, m: Mapping[Any, Any]) -> OutboxRow:
         plain = {name: m[name] for name in _PLAIN_COLUMNS}
+        plain["urgent"] = bool(plain["urgent"])
         return cls(**plain, created_at=m["created_at"], claimed_until=m["claimed_until"])
 
     @property

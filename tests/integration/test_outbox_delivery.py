@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,12 +14,14 @@ from sqlalchemy import event as sqlalchemy_event
 
 from domain.chat import Button, Card, Reply, to_payload
 from domain.chat_commands import COMMANDS
+from domain.outbox import ChatPush
 from domain.users import User
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.tokens import DbTokenCache
 from integrations.db.uow import UnitOfWork
 from integrations.delivery import DeadRowWarnings, OutboxDispatcher, OutboxRow, Sender
+from integrations.delivery.lanes import Lanes
 from integrations.delivery.limiter import GROUP_ROBOT_LIMITS, RecipientLimiter, command_text
 from integrations.delivery.wecom_sender import WeComChatSender, WeComGroupSender, group_line
 from integrations.fakes.wecom import FakeWeCom
@@ -95,7 +98,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def chat_sender(db: Database, client: WeComClient, clock: Clock) -> WeComChatSender:
-    return WeComChatSender(client, AGENT_ID, RecipientLimiter(db, clock=clock))
+    # No reserve: these tests hold routine rows to the full cap (the reserve has its own tests below).
+    return WeComChatSender(client, AGENT_ID, RecipientLimiter(db, clock=clock, urgent_reserve=0))
 
 
 def dispatcher(db: Database, sender: Sender, clock: Clock, **options: Any) -> OutboxDispatcher:
@@ -324,7 +328,7 @@ async def test_group_robot_is_held_to_twenty_a_minute(
     db: Database, fake: FakeWeCom, client: WeComClient, clock: Clock
 ) -> None:
     limiter = RecipientLimiter(
-        db, channel="wecom_group", limits=GROUP_ROBOT_LIMITS, line=group_line, clock=clock
+        db, channel="wecom_group", limits=GROUP_ROBOT_LIMITS, line=group_line, clock=clock, urgent_reserve=0
     )
     d = OutboxDispatcher(db, {"wecom_group": WeComGroupSender(client, limiter)}, clock=clock)
     async with UnitOfWork(db) as uow:
@@ -522,3 +526,109 @@ async def test_token_is_kept_in_memory_and_a_refused_one_is_replaced_from_the_da
 
     assert fake.token_requests == 2
     assert [m["touser"] for m in fake.messages] == ["a"] * 6 + ["b", "c"]
+
+
+# Priorities: an exception push (ChatPush.urgent) within the per-person cap, with the default reserve of 5.
+
+
+@pytest.fixture
+def reserved_sender(client: WeComClient, db: Database, clock: Clock) -> WeComChatSender:
+    return WeComChatSender(client, AGENT_ID, RecipientLimiter(db, clock=clock, urgent_reserve=5))
+
+
+async def send_pushes(db: Database, at: datetime, *pushes: ChatPush) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.send(*pushes, at=at)
+        await uow.commit()
+
+
+def shown_to(fake: FakeWeCom, userid: str) -> list[str]:
+    """What the person saw, in order: a text's content, a card's title."""
+    return [m["text"]["content"] if m["msgtype"] == "text" else json.dumps(m, ensure_ascii=False)
+            for m in fake.messages if m["touser"] == userid]
+
+
+RELABEL = Card("改地址 · 需换面单 OB00000099", "作废旧面单，按草稿打印新面单", "relabel-OB00000099-3")
+
+
+async def test_urgent_card_reaches_a_person_at_their_routine_limit(
+    db: Database, fake: FakeWeCom, reserved_sender: WeComChatSender, clock: Clock
+) -> None:
+    d = dispatcher(db, reserved_sender, clock)
+    for i in range(25):  # one a second: 25 routine messages, the routine limit of the minute
+        await send_pushes(db, clock(), ChatPush("wh1", Reply(f"回复#{i:02d}")))
+        await d.run_once()
+        clock.advance(1)
+    await send_pushes(db, clock(), ChatPush("wh1", Reply("回复#25")))
+    await d.run_once()
+    assert len(shown_to(fake, "wh1")) == 25  # the 26th routine reply waits for the minute
+
+    await send_pushes(db, clock(), ChatPush("wh1", RELABEL, "relabel:OB00000099:3:wh1", urgent=True))
+    await d.run_once()
+
+    shown = shown_to(fake, "wh1")
+    assert len(shown) == 26 and "OB00000099" in shown[-1]
+    [card] = await outbox(db, t.outbox.c.kind == "card")
+    assert card["status"] == "delivered" and card["urgent"]
+    assert fake.dropped == []
+
+
+async def test_urgent_row_is_never_merged_into_a_digest(
+    db: Database, fake: FakeWeCom, reserved_sender: WeComChatSender, clock: Clock
+) -> None:
+    routine = [ChatPush("wh1", Reply(f"推送#{i:02d}")) for i in range(40)]
+    urgent = [ChatPush("wh1", Reply(f"异常#{i}"), urgent=True) for i in range(3)]
+    await send_pushes(db, clock(), *routine[:20], urgent[0], *routine[20:30], urgent[1], *routine[30:], urgent[2])
+    d = dispatcher(db, reserved_sender, clock)
+    start = clock()
+    while clock() < start + timedelta(seconds=200):
+        await d.run_once()
+        clock.advance(1)
+
+    shown = shown_to(fake, "wh1")
+    digests = [s for s in shown if s.startswith(DIGEST_HEADER)]
+    assert digests and not any("异常#" in s for s in digests)
+    assert [s for s in shown if s.startswith("异常#")] == ["异常#0", "异常#1", "异常#2"]
+    assert all(any(f"推送#{i:02d}" in s for s in shown) for i in range(40))  # nothing lost
+    urgent_rows = await outbox(db, t.outbox.c.urgent.is_(True))
+    assert [(r["status"], r["last_error"]) for r in urgent_rows] == [("delivered", "")] * 3
+    assert fake.dropped == []
+
+
+async def test_urgent_rows_go_before_routine_rows_queued_earlier(
+    db: Database, fake: FakeWeCom, reserved_sender: WeComChatSender, clock: Clock
+) -> None:
+    await send_pushes(db, clock(), *[ChatPush(u, Reply(f"{u} 例行#{i}")) for i in range(3) for u in ("wh1", "wh2")])
+    clock.advance(5)
+    await send_pushes(db, clock(), ChatPush("wh1", Reply("wh1 异常")), ChatPush("wh2", RELABEL))  # routine: a control
+    await send_pushes(db, clock(), ChatPush("wh1", RELABEL, urgent=True))
+    d = dispatcher(db, reserved_sender, clock)
+
+    await d.run_once()
+
+    wh1 = shown_to(fake, "wh1")
+    assert "OB00000099" in wh1[0] and wh1[1:] == [f"wh1 例行#{i}" for i in range(3)] + ["wh1 异常"]
+    assert "OB00000099" in shown_to(fake, "wh2")[-1]  # not urgent: behind the rows queued before it
+
+
+async def test_an_urgent_row_joins_its_lane_ahead_of_routine_rows_not_started() -> None:
+    sent: list[str] = []
+    gate = asyncio.Event()
+
+    async def deliver(row: OutboxRow) -> None:
+        if row.id == 1:
+            await gate.wait()  # the first routine row is under way
+        sent.append(f"{row.id}")
+
+    lanes = Lanes(deliver, max_in_flight=4)
+    now = datetime.now(UTC)
+    for n, urgent in ((1, False), (2, False), (3, False), (4, True), (5, True)):
+        lanes.add(OutboxRow(n, "chat", "message", "wh1", {}, 0, now, urgent=urgent))
+    await asyncio.sleep(0)
+    gate.set()
+    for _ in range(100):
+        if not lanes.held:
+            break
+        await lanes.freed.wait()
+        lanes.freed.clear()
+    assert sent == ["1", "4", "5", "2", "3"]

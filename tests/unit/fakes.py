@@ -265,7 +265,8 @@ class FakeUnitOfWork:
 
     async def send(self, *messages: OutboxMessage, at: datetime) -> None:
         await self.enqueue_many([{"channel": m.channel, "kind": m.kind, "recipient": m.recipient,
-                                  "payload": m.payload(), "dedup_key": m.dedup_key} for m in messages], at=at)
+                                  "payload": m.payload(), "dedup_key": m.dedup_key, "urgent": m.urgent}
+                                 for m in messages], at=at)
 
     async def create_receivables(self, rows: list[dict[str, Any]], *, at: datetime) -> None:
         self.receivables.extend(rows)
