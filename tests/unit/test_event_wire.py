@@ -7,6 +7,9 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from domain import events as e
 from domain import facts as f
 from domain.event_wire import WIRE_NAME, WIRE_NAMES, to_wire, wire_name
@@ -57,6 +60,38 @@ def test_an_order_created_paid_is_created_before_it_is_paid() -> None:
     created = e.OrderCreated("OB1", "douyin", "paid")
     other = e.OrderStateChanged("OB2", "pick", "split", "picking")
     assert creation_first([other, paid, created]) == [other, created, paid]
+
+
+def _moved_one_by_one(events: list[e.Event]) -> list[e.Event]:
+    """The rule written the slow, obvious way: each creation, in turn, just before the first step of it."""
+    ordered = list(events)
+    for creation in [ev for ev in ordered if isinstance(ev, e.OrderCreated)]:
+        first = next(i for i, ev in enumerate(ordered) if ev is creation or (
+            isinstance(ev, e.OrderStateChanged) and ev.part_of_creation and ev.order_no == creation.order_no))
+        ordered = [ev for ev in ordered if ev is not creation]
+        ordered.insert(first, creation)
+    return ordered
+
+
+_step = st.builds(e.OrderStateChanged, st.sampled_from(["OB1", "OB2", "OB3"]), st.just("pay"),
+                  st.just("pending_payment"), st.just("paid"), part_of_creation=st.booleans())
+_creation = st.builds(e.OrderCreated, st.sampled_from(["OB1", "OB2", "OB3"]), st.just("douyin"), st.just("paid"))
+
+
+@given(st.lists(st.one_of(_step, _creation), max_size=30))
+def test_creations_move_before_their_steps_as_the_rule_says_in_one_pass(events: list[e.Event]) -> None:
+    got = creation_first(events)
+    assert [id(ev) for ev in got] == [id(ev) for ev in _moved_one_by_one(events)]
+
+
+def test_an_import_sized_unit_of_work_is_ordered_in_one_pass() -> None:
+    events: list[e.Event] = []
+    for n in range(3000):
+        no = f"OB{n:08d}"
+        events += [e.OrderStateChanged(no, "pay", "pending_payment", "paid", part_of_creation=True),
+                   e.OrderCreated(no, "douyin", "paid")]
+    got = creation_first(events)
+    assert [type(ev) for ev in got[:2]] == [e.OrderCreated, e.OrderStateChanged] and len(got) == 6000
 
 
 def test_a_signature_verifies_only_with_its_secret_body_and_a_fresh_timestamp() -> None:
