@@ -91,6 +91,15 @@ Qty = Annotated[int, AfterValidator(_number(lim.QTY))]
 Price = Annotated[Decimal, Field(decimal_places=2), AfterValidator(_price)]
 
 
+def stripped_not_blank(cls: type, value: object) -> object:
+    """A `mode="before"` validator: text is stripped, and text that is only blanks is refused."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("不能为空")
+        return value.strip()
+    return value
+
+
 class Body(BaseModel):
     """A field the API does not know is refused, not ignored: `"Paid": false` must not pass as paid."""
 
@@ -138,14 +147,7 @@ class OrderIn(Body):
     paid: StrictBool  # no default: an order is paid only when the caller says so
     store: Store | None = None
 
-    @field_validator("channel", "external_id", "address", mode="before")
-    @classmethod
-    def not_blank(cls, value: object) -> object:
-        if isinstance(value, str):
-            if not value.strip():
-                raise ValueError("不能为空")
-            return value.strip()
-        return value
+    _not_blank = field_validator("channel", "external_id", "address", mode="before")(stripped_not_blank)
 
     @model_validator(mode="after")
     def buyer_of_a_known_platform(self) -> OrderIn:

@@ -27,7 +27,18 @@ import httpx
 from aiohttp import web
 from pydantic import AfterValidator, Field, StrictBool, field_validator
 
-from bot.api_bodies import Address, Body, CustomerName, ExternalId, LineIn, Phone, Reason, Store, fen
+from bot.api_bodies import (
+    Address,
+    Body,
+    CustomerName,
+    ExternalId,
+    LineIn,
+    Phone,
+    Reason,
+    Store,
+    fen,
+    stripped_not_blank,
+)
 from bot.jsonio import dumps, error, ok, parse_body, path_value
 from bot.keys import BUS, DB, DISPATCHER, SETTINGS
 from domain import commands as c
@@ -86,14 +97,7 @@ class MiniOrderIn(Body):
     name: CustomerName = ""  # the consignee, as typed in the app
     phone: Phone = ""  # a mobile number is a customer key: it links this customer's orders on other channels
 
-    @field_validator("external_id", "address", mode="before")
-    @classmethod
-    def not_blank(cls, value: object) -> object:
-        if isinstance(value, str):
-            if not value.strip():
-                raise ValueError("不能为空")
-            return value.strip()
-        return value
+    _not_blank = field_validator("external_id", "address", mode="before")(stripped_not_blank)
 
 
 class MiniAddressIn(Body):
@@ -106,12 +110,7 @@ class MiniAfterSaleIn(Body):
     photos: list[PhotoUrl] = Field(default_factory=list, max_length=lim.AFTERSALE_PHOTOS.high)
     amount: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)  # absent: the order's amount
 
-    @field_validator("reason", mode="before")
-    @classmethod
-    def not_blank(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip():
-            raise ValueError("不能为空")
-        return value.strip() if isinstance(value, str) else value
+    _not_blank = field_validator("reason", mode="before")(stripped_not_blank)
 
 
 # ---- wiring
