@@ -6,10 +6,11 @@ platform and message it answers) travels as data in the payload, not as a conven
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from domain.chat import Card, Reply, to_payload
+from domain.labels import EncryptedPrint, Label, Party
 
 REPLY_TO = "reply_to"  # the payload key naming the message an answer answers
 
@@ -164,3 +165,48 @@ class TrackingSubscription(OutboxMessage):
 
     def payload(self) -> dict[str, Any]:
         return {"waybill": self.waybill, "order_no": self.order_no, "phone": self.phone}
+
+
+@dataclass(frozen=True)
+class PrintLabel(OutboxMessage):
+    """A label to the printer of the store that packs the order (`PRINTING__PRINTERS` maps store → printer URL).
+    `copy` is 0 for the first print and counts reprints (`重打`), so each print is its own row."""
+
+    channel: ClassVar[str] = "print"
+    store: str
+    label: Label | EncryptedPrint
+    copy: int = 0
+
+    @property
+    def kind(self) -> str:
+        return "encrypted_label" if isinstance(self.label, EncryptedPrint) else "label"
+
+    @property
+    def recipient(self) -> str:
+        return self.store
+
+    @property
+    def dedup_key(self) -> str | None:
+        return f"print:{self.label.order_no}:{self.label.waybill}:{self.copy}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"copy": self.copy, "label": label_data(self.label)}
+
+
+def label_data(label: Label | EncryptedPrint) -> dict[str, Any]:
+    """The label as JSON data for the outbox row; `label_from_data` reads it back."""
+    if isinstance(label, EncryptedPrint):
+        return {"type": "encrypted", "order_no": label.order_no, "waybill": label.waybill,
+                "print_data": label.print_data}
+    data = asdict(label)
+    data["type"] = "label"
+    return data
+
+
+def label_from_data(data: dict[str, Any]) -> Label | EncryptedPrint:
+    fields = {k: v for k, v in data.items() if k != "type"}
+    if data.get("type") == "encrypted":
+        return EncryptedPrint(**fields)
+    fields["sender"] = Party(**fields["sender"])
+    fields["receiver"] = Party(**fields["receiver"])
+    return Label(**fields)
