@@ -147,10 +147,11 @@ async def health(request: web.Request) -> web.Response:
     now = request.app[BUS].deps.now
     async with request.app[DB].engine.connect() as conn:
         figures = await HealthViews(conn).figures(h.range_starts(now), now)
-    return ok(health_json(figures))
+    return ok(health_json(figures, yellow_below=settings.consistency.threshold))
 
 
-def health_json(f: HealthFigures) -> dict[str, Any]:
+def health_json(f: HealthFigures, yellow_below: float = h.CONSISTENCY_YELLOW_BELOW) -> dict[str, Any]:
+    """`yellow_below`: the line of `CONSISTENCY__THRESHOLD`, the same the consistency job warns at."""
     latest = f.consistency
     return {
         "generated_at": f.now,
@@ -159,16 +160,16 @@ def health_json(f: HealthFigures) -> dict[str, Any]:
             "score": _round(latest.score) if latest else None,
             "window_end": latest.window_end if latest else None,
             "kind": latest.kind if latest else None,
-            "yellow": h.is_yellow(latest.score if latest else None),
-            "threshold": h.CONSISTENCY_YELLOW_BELOW,
+            "yellow": h.is_yellow(latest.score if latest else None, yellow_below),
+            "threshold": yellow_below,
         },
         "open_exceptions": _open_exceptions(f),
         "open_inquiries": f.open_inquiries,
-        "ranges": {key: _range(figures, key) for key, figures in f.ranges.items()},
+        "ranges": {key: _range(figures, key, yellow_below) for key, figures in f.ranges.items()},
     }
 
 
-def _range(r: RangeFigures, key: str) -> dict[str, Any]:
+def _range(r: RangeFigures, key: str, yellow_below: float) -> dict[str, Any]:
     states = list(ORDER_LIFECYCLE.states)
     lowest = min((p.score for p in r.consistency), default=None)
     return {
@@ -190,8 +191,8 @@ def _range(r: RangeFigures, key: str) -> dict[str, Any]:
             "by_channel": [{"channel": ch, "label": CHANNELS.get(ch, ch), **{k: n.get(k, 0) for k in ("delivered", "pending", "dead")}}
                            for ch, n in sorted(r.pushes.by_channel.items())],
         },
-        "consistency": {"lowest": _round(lowest, 2), "yellow": h.is_yellow(lowest),
-                        "series": [_point(p) for p in r.consistency]},
+        "consistency": {"lowest": _round(lowest, 2), "yellow": h.is_yellow(lowest, yellow_below),
+                        "series": [_point(p, yellow_below) for p in r.consistency]},
     }
 
 
@@ -208,9 +209,9 @@ def _open_exceptions(f: HealthFigures) -> dict[str, Any]:
     }
 
 
-def _point(p: ConsistencyPoint) -> dict[str, Any]:
+def _point(p: ConsistencyPoint, yellow_below: float) -> dict[str, Any]:
     return {"at": p.window_end, "label": local(p.window_end).strftime("%H:%M" if p.kind == "hour" else "%m-%d"),
-            "score": _round(p.score, 2), "yellow": h.is_yellow(p.score)}
+            "score": _round(p.score, 2), "yellow": h.is_yellow(p.score, yellow_below)}
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:

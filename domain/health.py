@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from domain.clock import local
 
-CONSISTENCY_YELLOW_BELOW = 98.5  # the case's line: a cross-system consistency score under it is shown yellow
+CONSISTENCY_YELLOW_BELOW = 98.5  # the case's line (the default of CONSISTENCY__THRESHOLD): a score under it is yellow
 RANGES = ("today", "7d", "30d")
 RANGE_LABELS = {"today": "今日", "7d": "近 7 天", "30d": "近 30 天"}
 # the states an order is in while the business (not the customer, not the courier) has it: paid → shipped
@@ -29,8 +29,8 @@ def end_of_day(now: datetime) -> datetime:
     return range_starts(now)["today"] + timedelta(days=1)
 
 
-def is_yellow(score: float | None) -> bool:
-    return score is not None and score < CONSISTENCY_YELLOW_BELOW
+def is_yellow(score: float | None, below: float = CONSISTENCY_YELLOW_BELOW) -> bool:
+    return score is not None and score < below
 
 
 def age_bucket(opened_at: datetime, now: datetime) -> str:

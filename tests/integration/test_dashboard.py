@@ -19,7 +19,7 @@ from bot.dashboard import COOKIE, link_maker, signer
 from bot.dashboard_auth import LINK, SESSION
 from bot.keys import BUS
 from bot.parser import command_for
-from config.settings import ApiSettings, DashboardSettings, Settings
+from config.settings import ApiSettings, ConsistencySettings, DashboardSettings, Settings
 from domain.chat import InboundMessage
 from domain.users import User
 from integrations.db import tables as t
@@ -176,6 +176,21 @@ async def test_health_json_figures_and_the_yellow_state(aiohttp_client: ClientFa
     async with consistency_scores(db, ("hour", NOW - H, 98.5)):
         green = await (await app_client.get("/api/v1/health", headers=auth)).json()
     assert green["consistency"]["score"] == 98.5 and green["consistency"]["yellow"] is False
+    await db.dispose()
+
+
+async def test_the_yellow_line_is_the_consistency_threshold_setting(aiohttp_client: ClientFactory, db_url: str) -> None:
+    """The dashboard turns yellow where the consistency job warns: a site that sets CONSISTENCY__THRESHOLD=99 sees
+    98.8 % in yellow (the default 98.5 would show it green)."""
+    db = Database(db_url)
+    await seed(db)
+    strict = settings(db_url).model_copy(update={"consistency": ConsistencySettings(threshold=99)})
+    app_client = await aiohttp_client(create_app(strict, deliver=False))
+    app_client.app[BUS].deps.clock = lambda: NOW
+    async with consistency_scores(db, ("hour", NOW - H, 98.8)):
+        body = await (await app_client.get("/api/v1/health", headers={"Authorization": f"Bearer {TOKEN}"})).json()
+    assert (body["consistency"]["yellow"], body["consistency"]["threshold"]) == (True, 99)
+    assert [p["yellow"] for p in body["ranges"]["today"]["consistency"]["series"]] == [True]
     await db.dispose()
 
 
