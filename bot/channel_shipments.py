@@ -12,10 +12,11 @@ from aiohttp import web
 
 from bot import channels_douyin
 from bot.keys import DB, SETTINGS
+from domain.clock import utcnow
 from domain.outbox import CHANNEL_SHIP
 from integrations.channels.douyin.shipping import DouyinShipConfirm
 from integrations.channels.miniprogram.shipping import MiniprogramShippingUpload, WeChatShippingClient
-from integrations.channels.shipments import ChannelShipSender, ShipmentDeadRows
+from integrations.channels.shipments import ChannelShipSender, ShipmentDeadRows, revive_unconfigured
 from integrations.db.tokens import DbTokenCache
 from integrations.delivery.dispatcher import Sender
 
@@ -27,7 +28,11 @@ WECHAT_SHIPPING = web.AppKey("wechat_shipping", WeChatShippingClient)
 async def channel_ship_ctx(app: web.Application) -> AsyncIterator[None]:
     """The dead-row task, and WeChat's client (its own connection pool) when shipments can be uploaded."""
     app[SHIP_DEAD] = ShipmentDeadRows(app[DB])
-    cfg = app[SETTINGS].miniprogram
+    settings = app[SETTINGS]
+    configured = [kind for kind, on in (("douyin", settings.douyin.enabled),
+                                        ("miniprogram", settings.miniprogram.shipping_enabled)) if on]
+    await revive_unconfigured(app[DB], configured, utcnow())
+    cfg = settings.miniprogram
     if not cfg.shipping_enabled:
         if cfg.enabled:
             log.warning("miniprogram.mch_id is not set: shipments are not uploaded to WeChat (发货信息录入)")

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, exists, literal, select
+from sqlalchemy import String, cast, exists, literal, select, update
 
 from domain.chat import Reply
 from domain.clock import utcnow
@@ -49,6 +49,23 @@ class ChannelShipSender:
         if sender is None:
             raise SetAside(UNCONFIGURED, f"not configured: telling {row.kind} about shipments (see README)")
         await sender.deliver(row)
+
+
+async def revive_unconfigured(db: Database, kinds: list[str], now: datetime, max_age_days: float = 7) -> int:
+    """Platforms configured now: their rows set aside while they were not, and younger than `max_age_days`, are due
+    again (a buyer still wants the tracking; older ones stay aside). Returns how many."""
+    if not kinds:
+        return 0
+    c = t.outbox.c
+    async with db.engine.begin() as conn:
+        result = await conn.execute(update(t.outbox).where(
+            c.channel == CHANNEL_SHIP, c.status == UNCONFIGURED, c.kind.in_(kinds),
+            c.created_at >= now - timedelta(days=max_age_days),
+        ).values(status="pending", next_attempt_at=now, claimed_until=None, last_error=""))
+    revived = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if revived:
+        log.warning("%d shipments waiting for %s to be configured will be told now", revived, "/".join(kinds))
+    return revived
 
 
 def task_text(row: OutboxRow) -> str:

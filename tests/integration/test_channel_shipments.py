@@ -20,7 +20,7 @@ from handlers.bus import MessageBus
 from integrations.channels.douyin.client import DouyinClient
 from integrations.channels.douyin.shipping import DouyinShipConfirm
 from integrations.channels.miniprogram.shipping import MiniprogramShippingUpload, WeChatShippingClient
-from integrations.channels.shipments import ChannelShipSender, ShipmentDeadRows
+from integrations.channels.shipments import ChannelShipSender, ShipmentDeadRows, revive_unconfigured
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
@@ -235,3 +235,18 @@ async def test_rows_of_an_unconfigured_platform_are_set_aside(
     [row] = await ship_rows(db)
     assert (row["status"], row["attempts"]) == ("unconfigured", 0)
     assert row["last_error"].startswith("not configured")
+
+
+async def test_rows_set_aside_go_out_once_their_platform_is_configured(
+    bus: MessageBus, db: Database, douyin: FakeDouyin, sender: ChannelShipSender, clock: Clock
+) -> None:
+    await ship(bus, "douyin", DY_ORDER)
+    await ship(bus, "miniprogram", MINI_ORDER, keys=CustomerKeys(openid=OPENID))
+    await dispatcher(db, ChannelShipSender({}), clock).run_once()
+
+    assert await revive_unconfigured(db, ["douyin"], clock()) == 1
+    assert await revive_unconfigured(db, ["miniprogram"], clock() + timedelta(days=8)) == 0  # too old by then
+    await dispatcher(db, sender, clock).run_once()
+    assert [(r["kind"], r["status"]) for r in await ship_rows(db)] == [
+        ("douyin", "delivered"), ("miniprogram", "unconfigured")]
+    assert len(douyin.shipments) == 1
