@@ -86,6 +86,7 @@ class DouyinSettings(BaseModel):
     first_lookback_hours: float = 24  # how far back the first catch-up reads (no cursor yet)
     overlap_s: int = 300  # each catch-up re-reads this much before its cursor
     lag_s: int = 60  # and stops this far before now
+    company_codes: dict[str, str] = Field(default_factory=dict)  # our courier code → Douyin's company_code, over the built-in table
 
     @property
     def enabled(self) -> bool:
@@ -105,10 +106,16 @@ class MiniprogramSettings(BaseModel):
     logins_per_minute: int = Field(default=30, ge=0)  # per client IP and process; 0 = no limit
     orders_page_size: int = Field(default=20, ge=1, le=100)  # GET …/orders: the most a page lists
     store: str = ""  # the store mini-program orders go to; empty: the nearest store with stock
+    mch_id: str = ""  # the WeChat Pay merchant id the app's payments go to: with APP_ID and SECRET, shipments are uploaded
+    express_codes: dict[str, str] = Field(default_factory=dict)  # our courier code → WeChat's delivery_id, over the built-in table
 
     @property
     def enabled(self) -> bool:
         return bool(self.app_id and self.secret.get_secret_value() and self.session_secret.get_secret_value())
+
+    @property
+    def shipping_enabled(self) -> bool:
+        return bool(self.app_id and self.secret.get_secret_value() and self.mch_id)
 
 
 class RefundSettings(BaseModel):

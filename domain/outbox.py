@@ -167,6 +167,42 @@ class TrackingSubscription(OutboxMessage):
         return {"waybill": self.waybill, "order_no": self.order_no, "phone": self.phone}
 
 
+CHANNEL_SHIP = "channel_ship"
+
+
+@dataclass(frozen=True)
+class ChannelShipment(OutboxMessage):
+    """A shipped order's waybill told back to the platform that sold it (Douyin's ship-confirm, the mini-program's
+    shipping-info upload), so the buyer sees the tracking where they bought. kind = the platform."""
+
+    channel: ClassVar[str] = CHANNEL_SHIP
+    platform: str  # "douyin" | "miniprogram"
+    order_no: str
+    external_id: str  # the platform's order id: Douyin's shop_order_id, the mini-program's out_trade_no
+    waybill: str
+    courier: str = ""  # our courier code (Kuaidi100's, e.g. "shunfeng"); empty: read from the waybill's prefix
+    item_desc: str = ""  # what was sent, in words (刹车片×2)
+    payer: str = ""  # the buyer's openid (mini-program)
+    receiver_phone: str = ""  # masked (138****1234): WeChat asks for it with SF waybills
+
+    @property
+    def kind(self) -> str:
+        return self.platform
+
+    @property
+    def recipient(self) -> str:
+        return f"{self.platform}:{self.external_id}"
+
+    @property
+    def dedup_key(self) -> str | None:
+        return f"{CHANNEL_SHIP}:{self.platform}:{self.order_no}:{self.waybill}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"order_no": self.order_no, "external_id": self.external_id, "waybill": self.waybill,
+                "courier": self.courier, "item_desc": self.item_desc, "payer": self.payer,
+                "receiver_phone": self.receiver_phone}
+
+
 @dataclass(frozen=True)
 class PrintLabel(OutboxMessage):
     """A label to the printer of the store that packs the order (`PRINTING__PRINTERS` maps store → printer URL).

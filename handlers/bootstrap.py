@@ -9,6 +9,7 @@ from handlers import (
     aftersales,
     alerts,
     channel_orders,
+    channel_shipments,
     chat_aftersales,
     chat_ask,
     chat_desk,
@@ -37,6 +38,7 @@ ROUTERS = (
     address_check.router, skus.router, escalation.router, safety_stock.router, imports.router, douyin_orders.router,
     channel_orders.router, consistency.router, customer_login.router,
     customer_sms.router,
+    channel_shipments.router,
 )
 
 

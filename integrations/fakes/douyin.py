@@ -31,6 +31,7 @@ SEARCH_PATH = "/order/searchList"
 TOKEN_PATH = "/token/create"
 DECRYPT_PATH = "/order/batchDecrypt"
 INDEX_PATH = "/order/BatchSearchIndex"
+SHIP_PATH = "/order/logisticsAdd"
 TOKEN_TTL_S = 7 * 86400
 _MSG = {20000: "服务不可用", 30001: "access_token不存在", 30002: "access_token已过期", 40003: "签名错误",
         40004: "参数错误", 50002: "业务处理失败", 90000: "调用频率超限"}
@@ -48,8 +49,8 @@ class _Failure:
         return _error(self.code)
 
 
-def _error(code: int, sub_msg: str = "") -> web.Response:
-    return web.json_response({"code": code, "msg": _MSG.get(code, "error"), "sub_code": f"isv.{code}",
+def _error(code: int, sub_msg: str = "", sub_code: str = "") -> web.Response:
+    return web.json_response({"code": code, "msg": _MSG.get(code, "error"), "sub_code": sub_code or f"isv.{code}",
                               "sub_msg": sub_msg, "log_id": secrets.token_hex(8)})
 
 
@@ -85,13 +86,14 @@ class FakeDouyin(FakeServer):
         self.orders: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []  # method of every call that passed the checks
         self.refused: list[tuple[str, int]] = []  # (method, code) of calls refused by the checks
+        self.shipments: list[dict[str, Any]] = []  # params of every order.logisticsAdd that shipped an order
         self.tokens_issued = 0
         self._tokens: set[str] = set()
         self._down = False
         self._path_failures: dict[str, deque[_Failure]] = {}
         self._path_stalls: dict[str, deque[float]] = {}
         self.app = web.Application(middlewares=[self._outage, self.injected_trouble])
-        for path in (DETAIL_PATH, SEARCH_PATH, TOKEN_PATH, DECRYPT_PATH, INDEX_PATH):
+        for path in (DETAIL_PATH, SEARCH_PATH, TOKEN_PATH, DECRYPT_PATH, INDEX_PATH, SHIP_PATH):
             self.app.router.add_post(path, self._gateway)
 
     # ---- what tests tell it
@@ -186,6 +188,8 @@ class FakeDouyin(FakeServer):
             return _ok({"shop_order_detail": order})
         if method == "order.searchList":
             return self._search(params)
+        if method == "order.logisticsAdd":
+            return self._ship(params)
         if method == "order.batchDecrypt":
             infos = [{"auth_id": c["auth_id"], "cipher_text": c["cipher_text"], "decrypt_text": decrypt(c["cipher_text"]),
                       "err_no": 0, "err_msg": "", "is_virtual_tel": False} for c in params.get("cipher_infos", [])]
@@ -207,6 +211,23 @@ class FakeDouyin(FakeServer):
         self.calls.append("token.create")
         return _ok({"access_token": token, "expires_in": TOKEN_TTL_S, "refresh_token": secrets.token_hex(16),
                     "shop_id": self.shop_id, "shop_name": "汽配旗舰店", "scope": ""})
+
+    def _ship(self, p: dict[str, Any]) -> web.Response:
+        """order.logisticsAdd: whole-order shipment, as the platform answers it (codes from the SDK's return list)."""
+        if not p.get("company_code"):
+            return _error(40002, "物流公司编码不允许为空。", "isv.missing-parameter:60011")
+        if not p.get("logistics_code"):
+            return _error(40002, "发货信息为空。", "isv.missing-parameter:60036")
+        order = self.orders.get(str(p.get("order_id")))
+        if order is None:
+            return _error(50002, "订单不存在，请仔细检查后重试。", "isv.business-failed:60033")
+        if order["order_status"] == 4:
+            return _error(50002, "订单已取消，禁止发货。", "isv.business-failed:60021")
+        if order["order_status"] == 3:
+            return _error(50002, "订单已发货，不允许再次执行发货。", "isv.business-failed:60110")
+        self.shipments.append(dict(p))
+        self.update(order["order_id"], order_status=3, order_status_desc="已发货")
+        return _ok({})
 
     def _search(self, p: dict[str, Any]) -> web.Response:
         size, page = int(p.get("size", 10)), int(p.get("page", 0))

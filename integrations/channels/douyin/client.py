@@ -35,10 +35,11 @@ JsonObject = dict[str, Any]
 class DouyinError(Exception):
     """`code` is the platform's code, or None when no answer was read (network, HTTP status)."""
 
-    def __init__(self, code: int | None, message: str) -> None:
+    def __init__(self, code: int | None, message: str, sub_code: str = "") -> None:
         super().__init__(f"douyin code {code}: {message}")
         self.code = code
         self.message = message
+        self.sub_code = sub_code  # e.g. "isv.business-failed:60110"
 
 
 class DouyinRetryable(DouyinError):
@@ -174,9 +175,10 @@ class DouyinClient:
         message = f"{method}: {answer.get('msg', '')} {answer.get('sub_code', '')} {answer.get('sub_msg', '')}".strip()
         if code in _TOKEN_CODES and token is not None:
             raise _TokenRefused(code, message)
+        sub_code = str(answer.get("sub_code") or "")
         if code in _RETRYABLE_CODES:
-            raise DouyinRetryable(code, message)
-        raise DouyinRejected(code, message)
+            raise DouyinRetryable(code, message, sub_code)
+        raise DouyinRejected(code, message, sub_code)
 
     async def _fetch_token(self) -> tuple[str, float]:
         data = await self._signed("token.create", {"code": "", "grant_type": "authorization_self",

@@ -1,0 +1,114 @@
+"""Channels told back (outbox channel "channel_ship"): one sender that hands each row to its platform's sender by
+kind (douyin, miniprogram), and the task for customer service when a row dies — the platform refused it for good
+(its own message in the task) or it ran out of retries — so the waybill is entered in the platform by hand.
+
+A platform that is not configured sets its rows aside as "unconfigured" (counted on /metrics), never left pending.
+Each dead row is told once, across replicas: its mark "chship-dead-told:<id>" commits with the task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, cast, exists, literal, select, update
+
+from domain.chat import Reply
+from domain.clock import utcnow
+from domain.outbox import CHANNEL_SHIP, ChatPush
+from integrations.db import tables as t
+from integrations.db.engine import Database
+from integrations.db.marks import mark_once
+from integrations.db.uow import UnitOfWork
+from integrations.delivery.dispatcher import Sender
+from integrations.delivery.rows import OutboxRow, SetAside
+from integrations.logistics.kuaidi100 import carrier_for
+
+log = logging.getLogger(__name__)
+
+UNCONFIGURED = "unconfigured"
+KIND = "channel_ship_failed"
+TOLD_MARK = "chship-dead-told:"
+SERVICE, FALLBACK = "service", "manager"
+PLATFORMS = {"douyin": "抖店", "miniprogram": "小程序（微信）"}
+WHERE = {"douyin": "抖店后台「订单-发货」", "miniprogram": "小程序后台「发货信息管理」"}
+
+
+def our_courier(row: OutboxRow) -> str:
+    """The row's courier code (Kuaidi100's), or the one the waybill's prefix names; "" when neither says."""
+    return str(row.payload.get("courier") or "") or carrier_for(str(row.payload.get("waybill", "")), "")
+
+
+class ChannelShipSender:
+    def __init__(self, platforms: Mapping[str, Sender]) -> None:
+        self._platforms = dict(platforms)
+
+    async def deliver(self, row: OutboxRow) -> None:
+        sender = self._platforms.get(row.kind)
+        if sender is None:
+            raise SetAside(UNCONFIGURED, f"not configured: telling {row.kind} about shipments (see README)")
+        await sender.deliver(row)
+
+
+async def revive_unconfigured(db: Database, kinds: list[str], now: datetime, max_age_days: float = 7) -> int:
+    """Platforms configured now: their rows set aside while they were not, and younger than `max_age_days`, are due
+    again (a buyer still wants the tracking; older ones stay aside). Returns how many."""
+    if not kinds:
+        return 0
+    c = t.outbox.c
+    async with db.engine.begin() as conn:
+        result = await conn.execute(update(t.outbox).where(
+            c.channel == CHANNEL_SHIP, c.status == UNCONFIGURED, c.kind.in_(kinds),
+            c.created_at >= now - timedelta(days=max_age_days),
+        ).values(status="pending", next_attempt_at=now, claimed_until=None, last_error=""))
+    revived = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if revived:
+        log.warning("%d shipments waiting for %s to be configured will be told now", revived, "/".join(kinds))
+    return revived
+
+
+def task_text(row: OutboxRow) -> str:
+    p = row.payload
+    platform = PLATFORMS.get(row.kind, row.kind)
+    return (f"{platform}发货回传失败：订单 {p.get('order_no', '')}（平台单号 {p.get('external_id', '')}）的运单 "
+            f"{p.get('waybill', '')} 没能同步到{platform}（{row.last_error[:160]}）。请在{WHERE.get(row.kind, '平台后台')}"
+            f"手动录入运单（录好后在 异常 里把这一条 解决）。")
+
+
+class ShipmentDeadRows:
+    """`on_dead` hook for the dispatcher, and `report()` at start-up for rows that died before a restart."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow, horizon_s: float = 2 * 86400) -> None:
+        self._db, self._clock, self._horizon = db, clock, timedelta(seconds=horizon_s)
+
+    async def __call__(self, row: OutboxRow) -> None:
+        if row.channel == CHANNEL_SHIP:
+            await self.report()
+
+    async def report(self) -> int:
+        now = self._clock()
+        async with UnitOfWork(self._db) as uow:
+            dead = await self._untold(uow, now)
+            won = await mark_once(uow.conn, [f"{TOLD_MARK}{row.id}" for row in dead], now) if dead else set()
+            dead = [row for row in dead if f"{TOLD_MARK}{row.id}" in won]
+            if not dead:
+                return 0
+            people = await uow.users.list(role=SERVICE) or await uow.users.list(role=FALLBACK)
+            for row in dead:
+                text = task_text(row)
+                await uow.incidents.open(kind=KIND, message=text, at=now,
+                                         order_no=str(row.payload.get("order_no") or "") or None)
+                for person in people:
+                    await uow.send(ChatPush(person.userid, Reply(text), f"chship-dead:{row.id}:{person.userid}"),
+                                   at=now)
+            await uow.commit()
+        log.warning("%d shipments could not be told to their channel; customer service has a task for each", len(dead))
+        return len(dead)
+
+    async def _untold(self, uow: UnitOfWork, now: datetime) -> list[OutboxRow]:
+        c, marks = t.outbox.c, t.alert_marks.c
+        told = exists().where(marks.key == literal(TOLD_MARK) + cast(c.id, String))
+        stmt = (select(t.outbox).where(c.channel == CHANNEL_SHIP, c.status == "dead",
+                                       c.created_at >= now - self._horizon, ~told).order_by(c.id).limit(200))
+        return [OutboxRow.from_mapping(r._mapping) for r in await uow.conn.execute(stmt)]
