@@ -8,6 +8,7 @@ from handlers import (
     address_check,
     aftersales,
     alerts,
+    books,
     channel_orders,
     chat_aftersales,
     chat_ask,
@@ -36,7 +37,7 @@ ROUTERS = (
     chat_desk.router, chat_aftersales.router, chat_ask.router, logistics.router, courier_tracks.router,
     address_check.router, skus.router, escalation.router, safety_stock.router, imports.router, douyin_orders.router,
     channel_orders.router, consistency.router, customer_login.router,
-    customer_sms.router,
+    customer_sms.router, books.router,
 )
 
 
