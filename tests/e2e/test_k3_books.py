@@ -93,3 +93,14 @@ async def test_without_settings_bookings_are_counted_on_metrics_and_booked_once_
     assert [b.header["FAR_Remark"] for b in k3.books.receivables.values()] == [f"orderbot 发货 {no}"]
     metrics = await (await later.client.get("/metrics")).text()
     assert 'orderbot_outbox_rows{channel="k3",status="unconfigured"} 0.0' in metrics
+
+
+def test_check_names_what_the_k3_books_lack_without_refusing_to_serve(e2e_settings: Settings) -> None:
+    from bot.startup_checks import settings_problems
+
+    pull_only = e2e_settings.model_copy(update={"k3": K3Settings(server_url="https://erp/k3cloud/", acct_id="1",
+                                                                 app_id="a_b", app_secret=SecretStr("s"))})
+    [problem] = [p for p in settings_problems(pull_only, {}) if "K3" in p.text]
+    assert not problem.fatal and "ORDERBOT_K3__ORG_NUMBER" in problem.text
+    booked = pull_only.model_copy(update={"k3": pull_only.k3.model_copy(update={"org_number": "101"})})
+    assert [p for p in settings_problems(booked, {}) if "K3" in p.text] == []
