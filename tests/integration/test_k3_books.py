@@ -225,3 +225,21 @@ async def test_a_replacement_with_nothing_to_charge_books_nothing(bus: MessageBu
     await drive(bus, order.order_no, "pick", "check", "pack")
     await drive(bus, order.order_no, "ship", waybill="SF1")
     assert await k3_rows(db) == []
+
+
+async def test_the_session_login_books_too_and_logs_in_again_once_when_k3_lost_the_session(
+    bus: MessageBus, db: Database, fake: FakeK3, clock: Clock
+) -> None:
+    async with httpx.AsyncClient(timeout=0.3) as http:
+        k3 = client(fake, http, "session")
+        d = dispatcher(db, K3BooksSender(K3Books(k3, BooksConfig("101", audit=False, submit=False)), db, clock=clock),
+                       clock)
+        await shipped(bus, "DY1001")
+        await drain(d, clock)
+        fake.lose_sessions()  # an application-pool recycle between two documents
+        await shipped(bus, "DY1002")
+        await drain(d, clock)
+    assert [(b.status, b.header["FAR_Remark"][:11]) for b in fake.books.receivables.values()] == [
+        ("A", "orderbot 发货"), ("A", "orderbot 发货")]  # saved only: neither submitted nor audited
+    assert (fake.logins, fake.refused, fake.books.submits) == (2, ["session"], [])
+    assert [(r["status"], r["attempts"]) for r in await k3_rows(db)] == [("delivered", 0), ("delivered", 0)]
