@@ -90,7 +90,8 @@ async def _order_response(request: web.Request, ref: str, status: int = 200, war
         history = await uow.history("order", order.order_no)
         children = await uow.orders.children(order.order_no)
         others = await uow.customers.other_orders(order.customer_id, order.order_no, OTHER_ORDERS_LISTED)
-    data = order_json(order, history, children, others)
+        k3_bills = await uow.views.k3_bills(order.order_no)
+    data = order_json(order, history, children, others, k3_bills)
     if warnings:
         data["warnings"] = warnings
     return ok(data, status)

@@ -39,7 +39,7 @@ class Problem:
 
 def settings_problems(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Checks that need nothing but the settings."""
-    problems = _api_token(settings) + _wecom(settings) + _dingtalk(settings) + _sms(settings)
+    problems = _api_token(settings) + _wecom(settings) + _dingtalk(settings) + _sms(settings) + _k3_books(settings)
     return problems + _unknown_environment(settings, os.environ if environ is None else environ)
 
 
@@ -129,6 +129,17 @@ def _sms(settings: Settings) -> list[Problem]:
         missing = "、".join(name for name, code in templates.items() if not code)
         return [Problem(f"阿里云短信缺模板编号 {missing}：这类短信暂不发送，记为 unconfigured。", fatal=False)]
     return []
+
+
+def _k3_books(settings: Settings) -> list[Problem]:
+    """Not fatal: without book settings receivables are kept as unconfigured (counted on /metrics), booked later."""
+    k = settings.k3
+    if not k.configured or k.books_configured:
+        return []
+    missing = "、".join(name for name, given in (("ORDERBOT_K3__ORG_NUMBER", bool(k.org_number)),
+                                                 ("ORDERBOT_K3__APP_SECRET", bool(k.app_secret.get_secret_value())))
+                       if not given)
+    return [Problem(f"金蝶 K3 记账缺 {missing}：应收单暂不记入 K3，记为 unconfigured（见 /metrics）。", fatal=False)]
 
 
 def _unknown_environment(settings: Settings, environ: Mapping[str, str]) -> list[Problem]:

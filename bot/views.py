@@ -8,10 +8,12 @@ from domain.aftersale import AfterSale
 from domain.customers import OtherOrder
 from domain.order import Order
 from domain.order_lifecycle import ORDER_LIFECYCLE
+from integrations.db.views import BookedBill
 
 
 def order_json(order: Order, history: list[dict[str, Any]] | None = None, children: list[Order] | None = None,
-               others: tuple[int, list[OtherOrder]] | None = None) -> dict[str, Any]:
+               others: tuple[int, list[OtherOrder]] | None = None, k3_bills: list[BookedBill] | None = None
+               ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "order_no": order.order_no,
         "channel": order.channel,
@@ -41,6 +43,8 @@ def order_json(order: Order, history: list[dict[str, Any]] | None = None, childr
             {"order_no": o.order_no, "channel": o.channel, "state": o.state, "label": ORDER_LIFECYCLE.label(o.state)}
             for o in others[1]
         ]}
+    if k3_bills is not None:  # the documents booked in K3 Cloud for it
+        data["k3_bills"] = [{"kind": b.kind, "ref": b.ref, "bill_no": b.bill_no, "status": b.status} for b in k3_bills]
     if children:
         data["children"] = [{"order_no": c.order_no, "store": c.store, "state": c.state} for c in children]
     if history is not None:

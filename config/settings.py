@@ -307,10 +307,25 @@ class K3Settings(BaseModel):
     first_pull_days: float = Field(default=1, ge=0)  # with no cursor yet: bills modified within this many days
     timeout_s: float = Field(default=30, gt=0)
     order_filter: str = "FDocumentStatus = 'C' AND FCancelStatus = 'A'"  # audited, not voided
+    # the books (应收单 AR_receivable on shipment, 红字应收单 on an approved refund): on with ORG_NUMBER set
+    org_number: str = ""  # the selling organisation's number: FSETTLEORGID, FSALEORGID, FPAYORGID
+    bill_type: str = "YSDLX01_SYS"  # FBillTypeID: 标准应收单
+    currency: str = "PRE001"  # FCURRENCYID: 人民币
+    tax_rate: float = Field(default=13.0, ge=0, le=100)  # FEntryTaxRate, %
+    due_days: int = Field(default=0, ge=0, le=3650)  # FENDDATE_H = the business date + this
+    submit: bool = True  # Submit each document after Save
+    audit: bool = True  # and Audit it (implies submit)
+    default_customer: str = ""  # FCUSTOMERID for customers with no K3 number ("": orderbot's customer id)
+    refund_material: str = ""  # FMATERIALID of a part refund's one line ("": the order's first SKU)
+    books_timeout_s: float = Field(default=15, gt=0)  # per call; a time-out is retried, and the retry asks K3 first
 
     @property
     def configured(self) -> bool:
         return bool(self.server_url and self.acct_id and self.app_id)
+
+    @property
+    def books_configured(self) -> bool:
+        return self.configured and bool(self.org_number and self.app_secret.get_secret_value())
 
 
 class ConsistencySettings(BaseModel):

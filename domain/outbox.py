@@ -246,3 +246,41 @@ def label_from_data(data: dict[str, Any]) -> Label | EncryptedPrint:
     fields["sender"] = Party(**fields["sender"])
     fields["receiver"] = Party(**fields["receiver"])
     return Label(**fields)
+
+
+K3_RECEIVABLE, K3_RED_RECEIVABLE = "receivable", "red_receivable"
+
+
+@dataclass(frozen=True)
+class K3Booking(OutboxMessage):
+    """A document for the books in K3 Cloud: the receivable (应收单) of a shipped order, or the red receivable
+    (红字应收单) of an approved refund. `ref` is what it is booked for (the order or the after-sale number) and is
+    what makes a retried booking find the first one instead of booking twice. Recipient = the order, so an order's
+    red receivable waits behind its receivable."""
+
+    channel: ClassVar[str] = "k3"
+    about: str  # K3_RECEIVABLE | K3_RED_RECEIVABLE
+    order_no: str
+    ref: str
+    customer_id: str
+    k3_customer: str  # the customer's K3 number where known ("" : the K3 settings' default customer)
+    lines: tuple[tuple[str, str, int, int], ...]  # (sku, name, qty, unit price in fen) of the order
+    amount_fen: int  # the order's amount, or the refund's
+    booked_on: str  # the business date (FDATE), Beijing time, YYYY-MM-DD
+
+    @property
+    def kind(self) -> str:
+        return self.about
+
+    @property
+    def recipient(self) -> str:
+        return self.order_no
+
+    @property
+    def dedup_key(self) -> str | None:
+        return f"k3:{self.about}:{self.ref}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"order_no": self.order_no, "ref": self.ref, "customer_id": self.customer_id,
+                "k3_customer": self.k3_customer, "amount_fen": self.amount_fen, "booked_on": self.booked_on,
+                "lines": [{"sku": s, "name": n, "qty": q, "unit_price_fen": p} for s, n, q, p in self.lines]}

@@ -18,6 +18,7 @@ from domain.chat_commands import button as command_button
 from domain.errors import Forbidden, NotFound
 from domain.order import Order
 from domain.outbox import SMS_REFUND, CustomerText
+from handlers.books import book_refund
 from handlers.bus import Deps, Router
 from handlers.notify import notify_role, notify_user
 from handlers.orders import create_order, load_order
@@ -191,6 +192,7 @@ async def carry_out(event: events.RefundApproved, uow: UnitOfWork, deps: Deps) -
     if strategy.kind == "refund":
         await instruct_finance(event, uow, deps)
         await text_refund(event, uow, deps)
+        await book_refund(event, uow, deps)  # the red receivable in K3
     elif strategy.kind == "replacement":
         await send_replacement(aftersale, strategy, event, uow, deps)
     else:

@@ -8,6 +8,7 @@ from handlers import (
     address_check,
     aftersales,
     alerts,
+    books,
     channel_orders,
     channel_shipments,
     chat_aftersales,
@@ -37,8 +38,7 @@ ROUTERS = (
     chat_desk.router, chat_aftersales.router, chat_ask.router, logistics.router, courier_tracks.router,
     address_check.router, skus.router, escalation.router, safety_stock.router, imports.router, douyin_orders.router,
     channel_orders.router, consistency.router, customer_login.router,
-    customer_sms.router,
-    channel_shipments.router,
+    customer_sms.router, channel_shipments.router, books.router,
 )
 
 

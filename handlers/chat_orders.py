@@ -32,6 +32,7 @@ from domain.outbox import ChatPush
 from handlers import customers as customer_cases
 from handlers import worklists
 from handlers.address_check import RequestAddressChange, check_address, request_address_change
+from handlers.books import books_line
 from handlers.bus import Deps
 from handlers.chat_router import ChatContext, ChatRouter
 from handlers.orders import confirm_relabel, fire_order_trigger
@@ -41,7 +42,7 @@ from integrations.geo import AddressCheck
 chat = ChatRouter()
 router = chat.router
 
-ACTIONS = {"create": "创建订单", "change_address": "改地址", "confirm_relabel": "确认改签"}
+ACTIONS = {"create": "创建订单", "change_address": "改地址", "confirm_relabel": "确认改签", "k3_booked": "记入金蝶K3"}
 ACTORS = {"api": "接口", "system": "系统"}
 TIMELINE = 5
 _NOT_TASK_ID = re.compile(r"[^0-9A-Za-z_\-@]")
@@ -73,6 +74,9 @@ async def status_text(order: Order, uow: UnitOfWork, now: datetime) -> str:
     problems = await worklists.open_exceptions(uow, order_no=no)
     if problems:
         lines += ["未处理异常：", *(worklists.exception_line(r, now) for r in problems[:3])]
+    books = await books_line(uow, no)
+    if books:
+        lines.append(books)
     if order.settlement_hold:
         lines.append(f"客户结算已冻结，核实后由主管发送：解冻 {order.customer_id}")
     others = await customer_cases.other_orders_line(order, uow)

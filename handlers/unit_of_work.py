@@ -28,7 +28,7 @@ from integrations.db.health_views import HealthFigures
 from integrations.db.skus import SkuRegistration
 from integrations.db.stock_views import StockTotal
 from integrations.db.tracking import TrackedOrder
-from integrations.db.views import ApprovalRow, DaySummary, OrderAge, OrderSkus, WarehouseRow
+from integrations.db.views import ApprovalRow, BookedBill, DaySummary, OrderAge, OrderSkus, WarehouseRow
 
 
 class OrderRepo(Protocol):
@@ -134,6 +134,7 @@ class OutboxKeyRepo(Protocol):
 
 
 class WorklistReads(Protocol):
+    async def k3_bills(self, order_no: str) -> list[BookedBill]: ...
     async def warehouse_orders(self, store: str, states: Sequence[str], limit: int) -> tuple[int, list[WarehouseRow]]: ...
     async def pending_approvals(self) -> list[ApprovalRow]: ...
     async def address_changes(self) -> list[OrderAge]: ...

@@ -228,6 +228,20 @@ receivables = Table(
     Column("created_at", TS, nullable=False),
 )
 
+k3_bills = Table(  # the documents booked in K3 Cloud for an order: its receivable, its refunds' red receivables
+    "k3_bills",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_no", String(32), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # receivable | red_receivable
+    Column("ref", String(32), nullable=False),  # what it was booked for: the order or the after-sale number
+    Column("bill_no", String(64), nullable=False),  # K3's FBillNo
+    Column("status", String(1), nullable=False),  # K3's FDocumentStatus after us: A saved, B submitted, C audited
+    Column("booked_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("kind", "ref", name="uq_k3_bills_kind_ref"),
+)
+
 api_tokens = Table(
     "api_tokens",
     metadata,

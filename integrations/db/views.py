@@ -59,9 +59,23 @@ class DaySummary:
     state_jumps: int  # refused illegal triggers since then
 
 
+@dataclass(frozen=True)
+class BookedBill:
+    kind: str  # receivable | red_receivable
+    ref: str  # the order or after-sale it was booked for
+    bill_no: str  # K3's FBillNo
+    status: str  # K3's FDocumentStatus as orderbot left it (A saved, B submitted, C audited)
+
+
 class WorklistViews:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+
+    async def k3_bills(self, order_no: str) -> list[BookedBill]:
+        """The documents booked in K3 for an order (its receivable, its refunds' red receivables), oldest first."""
+        k = t.k3_bills.c
+        stmt = select(k.kind, k.ref, k.bill_no, k.status).where(k.order_no == order_no).order_by(k.id)
+        return [BookedBill(r.kind, r.ref, r.bill_no, r.status) for r in await self.conn.execute(stmt)]
 
     async def warehouse_orders(self, store: str, states: Sequence[str], limit: int) -> tuple[int, list[WarehouseRow]]:
         """(how many, the first `limit`): address changes and open incidents pinned on top, then oldest."""

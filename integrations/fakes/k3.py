@@ -1,5 +1,6 @@
 """In-process fake of K3 Cloud's WebAPI: ExecuteBillQuery on SAL_SaleOrder and AuthService.LoginByAppSecret,
-checking the signed headers of the current SDK (or the session cookie) like the real one.
+checking the signed headers of the current SDK (or the session cookie) like the real one; and the books
+(AR_receivable Save/Submit/Audit/ExecuteBillQuery, `fake.books`, integrations/fakes/k3_books.py) behind the same login.
 
 It answers as K3 does: rows as arrays of the FieldKeys' values; a refusal as HTTP 200 with
 [[{"Result": {"ResponseStatus": {...}}}]]; a lost session with MsgCode 1 "会话信息已丢失，请重新登录".
@@ -30,6 +31,7 @@ from integrations.channels.k3.auth import (
     hmac_b64,
 )
 from integrations.channels.k3.client import QUERY_SERVICE
+from integrations.fakes.k3_books import AUDIT_PATH, FORM, SAVE_PATH, SUBMIT_PATH, FakeBooks
 from integrations.fakes.server import FakeServer
 
 HEADER_FIELDS = {"FBillNo", "FModifyDate", "FCreateDate", "FDocumentStatus", "FCancelStatus", "FCustId.FNumber",
@@ -87,10 +89,14 @@ class FakeK3(FakeServer):
         self.queries: list[dict[str, Any]] = []  # each ExecuteBillQuery's data, answered or not
         self.refused: list[str] = []  # why requests were refused
         self._failures: deque[Trouble] = deque()
+        self.books = FakeBooks()
         self._path_failures = {QUERY_PATH: self._failures}
         self._path_stalls = {}
         self.app = web.Application(middlewares=[self.injected_trouble])
         self.app.router.add_post("/k3cloud" + QUERY_PATH, self._query)
+        for path, op in ((SAVE_PATH, self.books.save), (SUBMIT_PATH, self.books.submit),
+                         (AUDIT_PATH, self.books.audit)):
+            self.app.router.add_post("/k3cloud" + path, self._form_call(op))
         self.app.router.add_post("/k3cloud/" + LOGIN_SERVICE + ".common.kdsvc", self._login)
 
     @property
@@ -116,8 +122,12 @@ class FakeK3(FakeServer):
     def fail_next(self, kind: str = "error", times: int = 1) -> None:
         self._failures.extend(Trouble(kind) for _ in range(times))
 
-    def stall_next(self, seconds: float, times: int = 1) -> None:
-        self._queue_stall(seconds, times, QUERY_PATH)
+    def stall_next(self, seconds: float, times: int = 1, path: str = QUERY_PATH) -> None:
+        self._queue_stall(seconds, times, path)
+
+    def fail_books_next(self, kind: str = "http", times: int = 1, path: str = SAVE_PATH) -> None:
+        """Trouble before the books call is handled (nothing saved): "http", "response_error", "session_lost"."""
+        self._path_failures.setdefault(path, deque()).extend(Trouble(kind) for _ in range(times))
 
     def lose_sessions(self) -> None:
         """Every session K3 gave is gone (an application-pool recycle)."""
@@ -161,8 +171,8 @@ class FakeK3(FakeServer):
             return "X-Api-Signature"
         return True
 
-    async def _query(self, request: web.Request) -> web.Response:
-        raw = await request.read()
+    def _session(self, request: web.Request) -> str | web.Response:
+        """The caller's session (a new one for good signed headers), or the refusal K3 answers."""
         signed = self._signed(request)
         if isinstance(signed, str):
             self.refused.append(signed)
@@ -174,6 +184,25 @@ class FakeK3(FakeServer):
         if signed and sid not in self.sessions:
             sid = secrets.token_hex(16)  # the signed headers log in by themselves: a new session
             self.sessions.add(sid)
+        return sid
+
+    def _form_call(self, op: Any) -> Any:
+        async def handle(request: web.Request) -> web.Response:
+            raw = await request.read()
+            sid = self._session(request)
+            if isinstance(sid, web.Response):
+                return sid
+            resp = web.json_response(await op(json.loads(raw)))
+            resp.set_cookie(SESSION_COOKIE, sid, path="/")
+            return resp
+
+        return handle
+
+    async def _query(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        sid = self._session(request)
+        if isinstance(sid, web.Response):
+            return sid
         data = json.loads(raw)["data"]
         self.queries.append(data)
         try:
@@ -185,10 +214,12 @@ class FakeK3(FakeServer):
         return resp
 
     def _rows(self, data: dict[str, Any]) -> list[list[Any]]:
-        if data.get("FormId") != "SAL_SaleOrder":
-            raise ValueError("业务对象不存在")
         keys = [k.strip() for k in str(data.get("FieldKeys", "")).split(",") if k.strip()]
         conditions = [self._condition(part) for part in re.split(r"\s+AND\s+", data.get("FilterString") or "") if part]
+        if data.get("FormId") == FORM:
+            return self.books.rows(keys, conditions)
+        if data.get("FormId") != "SAL_SaleOrder":
+            raise ValueError("业务对象不存在")
         flat: list[dict[str, Any]] = []
         for bill in self.bills.values():
             if all(self._holds(bill.header, cond) for cond in conditions):

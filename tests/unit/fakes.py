@@ -29,7 +29,7 @@ from integrations.db.health_views import (
 from integrations.db.skus import SkuRegistration
 from integrations.db.stock_views import NOT_SOLD, StockTotal
 from integrations.db.tracking import TrackedOrder
-from integrations.db.views import ApprovalRow, DaySummary, OrderAge, OrderSkus, WarehouseRow
+from integrations.db.views import ApprovalRow, BookedBill, DaySummary, OrderAge, OrderSkus, WarehouseRow
 from tests.unit.fake_repositories import (
     FakeAfterSales,
     FakeConsistency,
@@ -124,6 +124,10 @@ class FakeViews:
 
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self.uow = uow
+        self.bills: dict[str, list[BookedBill]] = {}  # order_no → what K3 holds (set by a test)
+
+    async def k3_bills(self, order_no: str) -> list[BookedBill]:
+        return list(self.bills.get(order_no, []))
 
     async def warehouse_orders(self, store: str, states: Sequence[str], limit: int) -> tuple[int, list[WarehouseRow]]:
         orders = [o for o in self.uow.orders.rows.values() if o.store == store and o.state in states]

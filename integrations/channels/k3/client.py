@@ -55,6 +55,14 @@ class K3SessionLost(K3Error):
     pass
 
 
+class K3Refused(K3Error):
+    """K3 answered IsSuccess false: `message` is K3's own Errors[].Message text (what finance is shown)."""
+
+    def __init__(self, message: str, error_code: object = None) -> None:
+        super().__init__(f"K3 refused: {message[:200]} (ErrorCode {error_code})")
+        self.message = message
+
+
 @dataclass(frozen=True)
 class K3Config:
     server_url: str  # e.g. https://erp.example.com/k3cloud/
@@ -167,7 +175,7 @@ class K3Client:
             message = _messages(status)
             if status.get("MsgCode") == SESSION_LOST_CODE or SESSION_LOST_TEXT in message:
                 raise K3SessionLost(message)
-            raise K3Error(f"K3 refused: {message[:200]} (ErrorCode {status.get('ErrorCode')})")
+            raise K3Refused(message, status.get("ErrorCode"))
         return body
 
     # -- the consistency score -----------------------------------------------------------------
