@@ -1,8 +1,8 @@
 """In-process fake of a network label printer's raw port (JetDirect-style TCP 9100, as TSPL and ZPL printers have).
 
 A client connects, writes the job, shuts its side; the printer takes the bytes and closes its own side. Each job
-taken is recorded whole in `jobs` (bytes). Trouble on demand: `refuse_next()` resets the connection after the
-first bytes (the job is not taken), `stall_next()` reads the job but never closes (a jammed printer), `down()` stops
+taken is recorded whole in `jobs` (bytes). Trouble on demand: `refuse_next()` resets the connection (RST) after
+the first bytes (the job is not taken), `stall_next()` reads the job but never closes (a jammed printer), `down()` stops
 listening (connection refused: switched off) and `up()` listens again on the same port.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 from types import TracebackType
 from typing import Self
 
@@ -53,7 +55,9 @@ class FakeRawPrinter:
         if self._refuse:
             self._refuse -= 1
             await reader.read(1)
-            writer.transport.abort()  # unread bytes left behind: the kernel answers with a reset
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset (RST)
+            writer.transport.abort()
             return
         data = await reader.read()  # until the client shuts its side
         if self._stall:
