@@ -20,6 +20,7 @@ from bot import (
     dingtalk_cards,
     events,
     health,
+    printing,
     sms,
     wecom,
 )
@@ -144,10 +145,11 @@ def with_dingtalk(app: web.Application, wecom_senders: dict[str, Sender]) -> dic
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     db, settings = app[DB], app[SETTINGS].delivery
-    channels = {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app)}
+    channels = {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app),
+                **printing.print_senders(app)}
     warnings = DeadRowWarnings(db, channels=channels, gather_s=settings.dead_report_gather_s,
                                horizon_s=settings.retry_window_s + 86400)
-    counted, on_dead = app[METRICS].counting(channels, both(warnings, app[sms.SMS_DEAD]))
+    counted, on_dead = app[METRICS].counting(channels, both(warnings, app[sms.SMS_DEAD], app[printing.PRINT_TROUBLE]))
     paced = {name: PacedSender(sender, app[PACER].yield_to_acks) for name, sender in counted.items()}
     dispatcher = OutboxDispatcher(
         db, paced, on_dead=on_dead, batch=settings.batch, max_in_flight=settings.max_in_flight,
@@ -158,7 +160,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DISPATCHER] = dispatcher
     stop = asyncio.Event()
     tasks = [asyncio.create_task(dispatcher.run_forever(stop)), asyncio.create_task(warnings.run(stop)),
-             asyncio.create_task(app[sms.SMS_DEAD].report())]  # texts that died before this start
+             asyncio.create_task(app[sms.SMS_DEAD].report()),  # texts that died before this start
+             asyncio.create_task(app[printing.PRINT_TROUBLE].report())]  # and labels
     yield
     stop.set()
     dispatcher.notify()
@@ -168,7 +171,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     counted, on_dead = app[METRICS].counting(
-        {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app)}, None)
+        {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app),
+         **printing.print_senders(app)}, None)
     app[DISPATCHER] = OutboxDispatcher(app[DB], counted, on_dead=on_dead)
     yield
 
@@ -212,6 +216,7 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.cleanup_ctx.append(channels_kuaidi100.courier_ctx)
     app.cleanup_ctx.append(channels_douyin.douyin_ctx)
     app.cleanup_ctx.append(sms.sms_ctx)
+    app.cleanup_ctx.append(printing.printing_ctx)
     app.cleanup_ctx.append(channels_miniprogram.miniprogram_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
     if deliver:

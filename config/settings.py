@@ -10,6 +10,7 @@ import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -208,10 +209,16 @@ class PrintingSettings(BaseModel):
     @field_validator("printers")
     @classmethod
     def _known_schemes(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = [f"{store}={url}" for store, url in value.items()
-               if url.split("://", 1)[0] not in ("tspl", "zpl", "cainiao", "pdf") or "://" not in url]
+        def usable(url: str) -> bool:
+            parts = urlsplit(url.strip())
+            if parts.scheme == "pdf":
+                return bool(parts.netloc + parts.path)
+            return parts.scheme in ("tspl", "zpl", "cainiao") and bool(parts.hostname)
+
+        bad = [f"{store}={url}" for store, url in value.items() if not usable(url)]
         if bad:
-            raise ValueError(f"a printer URL is tspl://, zpl://, cainiao:// or pdf:// ({', '.join(bad)})")
+            raise ValueError("a printer URL is tspl://host:9100, zpl://host:9100, cainiao://host:13528 or "
+                             f"pdf://folder ({', '.join(bad)})")
         return value
 
 
