@@ -3,7 +3,8 @@ the store's printer and sent there.
 
 A store with no printer: the row is set aside as "unconfigured" (on /metrics as orderbot_outbox_rows
 {channel="print",status="unconfigured"}) and the store's warehouse staff are told once. A printer that cannot take
-the job now is tried again with the dispatcher's back-off, but only for `window_s` after the row was committed (the
+the job now is tried again with the dispatcher's back-off (as RecipientTrouble: one store's printer being off
+does not open the channel's breaker for every store), but only for `window_s` after the row was committed (the
 bench is waiting for the label: minutes, not the hours a chat message may wait); then the row dies with the printer's
 own error, and the dead-row hook (dead.py) gives the store's warehouse staff a task card with the `重打` hint.
 A job that can never print there (a Cainiao waybill on a TSPL printer, an own label on a Cainiao print component)
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 from domain.clock import utcnow
 from domain.labels import EncryptedPrint, Label
 from domain.outbox import label_from_data
-from integrations.delivery.rows import OutboxRow, PermanentDelivery, RetryableDelivery, SetAside
+from integrations.delivery.rows import OutboxRow, PermanentDelivery, RecipientTrouble, SetAside
 from integrations.printing.cainiao import CainiaoPrintComponent, encrypted_document
 from integrations.printing.pdf import render_pdf
 from integrations.printing.transports import (
@@ -82,7 +83,7 @@ class PrintSender:
                 raise PermanentDelivery(f"{minutes:g} 分钟内试了 {attempts} 次仍未打印：{trouble}") from trouble
             log.info("print row %s (order %s) not printed yet, attempt %d: %s", row.id, label.order_no, attempts,
                      trouble)
-            raise RetryableDelivery(str(trouble)) from trouble
+            raise RecipientTrouble(str(trouble)) from trouble  # one store's printer: other stores print on
         log.info("label of order %s (waybill %s, copy %d) %s at %s", label.order_no, label.waybill, copy, outcome,
                  printer)
 

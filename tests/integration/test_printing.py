@@ -282,3 +282,36 @@ async def test_a_pdf_printer_gets_one_file_per_label(db: Database, clock: Clock,
     files = sorted(p.name for p in folder.iterdir())
     assert files == ["SO6001_YT6001_0.pdf", "SO6001_YT6001_1.pdf"]
     assert (folder / files[0]).read_bytes().startswith(b"%PDF-")
+
+
+async def test_a_silent_or_absent_print_component_is_tried_again(
+    db: Database, clock: Clock, component: FakePrintComponent, http: aiohttp.ClientSession
+) -> None:
+    component_sender = CainiaoPrintComponent(http, connect_s=1, send_s=0.2, notify_s=1)
+    url = component.url
+    sender = sender_for({"SH01": url}, db, clock, cainiao=component_sender)
+    await queue(db, clock, PrintLabel("SH01", EncryptedPrint("SO4003", "YT4003", PRINT_DATA)))
+    component.silent_next()
+    d = dispatcher(db, sender, clock)
+    await d.run_once()
+    assert "没有回应打印请求" in (await print_rows(db))[0]["last_error"]
+
+    await component.close()  # the component is not running
+    clock.advance(5)
+    await d.run_once()
+    [row] = await print_rows(db)
+    assert (row["status"], row["attempts"]) == ("pending", 2) and "连不上" in row["last_error"]
+    assert component.tasks == []
+
+
+async def test_one_store_s_printer_off_does_not_hold_the_other_stores_labels(
+    db: Database, clock: Clock, tspl: FakeRawPrinter, zpl: FakeRawPrinter
+) -> None:
+    sender = sender_for({"SH01": tspl.url, "BJ01": zpl.url}, db, clock)
+    await tspl.down()
+    await queue(db, clock, *(PrintLabel("SH01", label(f"SO80{i}", f"YT80{i}")) for i in range(5)))
+    d = OutboxDispatcher(db, {"print": sender}, clock=clock, base_backoff_s=1, max_backoff_s=1, breaker_threshold=2)
+    await d.run_once()
+    await queue(db, clock, PrintLabel("BJ01", label("SO8100", "YT8100")))
+    await d.run_once()
+    assert len(zpl.jobs) == 1 and d.breakers["print"].closed
