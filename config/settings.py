@@ -213,6 +213,10 @@ class PrintingSettings(BaseModel):
             parts = urlsplit(url.strip())
             if parts.scheme == "pdf":
                 return bool(parts.netloc + parts.path)
+            try:
+                parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+            except ValueError:
+                return False
             return parts.scheme in ("tspl", "zpl", "cainiao") and bool(parts.hostname)
 
         bad = [f"{store}={url}" for store, url in value.items() if not usable(url)]
