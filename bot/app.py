@@ -21,6 +21,7 @@ from bot import (
     dingtalk_cards,
     events,
     health,
+    printing,
     sms,
     wecom,
 )
@@ -147,11 +148,11 @@ def with_dingtalk(app: web.Application, wecom_senders: dict[str, Sender]) -> dic
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     db, settings = app[DB], app[SETTINGS].delivery
     channels = {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app),
-                **channel_shipments.ship_senders(app), **books_senders(app)}
+                **channel_shipments.ship_senders(app), **books_senders(app), **printing.print_senders(app)}
     warnings = DeadRowWarnings(db, channels=channels, gather_s=settings.dead_report_gather_s,
                                horizon_s=settings.retry_window_s + 86400)
-    counted, on_dead = app[METRICS].counting(channels, both(warnings, app[sms.SMS_DEAD],
-                                                            app[channel_shipments.SHIP_DEAD], app[K3_DEAD]))
+    counted, on_dead = app[METRICS].counting(channels, both(warnings, app[sms.SMS_DEAD], app[channel_shipments.SHIP_DEAD],
+                                                            app[K3_DEAD], app[printing.PRINT_TROUBLE]))
     paced = {name: PacedSender(sender, app[PACER].yield_to_acks) for name, sender in counted.items()}
     dispatcher = OutboxDispatcher(
         db, paced, on_dead=on_dead, batch=settings.batch, max_in_flight=settings.max_in_flight,
@@ -164,7 +165,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(dispatcher.run_forever(stop)), asyncio.create_task(warnings.run(stop)),
              asyncio.create_task(app[sms.SMS_DEAD].report()),  # texts that died before this start
              asyncio.create_task(app[channel_shipments.SHIP_DEAD].report()),
-             asyncio.create_task(app[K3_DEAD].report())]  # and K3 documents
+             asyncio.create_task(app[K3_DEAD].report()),  # and K3 documents
+             asyncio.create_task(app[printing.PRINT_TROUBLE].report())]  # and labels
     yield
     stop.set()
     dispatcher.notify()
@@ -175,8 +177,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     counted, on_dead = app[METRICS].counting(
         {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app),
-         **channel_shipments.ship_senders(app), **books_senders(app)},
-        both(app[channel_shipments.SHIP_DEAD], app[K3_DEAD]))
+         **channel_shipments.ship_senders(app), **books_senders(app), **printing.print_senders(app)},
+        both(app[channel_shipments.SHIP_DEAD], app[K3_DEAD], app[printing.PRINT_TROUBLE]))
     app[DISPATCHER] = OutboxDispatcher(app[DB], counted, on_dead=on_dead)
     yield
 
@@ -221,6 +223,7 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.cleanup_ctx.append(channels_douyin.douyin_ctx)
     app.cleanup_ctx.append(sms.sms_ctx)
     app.cleanup_ctx.append(books_ctx)
+    app.cleanup_ctx.append(printing.printing_ctx)
     app.cleanup_ctx.append(channels_miniprogram.miniprogram_ctx)
     app.cleanup_ctx.append(channel_shipments.channel_ship_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)

@@ -41,7 +41,7 @@ FILES = {  # what the page loads, all from here (no CDN)
 COOKIE = "orderbot_dashboard"
 ROLES = ("manager", "supervisor")
 CHANNELS = {"chat": "聊天消息", "wecom_chat": "企业微信", "dingtalk_chat": "钉钉", "wecom_group": "企业微信群",
-            "sms": "短信", "erp": "ERP", "courier": "快递订阅", "k3": "金蝶K3记账"}
+            "sms": "短信", "erp": "ERP", "courier": "快递订阅", "k3": "金蝶K3记账", "print": "面单打印"}
 PAGES = {
     "missing": (401, "请先登录", "请在企业微信（或钉钉）里向订单助手发送「概况」，点开回复中的看板链接。"),
     "expired": (401, "链接已过期", "看板链接只在发送后一段时间内有效。请重新发送「概况」获取新链接。"),

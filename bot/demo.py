@@ -131,6 +131,9 @@ def demo_settings(settings: Settings, db_path: Path, fake: FakeWeCom, port: int 
         "database_url": f"sqlite+aiosqlite:///{db_path}", "wecom": wecom, "http": http, "logistics": logistics,
         "api": settings.api.model_copy(update={"token": SecretStr(API_TOKEN)}),
         "dingtalk": DingtalkSettings(),  # no DingTalk account in the demo: nothing leaves the machine
+        # labels as PDF files beside the demo database (var/labels/), one folder for every demo store
+        "printing": settings.printing.model_copy(update={"printers": settings.printing.printers or {
+            store: f"pdf://{db_path.parent / 'labels'}" for store in STORES}}),
         "ask": settings.ask.model_copy(update={"store_names": settings.ask.store_names or STORES}),
         # 概况 in the console answers with a dashboard link that works on this machine (a fresh secret each run)
         "dashboard": settings.dashboard.model_copy(update={

@@ -10,6 +10,7 @@ import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -199,6 +200,39 @@ class SmsSettings(BaseModel):
         return bool(self.access_key_id and self.access_key_secret.get_secret_value() and self.sign_name)
 
 
+class PrintingSettings(BaseModel):
+    """Labels at the packing bench: `printers` maps a store code to its printer's URL — tspl://host:9100 or
+    zpl://host:9100 (a raw job over TCP), cainiao://host:13528 (Cainiao's print component, WebSocket),
+    pdf://dir (a PDF file per label); cainiao://host:13528?printer=NAME picks the component's printer by name.
+    A store with no entry has its labels set aside as "unconfigured"."""
+
+    printers: dict[str, str] = Field(default_factory=dict)
+    connect_timeout_s: float = Field(default=3.0, gt=0)  # a printer that does not take the connection by then is off
+    send_timeout_s: float = Field(default=10.0, gt=0)  # the whole job written (or the component's answer) by then
+    notify_timeout_s: float = Field(default=15.0, ge=0)  # Cainiao: wait this long for notifyPrintResult
+    retry_window_s: float = Field(default=600.0, gt=0)  # a label not printed by then is given up: a card to the bench
+    drain_max_age_hours: float = Field(default=24, ge=0)  # unconfigured labels younger than this print once configured
+
+    @field_validator("printers")
+    @classmethod
+    def _known_schemes(cls, value: dict[str, str]) -> dict[str, str]:
+        def usable(url: str) -> bool:
+            parts = urlsplit(url.strip())
+            if parts.scheme == "pdf":
+                return bool(parts.netloc + parts.path)
+            try:
+                parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+            except ValueError:
+                return False
+            return parts.scheme in ("tspl", "zpl", "cainiao") and bool(parts.hostname)
+
+        bad = [f"{store}={url}" for store, url in value.items() if not usable(url)]
+        if bad:
+            raise ValueError("a printer URL is tspl://host:9100, zpl://host:9100, cainiao://host:13528 or "
+                             f"pdf://folder ({', '.join(bad)})")
+        return value
+
+
 class SafetyStockSettings(BaseModel):
     """Dynamic safety stock (动态安全库存): the hourly forecast of A-class SKUs; formula in domain/safety_stock.py."""
 
@@ -378,6 +412,7 @@ class Settings(BaseSettings):
     consistency: ConsistencySettings = Field(default_factory=ConsistencySettings)
     ask: AskSettings = Field(default_factory=AskSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
+    printing: PrintingSettings = Field(default_factory=PrintingSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @field_validator("log_level")

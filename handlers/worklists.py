@@ -27,6 +27,7 @@ EXCEPTION_KINDS = {
     "address_unresolved": "地址不详", "address_unverified": "地址未核验",
     "channel_order": "渠道订单未导入",
     "sms_failed": "短信未发出",
+    "print_failed": "面单未打印",
 }
 AFTERSALE_KINDS = {"refund": "仅退款", "return": "退货退款", "exchange": "换货"}
 

@@ -38,6 +38,7 @@ from integrations.delivery.rows import (
     LostClaim,
     OutboxRow,
     PermanentDelivery,
+    RecipientTrouble,
     RetryableDelivery,
     SetAside,
     shown_recipient,
@@ -216,6 +217,9 @@ class OutboxDispatcher:
         except PermanentDelivery as failure:
             breaker.succeeded(row.id)  # the channel answered, if only to refuse
             await self._kill(row, str(failure) or type(failure).__name__)
+        except RecipientTrouble as failure:
+            breaker.neutral(row.id)
+            await self._retry(row, str(failure) or type(failure).__name__)
         except Exception as failure:  # RetryableDelivery, and any surprise: retry within the window
             if not isinstance(failure, RetryableDelivery):
                 log.exception("outbox row %s: unexpected error from the %s sender", row.id, row.channel)

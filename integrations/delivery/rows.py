@@ -48,6 +48,12 @@ class RetryableDelivery(Exception):
     """The send may succeed later: try again after a back-off."""
 
 
+class RecipientTrouble(RetryableDelivery):
+    """Only this recipient cannot take it now (one store's printer is off), the channel itself is fine: retried
+    with back-off like any failure, but not counted against the channel's breaker, so one recipient's trouble
+    does not hold every other recipient's rows."""
+
+
 class PermanentDelivery(Exception):
     """The send will never succeed: the row is dead."""
 
