@@ -21,6 +21,8 @@ from bot import (
     events,
     health,
     sms,
+    stores,
+    waybills,
     wecom,
 )
 from bot.asking import Asking
@@ -144,10 +146,11 @@ def with_dingtalk(app: web.Application, wecom_senders: dict[str, Sender]) -> dic
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     db, settings = app[DB], app[SETTINGS].delivery
-    channels = {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app)}
+    channels = {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app),
+                **waybills.waybill_senders(app)}
     warnings = DeadRowWarnings(db, channels=channels, gather_s=settings.dead_report_gather_s,
                                horizon_s=settings.retry_window_s + 86400)
-    counted, on_dead = app[METRICS].counting(channels, both(warnings, app[sms.SMS_DEAD]))
+    counted, on_dead = app[METRICS].counting(channels, both(warnings, app[sms.SMS_DEAD], app[waybills.WAYBILL_DEAD]))
     paced = {name: PacedSender(sender, app[PACER].yield_to_acks) for name, sender in counted.items()}
     dispatcher = OutboxDispatcher(
         db, paced, on_dead=on_dead, batch=settings.batch, max_in_flight=settings.max_in_flight,
@@ -158,7 +161,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DISPATCHER] = dispatcher
     stop = asyncio.Event()
     tasks = [asyncio.create_task(dispatcher.run_forever(stop)), asyncio.create_task(warnings.run(stop)),
-             asyncio.create_task(app[sms.SMS_DEAD].report())]  # texts that died before this start
+             asyncio.create_task(app[sms.SMS_DEAD].report()),  # texts that died before this start
+             asyncio.create_task(app[waybills.WAYBILL_DEAD].report())]  # and e-waybills
     yield
     stop.set()
     dispatcher.notify()
@@ -168,7 +172,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     counted, on_dead = app[METRICS].counting(
-        {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app)}, None)
+        {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app),
+         **waybills.waybill_senders(app)}, app[waybills.WAYBILL_DEAD])
     app[DISPATCHER] = OutboxDispatcher(app[DB], counted, on_dead=on_dead)
     yield
 
@@ -212,6 +217,7 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.cleanup_ctx.append(channels_kuaidi100.courier_ctx)
     app.cleanup_ctx.append(channels_douyin.douyin_ctx)
     app.cleanup_ctx.append(sms.sms_ctx)
+    app.cleanup_ctx.append(waybills.waybill_ctx)
     app.cleanup_ctx.append(channels_miniprogram.miniprogram_ctx)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
     if deliver:
@@ -229,6 +235,7 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.add_routes(channels_kuaidi100.routes)
     app.add_routes(channels_douyin.routes)
     app.add_routes(sms.routes)
+    app.add_routes(stores.routes)
     app.add_routes(dashboard.routes)
     app.add_routes(channels_miniprogram.routes)
     return app
