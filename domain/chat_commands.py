@@ -242,7 +242,7 @@ class ConfirmNewWaybill(ChatCommand):
     waybill: str = arg("新运单号", "waybill", optional=True)  # not typed when the new e-waybill was issued
 
 
-@declare("reprint", "重打", "重打面单（未取到则重新取号）", roles=FLOOR, own_store=True, done="已重打")
+@declare("reprint", "重打", "重打面单或重新取号", roles=FLOOR, own_store=True, done="已重打")
 @dataclass(frozen=True, kw_only=True)
 class ReprintLabel(ChatCommand):
     order_no: str = arg("单号", "order")
