@@ -74,11 +74,11 @@ def provider_name(provider: str) -> str:
 @router.events_of(events.OrderStateChanged)
 async def request_on_pack(changes: list[events.OrderStateChanged], uow: UnitOfWork, deps: Deps) -> None:
     """打包 without a typed waybill: the store's provider is asked for one, in the same transaction."""
-    for change in changes:
-        if change.trigger != "pack" or change.to_state != "packed":
-            continue
-        order = await uow.orders.get(change.order_no)
-        if order is not None and not order.waybill:
+    packed = [e.order_no for e in changes if e.trigger == "pack" and e.to_state == "packed"]
+    if not packed:
+        return
+    for order in (await uow.orders.get_many(packed)).values():  # one read for a scanned wave
+        if not order.waybill and order.store and deps.waybill_provider(order.store):
             await request_waybill(order, uow, deps, asked_by=uow.actor)
 
 

@@ -1,7 +1,9 @@
 """E-waybills through Kuaidi100's e-waybill API (电子面单 label/order): method "order" takes a number, "cancel"
 voids one. orderbot prints the label itself (printType NON: the number only), from the label fields it knows.
 
-Wire format followed, from Kuaidi100's own demos (github.com/kuaidi100-api/python-demo code/eorder_create.py,
+Wire format followed, from the API page (https://api.kuaidi100.com/document/dianzimiandanV2: POST
+application/x-www-form-urlencoded, sign "32位大写 … MD5(param + t + key + secret)", printType NON "只下单不打印"),
+Kuaidi100's own demos (github.com/kuaidi100-api/python-demo code/eorder_create.py,
 php-demo src/ele_cancel.php) and SDK parameter class (KD100SDK Request/Label/OrderParam.cs):
 - POST https://api.kuaidi100.com/label/order, urlencoded form: `method`, `key`, `t` (milliseconds), `param` (JSON
   text) and `sign` = upper-case hex MD5(param + t + key + secret).

@@ -241,3 +241,30 @@ async def test_an_unregistered_store_types_its_waybill(db: Database) -> None:
     bus = bus_with(db, CAINIAO)
     await packed(bus)  # SH01 has a provider but is not in the register: no sender address for the waybill
     assert await outbox(db, "waybill") == []
+
+
+async def test_kuaidi100_address_change_cancels_the_old_waybill(db: Database, http: httpx.AsyncClient) -> None:
+    bus = bus_with(db, KUAIDI100)
+    await bench(db, bus)
+    async with FakeKuaidi100Label() as fake:
+        provider = Kuaidi100Waybills(http, api_base=fake.base_url, key=fake.key, secret=fake.secret,
+                                     partner_id="C123", partner_key="pk", kuaidicom="yuantong")
+        d = dispatcher_of(db, bus, {KUAIDI100: provider})
+        no = await packed(bus)
+        await drain(d)
+        old = (await order_row(db, no))["waybill"]
+        await bus.handle(RequestAddressChange(no, "上海市徐汇区漕溪北路88号", by="cs1", via="wecom"))
+        await drain(d)
+        assert fake.cancelled == [old]
+        assert [o["recMan"]["printAddr"] for o in fake.orders] == ["上海市浦东新区张杨路500号", "上海市徐汇区漕溪北路88号"]
+    new = (await order_row(db, no))["waybill"]
+    assert new not in (None, old)
+
+
+async def test_rows_of_a_store_whose_provider_went_away_are_set_aside(db: Database) -> None:
+    bus = bus_with(db, CAINIAO)
+    await bench(db, bus)
+    await packed(bus)
+    await drain(dispatcher_of(db, bus, {}))  # Cainiao's settings were removed before the row was sent
+    [request] = await outbox(db, "waybill")
+    assert (request["status"], request["attempts"]) == ("unconfigured", 0)
