@@ -158,15 +158,17 @@ async def put_stock(request: web.Request) -> web.Response:
     store, sku = path_value(request, "store", lim.STORE), path_value(request, "sku", lim.SKU)
     body = await parse_body(request, StockIn)
     if not await _store_exists(request, store):
-        raise NotFound(f"没有门店 {store}：门店有员工（orderbot users add … --store {store}）或已有库存才能设库存。")
+        raise NotFound(f"没有门店 {store}：先登记门店（orderbot stores add {store} …）才能设库存。")
     stock = await request.app[BUS].handle(c.SetStock(store, sku, body.on_hand, by=API_ACTOR, via="api"))
     return ok(_stock_json(stock))
 
 
 async def _store_exists(request: web.Request, store: str) -> bool:
-    """A store is one somebody works in or that holds stock: stock for a mistyped code would never be sold."""
+    """A store is one in the register, one somebody works in or one that holds stock: stock for a mistyped code
+    would never be sold."""
     async with UnitOfWork(request.app[DB]) as uow:
-        return bool(await uow.users.list(store=store)) or store in await uow.inventory.stores()
+        return (await uow.stores.get(store) is not None or bool(await uow.users.list(store=store))
+                or store in await uow.inventory.stores())
 
 
 def _stock_json(stock: Stock) -> dict[str, object]:

@@ -12,7 +12,6 @@ from aiohttp import web
 
 from bot import (
     api,
-    channel_shipments,
     channels_douyin,
     channels_kuaidi100,
     channels_miniprogram,
@@ -21,12 +20,12 @@ from bot import (
     dingtalk_cards,
     events,
     health,
-    printing,
+    outbound,
     sms,
+    stores,
     wecom,
 )
 from bot.asking import Asking
-from bot.books import K3_DEAD, books_ctx, books_senders
 from bot.edge import edge_guard
 from bot.inbound_queue import InboundQueue
 from bot.keys import (
@@ -50,6 +49,7 @@ from handlers.bus import Deps
 from integrations.db.engine import Database
 from integrations.db.tokens import DbTokenCache
 from integrations.delivery.dead_rows import DeadRowWarnings
+from integrations.delivery.dead_tasks import both
 from integrations.delivery.dingtalk_sender import DingTalkChatSender
 from integrations.delivery.dispatcher import OutboxDispatcher, Sender
 from integrations.delivery.fanout import DINGTALK_CHAT, WECOM_CHAT, ChatFanout
@@ -57,7 +57,6 @@ from integrations.delivery.limiter import GROUP_ROBOT_LIMITS, RecipientLimiter
 from integrations.delivery.wecom_sender import WeComChatSender, WeComGroupSender
 from integrations.dingtalk.client import DingTalkClient
 from integrations.geo.amap import AmapGeocoder, geo_http
-from integrations.sms.dead import both
 from integrations.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -147,12 +146,12 @@ def with_dingtalk(app: web.Application, wecom_senders: dict[str, Sender]) -> dic
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     db, settings = app[DB], app[SETTINGS].delivery
-    channels = {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app),
-                **channel_shipments.ship_senders(app), **books_senders(app), **printing.print_senders(app)}
+    channels = {**senders(app), **channels_kuaidi100.courier_senders(app),
+                **outbound.effect_senders(app)}
     warnings = DeadRowWarnings(db, channels=channels, gather_s=settings.dead_report_gather_s,
                                horizon_s=settings.retry_window_s + 86400)
-    counted, on_dead = app[METRICS].counting(channels, both(warnings, app[sms.SMS_DEAD], app[channel_shipments.SHIP_DEAD],
-                                                            app[K3_DEAD], app[printing.PRINT_TROUBLE]))
+    tasks_for_people = outbound.dead_tasks(app)
+    counted, on_dead = app[METRICS].counting(channels, both(warnings, *tasks_for_people))
     paced = {name: PacedSender(sender, app[PACER].yield_to_acks) for name, sender in counted.items()}
     dispatcher = OutboxDispatcher(
         db, paced, on_dead=on_dead, batch=settings.batch, max_in_flight=settings.max_in_flight,
@@ -163,10 +162,7 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DISPATCHER] = dispatcher
     stop = asyncio.Event()
     tasks = [asyncio.create_task(dispatcher.run_forever(stop)), asyncio.create_task(warnings.run(stop)),
-             asyncio.create_task(app[sms.SMS_DEAD].report()),  # texts that died before this start
-             asyncio.create_task(app[channel_shipments.SHIP_DEAD].report()),
-             asyncio.create_task(app[K3_DEAD].report()),  # and K3 documents
-             asyncio.create_task(app[printing.PRINT_TROUBLE].report())]  # and labels
+             *(asyncio.create_task(told.report()) for told in tasks_for_people)]  # rows that died before this start
     yield
     stop.set()
     dispatcher.notify()
@@ -176,9 +172,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def idle_dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     counted, on_dead = app[METRICS].counting(
-        {**senders(app), **channels_kuaidi100.courier_senders(app), **sms.sms_senders(app),
-         **channel_shipments.ship_senders(app), **books_senders(app), **printing.print_senders(app)},
-        both(app[channel_shipments.SHIP_DEAD], app[K3_DEAD], app[printing.PRINT_TROUBLE]))
+        {**senders(app), **channels_kuaidi100.courier_senders(app),
+         **outbound.effect_senders(app)}, both(*outbound.dead_tasks(app)))
     app[DISPATCHER] = OutboxDispatcher(app[DB], counted, on_dead=on_dead)
     yield
 
@@ -221,11 +216,8 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.cleanup_ctx.append(geo_ctx)
     app.cleanup_ctx.append(channels_kuaidi100.courier_ctx)
     app.cleanup_ctx.append(channels_douyin.douyin_ctx)
-    app.cleanup_ctx.append(sms.sms_ctx)
-    app.cleanup_ctx.append(books_ctx)
-    app.cleanup_ctx.append(printing.printing_ctx)
     app.cleanup_ctx.append(channels_miniprogram.miniprogram_ctx)
-    app.cleanup_ctx.append(channel_shipments.channel_ship_ctx)
+    app.cleanup_ctx.extend(effect.ctx for effect in outbound.EFFECTS)
     app.cleanup_ctx.append(delivery_ctx if deliver else idle_dispatcher_ctx)
     if deliver:
         app.cleanup_ctx.append(events.events_ctx)
@@ -242,6 +234,7 @@ def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = Fal
     app.add_routes(channels_kuaidi100.routes)
     app.add_routes(channels_douyin.routes)
     app.add_routes(sms.routes)
+    app.add_routes(stores.routes)
     app.add_routes(dashboard.routes)
     app.add_routes(channels_miniprogram.routes)
     return app

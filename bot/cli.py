@@ -92,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(run=run_users_add)
     users.add_parser("list", help="list users").set_defaults(run=run_users_list)
 
+    stores = sub.add_parser("stores", help="the store register (sender on e-waybills)").add_subparsers(
+        required=True, metavar="ACTION")
+    add_store = stores.add_parser("add", help="register a store or change its name, address or phone")
+    add_store.add_argument("code", help="store code, e.g. SH01")
+    add_store.add_argument("--name", required=True)
+    add_store.add_argument("--address", required=True, help="the sender address printed on its waybills")
+    add_store.add_argument("--phone", default="")
+    add_store.set_defaults(run=run_stores_add)
+    stores.add_parser("list", help="list the registered stores").set_defaults(run=run_stores_list)
+
     orders = sub.add_parser("orders", help="orders").add_subparsers(required=True, metavar="ACTION")
     importing = orders.add_parser("import", help="import a CSV or XLSX export of a channel's orders")
     importing.add_argument("file", help=".csv (UTF-8 or GBK) or .xlsx")
@@ -251,6 +261,18 @@ async def _add_user(settings: Settings, user: User) -> bool:
             return created
     finally:
         await db.dispose()
+
+
+def run_stores_add(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.store_cli import add_store
+
+    return add_store(settings, args.code, args.name, args.address, args.phone)
+
+
+def run_stores_list(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.store_cli import list_stores
+
+    return list_stores(settings)
 
 
 def run_users_list(settings: Settings, args: argparse.Namespace) -> int:

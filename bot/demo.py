@@ -22,10 +22,11 @@ from pydantic import SecretStr
 
 from bot import console, demo_data, demo_scenarios
 from bot.app import create_app, deps_from
-from config.settings import DingtalkSettings, Settings
+from config.settings import DingtalkSettings, Kuaidi100WaybillSettings, Settings, WaybillSettings
 from domain import commands as c
 from domain.clock import utcnow
 from domain.safety_stock import RegisterSku
+from domain.stores import SaveStore
 from domain.users import ROLES, User
 from handlers.bootstrap import build_bus
 from handlers.bus import MessageBus
@@ -33,6 +34,7 @@ from integrations.db import migrate
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
 from integrations.fakes.courier import FakeCourier
+from integrations.fakes.kuaidi100_label import FakeKuaidi100Label
 from integrations.fakes.wecom import FakeWeCom
 
 HOST = "127.0.0.1"
@@ -115,7 +117,7 @@ SEEDED = web.AppKey("demo_seeded", Seeded)
 
 
 def demo_settings(settings: Settings, db_path: Path, fake: FakeWeCom, port: int | None = None,
-                  courier: FakeCourier | None = None) -> Settings:
+                  courier: FakeCourier | None = None, labels: FakeKuaidi100Label | None = None) -> Settings:
     """The user's settings with everything outward pointed at the demo: its database, the fake WeCom."""
     wecom = settings.wecom.model_copy(update={
         "corp_id": CORP_ID, "secret": SecretStr(SECRET), "agent_id": fake.agent_id, "token": SecretStr(TOKEN),
@@ -127,7 +129,12 @@ def demo_settings(settings: Settings, db_path: Path, fake: FakeWeCom, port: int 
         "api_base": courier.base_url, "customer": courier.customer, "key": SecretStr(courier.key),
         "callback_url": f"http://{HOST}:{http.port}/channels/kuaidi100/callback", "salt": SecretStr(COURIER_SALT),
     })
+    waybills = {} if labels is None else {  # 打包 takes a Kuaidi100 e-waybill from the fake, for every store
+        "waybill": WaybillSettings(default="kuaidi100"),
+        "kuaidi100": Kuaidi100WaybillSettings(api_base=labels.base_url, key=labels.key, secret=SecretStr(labels.secret),
+                                              partner_id="DEMO-MONTHLY", kuaidicom="yuantong")}
     return settings.model_copy(update={
+        **waybills,
         "database_url": f"sqlite+aiosqlite:///{db_path}", "wecom": wecom, "http": http, "logistics": logistics,
         "api": settings.api.model_copy(update={"token": SecretStr(API_TOKEN)}),
         "dingtalk": DingtalkSettings(),  # no DingTalk account in the demo: nothing leaves the machine
@@ -180,6 +187,8 @@ async def seed(settings: Settings) -> Seeded:
             )
             seeded.aftersales.append(aftersale.aftersale_no)
         await seed_crowd(bus, seeded)
+        for store, (address, phone) in demo_data.STORE_ADDRESSES.items():  # last: the seeding takes no e-waybills
+            await bus.handle(SaveStore(store, STORES[store], address, phone, by="limin", via=VIA))
     finally:
         await db.dispose()
     return seeded
@@ -245,16 +254,18 @@ async def build_demo(
     `db_path` must hold a migrated database (`reset_database`); migrations are synchronous.
     """
     fake = FakeWeCom(corp_id=CORP_ID, secret=SECRET)
-    courier = FakeCourier()
+    courier, labels = FakeCourier(), FakeKuaidi100Label()
     await fake.start()
     await courier.start()
+    await labels.start()
     try:
-        settings = demo_settings(settings, db_path, fake, port, courier)
+        settings = demo_settings(settings, db_path, fake, port, courier, labels)
         seeded = await seed(settings)
         app = create_app(settings)
     except BaseException:
         await fake.close()
         await courier.close()
+        await labels.close()
         raise
     app[SEEDED] = seeded
     console.install(app, fake, STORES)
@@ -263,6 +274,7 @@ async def build_demo(
     async def close_fake(_: web.Application) -> None:
         await fake.close()
         await courier.close()
+        await labels.close()
 
     app.on_cleanup.append(close_fake)  # after the cleanup contexts: the dispatcher has stopped by then
     return app, fake

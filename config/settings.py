@@ -8,6 +8,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -231,6 +232,45 @@ class PrintingSettings(BaseModel):
             raise ValueError("a printer URL is tspl://host:9100, zpl://host:9100, cainiao://host:13528 or "
                              f"pdf://folder ({', '.join(bad)})")
         return value
+class WaybillSettings(BaseModel):
+    """E-waybills at the packing bench: which provider issues each store's waybills. A store with none (no entry and
+    no default, or the provider's settings incomplete) types its waybill at 发货, as without e-waybills."""
+
+    providers: dict[str, Literal["cainiao", "kuaidi100"]] = Field(default_factory=dict)  # store code → provider
+    default: Literal["", "cainiao", "kuaidi100"] = ""  # for the stores not named in `providers`
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class CainiaoSettings(BaseModel):
+    """Cainiao LINK (菜鸟电子面单云打印): TMS_WAYBILL_GET / TMS_WAYBILL_DISCARD."""
+
+    api_base: str = "https://link.cainiao.com/gateway/link.do"
+    provider_id: str = ""  # logistic_provider_id (the LINK app's resource code)
+    secret: SecretStr = SecretStr("")  # signs data_digest
+    cp_code: str = ""  # the courier the account is subscribed to, e.g. YTO, ZTO, STO
+    to_code: str = ""  # only when Cainiao told the account to send one
+    template_url: str = ""  # the standard template (templateURL) of the courier's 100 × 150 mm label
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.provider_id and self.secret.get_secret_value() and self.cp_code)
+
+
+class Kuaidi100WaybillSettings(BaseModel):
+    """Kuaidi100 e-waybills (label/order): the API key and secret, and the courier account (partnerId/partnerKey)."""
+
+    api_base: str = "https://api.kuaidi100.com"
+    key: str = ""
+    secret: SecretStr = SecretStr("")
+    partner_id: str = ""  # 电子面单客户账户或月结账号
+    partner_key: SecretStr = SecretStr("")
+    kuaidicom: str = "yuantong"  # Kuaidi100's courier code
+    exp_type: str = "标准快递"
+    pay_type: Literal["SHIPPER", "CONSIGNEE", "MONTHLY", "THIRDPARTY"] = "MONTHLY"
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.key and self.secret.get_secret_value() and self.partner_id)
 
 
 class SafetyStockSettings(BaseModel):
@@ -379,6 +419,18 @@ class AskSettings(BaseModel):
     cache_dir: str = "var"  # where jieba keeps its dictionary cache (jieba.cache)
 
 
+def waybill_provider_for(settings: Settings) -> Callable[[str], str]:
+    """store → the provider that issues its e-waybills, "" when none is configured for it."""
+    ready = {"cainiao": settings.cainiao.configured, "kuaidi100": settings.kuaidi100.configured}
+    chosen, default = dict(settings.waybill.providers), settings.waybill.default
+
+    def provider(store: str) -> str:
+        name = chosen.get(store, default)
+        return name if name and ready.get(name) else ""
+
+    return provider
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ORDERBOT_",
@@ -413,6 +465,9 @@ class Settings(BaseSettings):
     ask: AskSettings = Field(default_factory=AskSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
     printing: PrintingSettings = Field(default_factory=PrintingSettings)
+    waybill: WaybillSettings = Field(default_factory=WaybillSettings)
+    cainiao: CainiaoSettings = Field(default_factory=CainiaoSettings)
+    kuaidi100: Kuaidi100WaybillSettings = Field(default_factory=Kuaidi100WaybillSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @field_validator("log_level")

@@ -239,7 +239,13 @@ class ChangeOrderAddress(ChatCommand):
 @dataclass(frozen=True, kw_only=True)
 class ConfirmNewWaybill(ChatCommand):
     order_no: str = arg("单号", "order")
-    waybill: str = arg("新运单号", "waybill")
+    waybill: str = arg("新运单号", "waybill", optional=True)  # not typed when the new e-waybill was issued
+
+
+@declare("reprint", "重打", "重打面单或重新取号", roles=FLOOR, own_store=True, done="已重打")
+@dataclass(frozen=True, kw_only=True)
+class ReprintLabel(ChatCommand):
+    order_no: str = arg("单号", "order")
 
 
 @declare("approve", "同意", "同意售后退款", roles=DESK, done="已同意", synonyms=("退款同意", "批准", "通过"))

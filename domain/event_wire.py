@@ -18,6 +18,8 @@ from typing import Any
 
 from domain import events as e
 from domain import facts as f
+from domain import stores as s
+from domain import waybills as w
 
 WIRE_NAMES: dict[type[e.Event], str] = {
     e.OrderCreated: "order.created",
@@ -51,6 +53,8 @@ WIRE_NAMES: dict[type[e.Event], str] = {
     f.AccountSwitched: "user.account_switched",
     f.AccountSaved: "user.account_saved",
     f.SenderRefused: "user.sender_refused",
+    s.StoreSaved: "store.saved",
+    w.WaybillIssued: "order.waybill_issued",
 }
 
 WIRE_NAME = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")  # also a valid pair of NATS subject tokens

@@ -77,6 +77,7 @@ ORDER_NO = Limit("单号", 64, _CODE, "字母、数字、- 或 _")  # our number
 EXTERNAL_ID = Limit("渠道单号", 64)
 CHANNEL = Limit("渠道", 32, _CODE, "字母、数字、- 或 _")
 STORE = Limit("门店编号", 32, _CODE, "字母、数字、- 或 _，如 SH01")
+STORE_NAME = Limit("门店名称", 64)
 SKU = Limit("SKU", 64, _SKU, "字母、数字、.、- 或 _，如 BP-001")
 PRODUCT_NAME = Limit("商品名称", 128)
 WAYBILL = Limit("运单号", 64, _CODE, "字母、数字、- 或 _")

@@ -10,6 +10,7 @@ from domain import events
 from domain.clock import hhmm
 from domain.errors import GuardRefused, InvalidInput
 from domain.order_lifecycle import IN_WAREHOUSE, ORDER_LIFECYCLE, SHIPPED_OR_LATER
+from domain.waybills import WaybillIssued
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,21 @@ class Order:
         self.events.append(events.AddressChanged(self.order_no, old, new_address, needs_relabel, voided, self.state))
         return needs_relabel
 
+    def assign_waybill(self, waybill: str, courier: str, provider: str, at: datetime, *, replaces: str = "") -> None:
+        """An e-waybill taken for this packed order (after an address change: its new one, still to be relabelled)."""
+        if self.state != "packed" or self.waybill:
+            raise GuardRefused(f"订单 {self.order_no} 已不需要新运单（{self.state_label}，运单 {self.waybill or '无'}）。")
+        self.waybill = waybill
+        self.updated_at = at
+        self.events.append(WaybillIssued(self.order_no, self.state, waybill, courier, provider, replaces))
+
     def confirm_relabel(self, waybill: str, at: datetime) -> None:
         if not self.address_change_pending:
             raise GuardRefused(f"订单 {self.order_no} 没有待换贴的面单。")
-        if not waybill.strip():
+        waybill = waybill.strip() or (self.waybill or "")  # an e-waybill already issued for the new address
+        if not waybill:
             raise InvalidInput("请写上新运单号：确认改签 <单号> <新运单号>")
-        self.waybill = waybill.strip()
+        self.waybill = waybill
         self.address_change_pending = False
         self.updated_at = at
         self.events.append(events.RelabelConfirmed(self.order_no, self.state, self.waybill))

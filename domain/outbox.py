@@ -284,3 +284,43 @@ class K3Booking(OutboxMessage):
         return {"order_no": self.order_no, "ref": self.ref, "customer_id": self.customer_id,
                 "k3_customer": self.k3_customer, "amount_fen": self.amount_fen, "booked_on": self.booked_on,
                 "lines": [{"sku": s, "name": n, "qty": q, "unit_price_fen": p} for s, n, q, p in self.lines]}
+@dataclass(frozen=True)
+class WaybillRequest(OutboxMessage):
+    """Take an e-waybill for a packed order from the store's provider (integrations/waybills), committed with the
+    打包 transition or with the address change that voids the old one (`discard`: discarded at the provider first).
+    `request_id` is the provider's idempotency key (Cainiao objectId and trade order id, Kuaidi100 orderId), so a
+    retry after a time-out gets the same number instead of a second one."""
+
+    channel: ClassVar[str] = "waybill"
+    order_no: str
+    store: str
+    request_id: str
+    sender: Party
+    receiver: Party
+    items: str = ""
+    count: int = 1
+    discard: str = ""
+    asked_by: str = ""  # who packed: told what was printed where
+
+    @property
+    def kind(self) -> str:
+        return "relabel" if self.discard else "get"
+
+    @property
+    def recipient(self) -> str:
+        return self.store
+
+    @property
+    def dedup_key(self) -> str | None:
+        return f"waybill:{self.request_id}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"order_no": self.order_no, "request_id": self.request_id, "sender": asdict(self.sender),
+                "receiver": asdict(self.receiver), "items": self.items, "count": self.count, "discard": self.discard,
+                "asked_by": self.asked_by}
+
+    @classmethod
+    def from_payload(cls, store: str, data: dict[str, Any]) -> WaybillRequest:
+        return cls(str(data["order_no"]), store, str(data["request_id"]), Party(**data["sender"]),
+                   Party(**data["receiver"]), str(data.get("items", "")), int(data.get("count", 1)),
+                   str(data.get("discard", "")), str(data.get("asked_by", "")))

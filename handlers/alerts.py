@@ -9,6 +9,7 @@ from domain.chat_commands import button as command_button
 from handlers.bus import Deps, Router
 from handlers.notify import notify_role
 from handlers.orders import load_order
+from handlers.waybills import provider_name, request_waybill
 from integrations.db.uow import UnitOfWork
 
 router = Router()
@@ -32,9 +33,14 @@ async def relabel_needed(event: events.AddressChanged, uow: UnitOfWork, deps: De
     draft = await uow.create_waybill_draft(
         order_no=order.order_no, voided_waybill=event.voided_waybill, address=event.new_address, at=deps.now
     )
+    provider = ""
+    if order.state == "packed":  # an e-waybill store: the old one is discarded at the provider, a new one printed
+        provider = await request_waybill(order, uow, deps, discard=event.voided_waybill or "")
+    todo = (f"已向{provider_name(provider)}作废旧运单并取新电子面单，打印后换贴，再发送：确认改签 {order.order_no}"
+            if provider else f"作废旧面单，按草稿 #{draft} 打印新面单后发送：确认改签 {order.order_no} <新运单号>")
     card = Card(
         title=f"改地址 · 需换面单 {order.order_no}",
-        description=f"新地址：{event.new_address}。作废旧面单，按草稿 #{draft} 打印新面单后发送：确认改签 {order.order_no} <新运单号>",
+        description=f"新地址：{event.new_address}。{todo}",
         task_id=f"relabel-{order.order_no}-{order.version}",
         fields=(("原地址", event.old_address), ("作废运单", event.voided_waybill or "无"), ("新运单草稿", f"#{draft}")),
         buttons=(command_button(QueryOrder, order.order_no, text="查看订单", style=2),),

@@ -28,6 +28,8 @@ from handlers import (
     orders,
     safety_stock,
     skus,
+    stores,
+    waybills,
 )
 from handlers.bus import Deps, MessageBus
 from integrations.db.engine import Database
@@ -38,7 +40,7 @@ ROUTERS = (
     chat_desk.router, chat_aftersales.router, chat_ask.router, logistics.router, courier_tracks.router,
     address_check.router, skus.router, escalation.router, safety_stock.router, imports.router, douyin_orders.router,
     channel_orders.router, consistency.router, customer_login.router,
-    customer_sms.router, channel_shipments.router, books.router,
+    customer_sms.router, channel_shipments.router, books.router, stores.router, waybills.router,
 )
 
 

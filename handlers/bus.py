@@ -38,6 +38,8 @@ class Deps:
     observer: Observer = field(default_factory=NoObserver)  # metrics, set by bot/ (bot/metrics.py)
     # (userid, now) → a signed link to the health dashboard, for `概况`; None: the dashboard is not set up
     dashboard_link: Callable[[str, datetime], str] | None = None
+    # store code → its e-waybill provider ("cainiao" | "kuaidi100"), "" when 打包 leaves the waybill to be typed
+    waybill_provider: Callable[[str], str] = field(default=lambda store: "")
 
     @property
     def now(self) -> datetime:

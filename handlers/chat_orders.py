@@ -36,6 +36,7 @@ from handlers.books import books_line
 from handlers.bus import Deps
 from handlers.chat_router import ChatContext, ChatRouter
 from handlers.orders import confirm_relabel, fire_order_trigger
+from handlers.waybills import provider_name, waybill_provider
 from integrations.db.uow import UnitOfWork
 from integrations.geo import AddressCheck
 
@@ -133,6 +134,9 @@ async def advance(cmd: FloorStep, ctx: ChatContext) -> Reply:
     except IllegalTransition as err:
         raise IllegalTransition(f"订单 {order.order_no} {err.reason}下一步：{worklists.next_step(order).text}") from err
     facts = ""
+    if trigger == "pack" and not order.waybill and (provider := await waybill_provider(order, ctx.uow, ctx.deps)):
+        return Reply(f"{cmd.spec.done} {order.order_no}，正在向{provider_name(provider)}取电子面单，取到后打印到门店 "
+                     f"{order.store} 的面单打印机并通知你。贴好面单后扫码或发送：发货 {order.order_no}")
     if trigger == "ship":
         facts = f"，运单 {order.waybill}" + ("，已短信通知客户" if order.customer_phone else "")
     elif trigger == "pack" and order.waybill:

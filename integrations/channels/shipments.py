@@ -9,18 +9,17 @@ Each dead row is told once, across replicas: its mark "chship-dead-told:<id>" co
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, exists, literal, select, update
+from sqlalchemy import update
 
 from domain.chat import Reply
-from domain.clock import utcnow
 from domain.outbox import CHANNEL_SHIP, ChatPush
 from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.db.marks import mark_once
 from integrations.db.uow import UnitOfWork
+from integrations.delivery.dead_tasks import DeadRowTasks
 from integrations.delivery.dispatcher import Sender
 from integrations.delivery.rows import OutboxRow, SetAside
 from integrations.logistics.kuaidi100 import carrier_for
@@ -76,39 +75,18 @@ def task_text(row: OutboxRow) -> str:
             f"手动录入运单（录好后在 异常 里把这一条 解决）。")
 
 
-class ShipmentDeadRows:
-    """`on_dead` hook for the dispatcher, and `report()` at start-up for rows that died before a restart."""
+class ShipmentDeadRows(DeadRowTasks):
+    """Dead shipments become customer service's tasks (integrations/delivery/dead_tasks.py)."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow, horizon_s: float = 2 * 86400) -> None:
-        self._db, self._clock, self._horizon = db, clock, timedelta(seconds=horizon_s)
+    channel, mark = CHANNEL_SHIP, TOLD_MARK
+    told = "%d shipments could not be told to their channel; customer service has a task for each"
 
-    async def __call__(self, row: OutboxRow) -> None:
-        if row.channel == CHANNEL_SHIP:
-            await self.report()
-
-    async def report(self) -> int:
-        now = self._clock()
-        async with UnitOfWork(self._db) as uow:
-            dead = await self._untold(uow, now)
-            won = await mark_once(uow.conn, [f"{TOLD_MARK}{row.id}" for row in dead], now) if dead else set()
-            dead = [row for row in dead if f"{TOLD_MARK}{row.id}" in won]
-            if not dead:
-                return 0
-            people = await uow.users.list(role=SERVICE) or await uow.users.list(role=FALLBACK)
-            for row in dead:
-                text = task_text(row)
-                await uow.incidents.open(kind=KIND, message=text, at=now,
-                                         order_no=str(row.payload.get("order_no") or "") or None)
-                for person in people:
-                    await uow.send(ChatPush(person.userid, Reply(text), f"chship-dead:{row.id}:{person.userid}"),
-                                   at=now)
-            await uow.commit()
-        log.warning("%d shipments could not be told to their channel; customer service has a task for each", len(dead))
-        return len(dead)
-
-    async def _untold(self, uow: UnitOfWork, now: datetime) -> list[OutboxRow]:
-        c, marks = t.outbox.c, t.alert_marks.c
-        told = exists().where(marks.key == literal(TOLD_MARK) + cast(c.id, String))
-        stmt = (select(t.outbox).where(c.channel == CHANNEL_SHIP, c.status == "dead",
-                                       c.created_at >= now - self._horizon, ~told).order_by(c.id).limit(200))
-        return [OutboxRow.from_mapping(r._mapping) for r in await uow.conn.execute(stmt)]
+    async def tell(self, uow: UnitOfWork, dead: list[OutboxRow], now: datetime) -> None:
+        people = await uow.users.list(role=SERVICE) or await uow.users.list(role=FALLBACK)
+        for row in dead:
+            text = task_text(row)
+            await uow.incidents.open(kind=KIND, message=text, at=now,
+                                     order_no=str(row.payload.get("order_no") or "") or None)
+            for person in people:
+                await uow.send(ChatPush(person.userid, Reply(text), f"chship-dead:{row.id}:{person.userid}"),
+                               at=now)

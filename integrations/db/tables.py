@@ -351,6 +351,17 @@ waybill_drafts = Table(
     Column("used_at", TS),
 )
 
+stores = Table(  # the store register: the sender on each store's waybills
+    "stores",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("phone", String(32), nullable=False, default=""),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
 
 events = Table(
     "events",

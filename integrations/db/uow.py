@@ -29,8 +29,10 @@ from integrations.db.inventory import InventoryRepository
 from integrations.db.marks import AlertMarks
 from integrations.db.orders import OrderRepository
 from integrations.db.outbox_keys import OutboxKeys
+from integrations.db.print_rows import PrintRows
 from integrations.db.skus import FreezeRepository, SkuRepository
 from integrations.db.stock_views import SafetyStockViews
+from integrations.db.stores import StoreRepository
 from integrations.db.tracking import CourierTrackRepository
 from integrations.db.users import UserRepository
 from integrations.db.views import WorklistViews
@@ -71,6 +73,8 @@ class UnitOfWork:
         self.inventory = InventoryRepository(self.conn)
         self.aftersales = AfterSaleRepository(self.conn, self._seen)
         self.users = UserRepository(self.conn)
+        self.stores = StoreRepository(self.conn)
+        self.print_rows = PrintRows(self.conn)
         self.inbox = InboxRepository(self.conn)
         self.incidents = IncidentRepository(self.conn)
         self.customers = CustomerRepository(self.conn)

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
-
-from sqlalchemy import String, cast, exists, literal, select
+from datetime import datetime
 
 from domain.chat import Button, Card
 from domain.clock import utcnow
 from domain.outbox import ChatPush
 from domain.users import User
-from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.marks import mark_once
 from integrations.db.uow import UnitOfWork
+from integrations.delivery.dead_tasks import DeadRowTasks
 from integrations.delivery.rows import OutboxRow
 from integrations.printing.sender import CHANNEL
 
@@ -32,36 +30,22 @@ TOLD_MARK, NO_PRINTER_MARK = "print-dead-told:", "print-no-printer:"
 WAREHOUSE, FALLBACK = "warehouse", "manager"
 
 
-class PrintTrouble:
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow, horizon_s: float = 2 * 86400) -> None:
-        self._db = db
-        self._clock = clock
-        self._horizon = timedelta(seconds=horizon_s)
+class PrintTrouble(DeadRowTasks):
+    channel, mark = CHANNEL, TOLD_MARK
+    told = "%d labels could not be printed; each store's warehouse staff have a card"
+
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow, horizon_s: float | None = None) -> None:
+        super().__init__(db, clock=clock, horizon_s=horizon_s)
         self._told_stores: set[str] = set()  # no_printer asked the database once per store and process
 
-    async def __call__(self, row: OutboxRow) -> None:
-        if row.channel == CHANNEL:
-            await self.report()
-
-    async def report(self) -> int:
-        """A card for each dead label not told yet; returns how many."""
-        now = self._clock()
-        async with UnitOfWork(self._db) as uow:
-            dead = await self._untold(uow, now)
-            won = await mark_once(uow.conn, [f"{TOLD_MARK}{row.id}" for row in dead], now) if dead else set()
-            dead = [row for row in dead if f"{TOLD_MARK}{row.id}" in won]
-            if not dead:
-                return 0
-            for row in dead:
-                card = dead_card(row)
-                order_no, _ = _order_and_waybill(row)
-                await uow.incidents.open(kind=KIND, message=card.description, at=now, order_no=order_no or None,
-                                         store=row.recipient)
-                for person in await _bench(uow, row.recipient):
-                    await uow.send(ChatPush(person.userid, card, f"print-dead:{row.id}:{person.userid}"), at=now)
-            await uow.commit()
-        log.warning("%d labels could not be printed; each store's warehouse staff have a card", len(dead))
-        return len(dead)
+    async def tell(self, uow: UnitOfWork, dead: list[OutboxRow], now: datetime) -> None:
+        for row in dead:
+            card = dead_card(row)
+            order_no, _ = _order_and_waybill(row)
+            await uow.incidents.open(kind=KIND, message=card.description, at=now, order_no=order_no or None,
+                                     store=row.recipient)
+            for person in await _bench(uow, row.recipient):
+                await uow.send(ChatPush(person.userid, card, f"print-dead:{row.id}:{person.userid}"), at=now)
 
     async def no_printer(self, store: str) -> None:
         """The first label for a store with no printer: its warehouse staff are told once, ever."""
@@ -82,13 +66,6 @@ class PrintTrouble:
                 await uow.send(ChatPush(person.userid, card, f"print-no-printer:{store}:{person.userid}"), at=now)
             await uow.commit()
         log.warning("store %s has no printer (PRINTING__PRINTERS): its labels are set aside as unconfigured", store)
-
-    async def _untold(self, uow: UnitOfWork, now: datetime) -> list[OutboxRow]:
-        c, marks = t.outbox.c, t.alert_marks.c
-        told = exists().where(marks.key == literal(TOLD_MARK) + cast(c.id, String))
-        stmt = (select(t.outbox).where(c.channel == CHANNEL, c.status == "dead", c.created_at >= now - self._horizon,
-                                       ~told).order_by(c.id).limit(200))
-        return [OutboxRow.from_mapping(r._mapping) for r in await uow.conn.execute(stmt)]
 
 
 async def _bench(uow: UnitOfWork, store: str) -> list[User]:

@@ -142,3 +142,20 @@ async def test_console_refuses_a_malformed_request(demo: Client) -> None:
     response = await demo.post("/demo/api/say", json={"user": "wh1"})
     assert response.status == 400
     assert (await response.json())["error"] == "invalid_body"
+
+
+async def test_demo_stores_are_registered_and_packing_takes_an_e_waybill(demo: Client) -> None:
+    async with UnitOfWork(demo.app[DB]) as uow:
+        stores = await uow.stores.list()
+    assert len(stores) == 18 and all(s.address and s.phone for s in stores)
+    no = demo.app[SEEDED].orders["picking"]
+    for text in (f"质检 {no}", f"打包 {no}"):
+        response = await demo.post("/demo/api/say", json={"user": "wh1", "text": text})
+        assert response.status == 200, await response.text()
+
+    got = await wait_for(demo, "wh1", lambda got: any("电子面单已取到" in m.get("content", "") for m in got), 60)
+    assert any(f"订单 {no} 电子面单已取到：圆通速递 YT9" in m.get("content", "") for m in got)
+    async with UnitOfWork(demo.app[DB]) as uow:
+        order = await uow.orders.get(no)
+        [label] = (await uow.conn.execute(select(t.outbox.c.payload).where(t.outbox.c.channel == "print"))).scalars()
+    assert order is not None and order.waybill and label["label"]["sender"]["address"] == "上海市浦东新区川沙路1688号"

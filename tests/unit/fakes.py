@@ -16,6 +16,7 @@ from domain.event_wire import WireEvent
 from domain.events import Change, Event
 from domain.outbox import OutboxMessage
 from domain.safety_stock import DemandSignals, Evaluation, PastEvaluation, Sale
+from domain.stores import Store
 from domain.users import User
 from handlers.unit_of_work import AbstractUnitOfWork
 from integrations.db.health_views import (
@@ -189,6 +190,22 @@ class FakeStockViews:
         return {sku: tuple(items) for sku, items in found.items()}
 
 
+class FakeStores:
+    def __init__(self) -> None:
+        self.by_code: dict[str, Store] = {}
+
+    async def get(self, code: str) -> Store | None:
+        return self.by_code.get(code)
+
+    async def list(self) -> list[Store]:
+        return [self.by_code[code] for code in sorted(self.by_code)]
+
+    async def save(self, store: Store, at: datetime) -> Store | None:
+        before = self.by_code.get(store.code)
+        self.by_code[store.code] = store
+        return before
+
+
 class FakeUnitOfWork:
     def __init__(self, users: Iterable[User] = ()) -> None:
         self.seen: list[Any] = []
@@ -196,6 +213,7 @@ class FakeUnitOfWork:
         self.inventory = FakeInventory()
         self.aftersales = FakeAfterSales(self.seen)
         self.users = FakeUsers(users)
+        self.stores = FakeStores()
         self.inbox = FakeInbox()
         self.incidents = FakeIncidents()
         self.customer_keys = FakeCustomerKeys()

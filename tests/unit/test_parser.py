@@ -52,6 +52,9 @@ EVERY_VERB = [
     ),
     ("确认改签 OB00000012 SF9876543210", cmd("relabel", "OB00000012", "SF9876543210")),
     ("relabel OB00000012 SF9876543210", cmd("relabel", "OB00000012", "SF9876543210")),
+    ("确认改签 OB00000012", cmd("relabel", "OB00000012")),  # the new e-waybill is already on the order
+    ("重打 OB00000012", cmd("reprint", "OB00000012")),
+    ("reprint OB00000012", cmd("reprint", "OB00000012")),
     ("同意 AS000012", cmd("approve", "AS000012")),
     ("approve AS000012", cmd("approve", "AS000012")),
     ("退款同意 AS000012", cmd("approve", "AS000012")),
@@ -173,7 +176,6 @@ REFUSED = [
     ("改地址", missing("address", "单号")),
     ("改地址 OB00000012", missing("address", "新地址")),
     ("改地址 OB00000012 。", missing("address", "新地址")),
-    ("确认改签 OB00000012", missing("relabel", "新运单号")),
     ("同意", missing("approve", "售后单号")),
     ("拒绝", missing("reject", "售后单号")),
     ("确认", missing("ack", "异常编号")),
@@ -220,7 +222,7 @@ def test_a_message_that_is_not_a_command_gets_a_reason_and_a_way_forward(
 def test_usage_lines_show_required_and_optional_arguments() -> None:
     assert USAGE["ship"] == "发货 <单号> [运单号]"
     assert USAGE["address"] == "改地址 <单号> <新地址>"
-    assert USAGE["relabel"] == "确认改签 <单号> <新运单号>"
+    assert USAGE["relabel"] == "确认改签 <单号> [新运单号]"
     assert USAGE["summary"] == "概况"
     assert set(USAGE) == {v.name for v in VERBS}
 

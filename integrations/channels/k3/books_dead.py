@@ -9,21 +9,15 @@ before a restart. Each row is told once, across replicas: its mark "k3-dead-told
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
-
-from sqlalchemy import String, cast, exists, literal, select
+from datetime import datetime
 
 from domain.chat import Card
 from domain.chat_commands import QueryOrder, button
-from domain.clock import utcnow
 from domain.outbox import ChatPush
 from integrations.channels.k3.books import KIND_LABELS
 from integrations.channels.k3.books_outbox import CHANNEL
-from integrations.db import tables as t
-from integrations.db.engine import Database
-from integrations.db.marks import mark_once
 from integrations.db.uow import UnitOfWork
+from integrations.delivery.dead_tasks import DeadRowTasks
 from integrations.delivery.rows import OutboxRow
 
 log = logging.getLogger(__name__)
@@ -33,41 +27,17 @@ TOLD_MARK = "k3-dead-told:"
 FINANCE, FALLBACK = "finance", "manager"
 
 
-class K3DeadRows:
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow, horizon_s: float = 7 * 86400) -> None:
-        self._db = db
-        self._clock = clock
-        self._horizon = timedelta(seconds=horizon_s)
+class K3DeadRows(DeadRowTasks):
+    channel, mark, horizon_s = CHANNEL, TOLD_MARK, 7 * 86400
+    told = "%d documents could not be booked in K3; finance has a task for each"
 
-    async def __call__(self, row: OutboxRow) -> None:
-        if row.channel == CHANNEL:
-            await self.report()
-
-    async def report(self) -> int:
-        """Open a task for each dead K3 row not told yet; returns how many."""
-        now = self._clock()
-        async with UnitOfWork(self._db) as uow:
-            dead = await self._untold(uow, now)
-            won = await mark_once(uow.conn, [f"{TOLD_MARK}{row.id}" for row in dead], now) if dead else set()
-            dead = [row for row in dead if f"{TOLD_MARK}{row.id}" in won]
-            if not dead:
-                return 0
-            people = await uow.users.list(role=FINANCE) or await uow.users.list(role=FALLBACK)
-            for row in dead:
-                order_no = str(row.payload.get("order_no") or "")
-                await uow.incidents.open(kind=KIND, message=task_text(row), at=now, order_no=order_no or None)
-                for person in people:
-                    await uow.send(ChatPush(person.userid, task_card(row), f"k3-dead:{row.id}:{person.userid}"), at=now)
-            await uow.commit()
-        log.warning("%d documents could not be booked in K3; finance has a task for each", len(dead))
-        return len(dead)
-
-    async def _untold(self, uow: UnitOfWork, now: datetime) -> list[OutboxRow]:
-        c, marks = t.outbox.c, t.alert_marks.c
-        told = exists().where(marks.key == literal(TOLD_MARK) + cast(c.id, String))
-        stmt = (select(t.outbox).where(c.channel == CHANNEL, c.status == "dead", c.created_at >= now - self._horizon,
-                                       ~told).order_by(c.id).limit(200))
-        return [OutboxRow.from_mapping(r._mapping) for r in await uow.conn.execute(stmt)]
+    async def tell(self, uow: UnitOfWork, dead: list[OutboxRow], now: datetime) -> None:
+        people = await uow.users.list(role=FINANCE) or await uow.users.list(role=FALLBACK)
+        for row in dead:
+            order_no = str(row.payload.get("order_no") or "")
+            await uow.incidents.open(kind=KIND, message=task_text(row), at=now, order_no=order_no or None)
+            for person in people:
+                await uow.send(ChatPush(person.userid, task_card(row), f"k3-dead:{row.id}:{person.userid}"), at=now)
 
 
 def _what(row: OutboxRow) -> str:
