@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Any, Protocol
+
+import httpx
 
 from domain.outbox import WaybillRequest
 from domain.waybills import IssuedWaybill
@@ -15,6 +17,20 @@ class WaybillError(Exception):
     def __init__(self, provider: str, code: str, message: str, *, retry: bool) -> None:
         super().__init__(f"{provider} {code}: {message}")
         self.provider, self.code, self.message, self.retry = provider, code, message, retry
+
+
+def json_answer(resp: httpx.Response, provider: str) -> dict[str, Any]:
+    """The provider's answer as a JSON object; a 5xx or 429, or an answer that is not a JSON object, is worth a retry."""
+    status = f"HTTP {resp.status_code}"
+    if resp.status_code >= 500 or resp.status_code == 429:
+        raise WaybillError(provider, status, resp.reason_phrase, retry=True)
+    try:
+        body = resp.json()
+    except ValueError:
+        raise WaybillError(provider, status, "answer is not JSON", retry=True) from None
+    if not isinstance(body, dict):
+        raise WaybillError(provider, status, "answer is not an object", retry=True)
+    return body
 
 
 class WaybillProvider(Protocol):

@@ -35,7 +35,7 @@ import httpx
 
 from domain.outbox import WaybillRequest
 from domain.waybills import CAINIAO, IssuedWaybill
-from integrations.waybills.base import WaybillError, split_address
+from integrations.waybills.base import WaybillError, json_answer, split_address
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +102,7 @@ class CainiaoWaybills:
 
     async def _call(self, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
         resp = await self._http.post(self._url, data=self.form(msg_type, content))
-        if resp.status_code >= 500 or resp.status_code == 429:
-            raise WaybillError(CAINIAO, f"HTTP {resp.status_code}", resp.reason_phrase, retry=True)
-        try:
-            body = resp.json()
-        except ValueError:
-            raise WaybillError(CAINIAO, f"HTTP {resp.status_code}", "answer is not JSON", retry=True) from None
-        if not isinstance(body, dict):
-            raise WaybillError(CAINIAO, f"HTTP {resp.status_code}", "answer is not an object", retry=True)
+        body = json_answer(resp, CAINIAO)
         if str(body.get("success", "")).lower() != "true":
             code, message = str(body.get("errorCode", "")), str(body.get("errorMsg", ""))
             raise WaybillError(CAINIAO, code or f"HTTP {resp.status_code}", message, retry=_retryable(code))

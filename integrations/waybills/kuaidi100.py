@@ -31,7 +31,7 @@ import httpx
 from domain.outbox import WaybillRequest
 from domain.waybills import KUAIDI100, IssuedWaybill
 from integrations.sms.templates import COURIERS
-from integrations.waybills.base import WaybillError
+from integrations.waybills.base import WaybillError, json_answer
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +82,7 @@ class Kuaidi100Waybills:
 
     async def _call(self, method: str, param: dict[str, Any]) -> dict[str, Any]:
         resp = await self._http.post(self._url, data=self.form(method, param))
-        if resp.status_code >= 500 or resp.status_code == 429:
-            raise WaybillError(KUAIDI100, f"HTTP {resp.status_code}", resp.reason_phrase, retry=True)
-        try:
-            body = resp.json()
-        except ValueError:
-            raise WaybillError(KUAIDI100, f"HTTP {resp.status_code}", "answer is not JSON", retry=True) from None
-        if not isinstance(body, dict):
-            raise WaybillError(KUAIDI100, f"HTTP {resp.status_code}", "answer is not an object", retry=True)
+        body = json_answer(resp, KUAIDI100)
         code = str(body.get("returnCode", ""))
         if body.get("result") is not True or code != "200":
             raise WaybillError(KUAIDI100, code or f"HTTP {resp.status_code}", str(body.get("message", "")),
