@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import sys
 import time
 from datetime import timedelta
@@ -33,19 +35,34 @@ import httpx  # noqa: E402
 
 from benchmarks._support import database  # noqa: E402
 from benchmarks.peak_outcomes import Tally, report  # noqa: E402
-from benchmarks.peak_plan import AUTO_REFUND_YUAN, BIG_REFUND_YUAN, UNIT_YUAN, Planned, plan, surge_stock  # noqa: E402
-from benchmarks.peak_support import (  # noqa: E402
-    API_TOKEN, AES_KEY, CORP_ID, TOKEN, WECOM_SECRET, BacklogSampler, Chat, RecordingWeCom, StateWatcher, free_port,
-    peak_rss_mib, scrape, start_serve,
+from benchmarks.peak_plan import (  # noqa: E402
+    AUTO_REFUND_YUAN,
+    BIG_REFUND_YUAN,
+    UNIT_YUAN,
+    Planned,
+    crowd_skus,
+    plan,
+    seed,
 )
-from bot.demo_data import SKUS, STORY_SKUS, SURGE_SKU, USERS  # noqa: E402
-from domain import commands as c  # noqa: E402
+from benchmarks.peak_support import (  # noqa: E402
+    AES_KEY,
+    API_TOKEN,
+    CORP_ID,
+    TOKEN,
+    WECOM_SECRET,
+    BacklogSampler,
+    Chat,
+    PgWaits,
+    RecordingWeCom,
+    StateWatcher,
+    free_port,
+    peak_rss_mib,
+    scrape,
+    start_serve,
+)
+from bot.demo_data import SKUS, USERS  # noqa: E402
 from domain.clock import utcnow  # noqa: E402
-from domain.users import User  # noqa: E402
-from handlers.bootstrap import build_bus  # noqa: E402
-from handlers.bus import Deps  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402
-from integrations.db.uow import UnitOfWork  # noqa: E402
 from integrations.fakes.courier import FakeCourier  # noqa: E402
 from integrations.fakes.douyin import FakeDouyin, push_element, signed_push, trade_data  # noqa: E402
 from integrations.fakes.wecom_signer import DEFAULT_AGENT_ID  # noqa: E402
@@ -56,27 +73,6 @@ DASHBOARD_SECRET = "bench-dashboard-secret-0123456789"
 CRUISING = frozenset({"split", "picking", "quality_check", "packed", "shipped", "in_transit", "delivered"})
 STEPS = (("拣货", "pick", "picking"), ("质检", "check", "quality_check"), ("打包", "pack", "packed"),
          ("发货", "ship", "shipped"))
-
-
-def crowd_skus() -> list[str]:
-    return sorted(s for s in SKUS if s not in STORY_SKUS)
-
-
-async def seed(db_url: str, planned: list[Planned]) -> None:
-    """The demo's 62 staff and 18 stores; every SKU stocked in one store, plenty; the surge SKU short."""
-    db = Database(db_url)
-    try:
-        async with UnitOfWork(db) as uow:
-            for user in USERS:
-                await uow.users.upsert(User(user.userid, user.name, user.roles, user.store, user.userid), utcnow())
-            await uow.commit()
-        bus = build_bus(db, Deps())
-        stores = {o.sku: o.store for o in planned if o.exception != "surge"}
-        for sku, store in stores.items():
-            await bus.handle(c.SetStock(store, sku, 1_000_000, by="buyer1", via="api"))
-        await bus.handle(c.SetStock("SH01", SURGE_SKU, surge_stock(planned), by="buyer1", via="api"))
-    finally:
-        await db.dispose()
 
 
 def server_env(db_url: str, port: int, wecom: str, douyin: str, courier: str) -> dict[str, str]:
@@ -108,6 +104,7 @@ class Day:
         self.hands = {u.userid: asyncio.Semaphore(1) for u in USERS if "warehouse" in u.roles}
         self.supervisors = [u.userid for u in USERS if "supervisor" in u.roles]
         self.tally = Tally()
+        self.numbers: dict[str, str] = {}  # external id -> order number, once allocated
         self.t0 = 0.0
         self.auth = {"Authorization": f"Bearer {API_TOKEN}"}
 
@@ -122,7 +119,7 @@ class Day:
         try:
             await self._order(o)
         except TimeoutError as err:
-            self.tally.failed.append(f"{o.external_id}: {err}")
+            self.tally.failed.append(f"{o.external_id}: {err}; the hand's last message: {self.last_seen(o)}")
         except Exception as err:  # noqa: BLE001 - one order's trouble is counted, not the replay's end
             self.tally.failed.append(f"{o.external_id}: {type(err).__name__} {err}")
         self.tally.finished_at = time.monotonic()
@@ -130,15 +127,12 @@ class Day:
     async def _order(self, o: Planned) -> None:
         sent = await self.arrive(o)
         wait = self.args.step_timeout_s
-        if o.exception == "surge":
-            try:
-                no, _, seen = await self.watch.wait(o.external_id, CRUISING, min(wait, 10.0))
-            except TimeoutError:
-                no, _, _ = await self.watch.wait(o.external_id, frozenset({"paid"}), wait)
-                self.tally.exception("surge", no, sent, self.supervisors, "缺货")
-                return
-        else:
-            no, _, seen = await self.watch.wait(o.external_id, CRUISING, wait)
+        no, state, seen = await self.watch.wait(o.external_id, CRUISING | {"paid"}, wait)
+        self.numbers[o.external_id] = no
+        if state == "paid":  # created paid and allocated in one unit of work: still paid is out of stock
+            self.tally.exception("surge", no, sent, self.supervisors, "缺货")
+            self.tally.out_of_stock.add(o.external_id)
+            return
         self.tally.arrivals.append(seen - sent)
         async with self.hands[o.worker]:
             if self.over():
@@ -156,6 +150,15 @@ class Day:
             await self.refund(o, no)
         elif o.deliver:
             await self.deliver_and_settle(o, no)
+
+    def last_seen(self, o: Planned) -> str:
+        """What the hand last saw about the order at the fake WeCom (a refusal says why a step did not happen)."""
+        no = self.numbers.get(o.external_id, o.external_id)
+        for payload in reversed(self.wecom.messages):
+            blob = json.dumps(payload, ensure_ascii=False)
+            if payload.get("touser") == o.worker and no in blob:
+                return blob[:300]
+        return "nothing"
 
     async def arrive(self, o: Planned) -> float:
         if o.channel == "douyin":
@@ -235,14 +238,23 @@ class Day:
 
     async def deliver_and_settle(self, o: Planned, no: str) -> None:
         now = utcnow() + timedelta(seconds=1)  # the push's times have whole seconds: clearly after the scan out
-        answer = await self.courier.push(o.waybill, "3", [(now, "快件已揽收"), (now, "已签收")],
+        pushed = await self.courier.push(o.waybill, "3", [(now, "快件已揽收"), (now, "已签收")],
                                          callback_url=f"{self.base}/channels/kuaidi100/callback", salt=SALT,
                                          http=self.courier_http)
-        assert answer.status_code == 200, answer.text
+        assert pushed.status_code == 200, pushed.text
         await self.watch.wait(no, frozenset({"delivered"}), self.args.step_timeout_s)
         async with self.http.post(f"{self.base}/api/v1/orders/{no}/trigger", headers=self.auth,
                                   json={"trigger": "complete", "by": "fin1"}) as answer:
             self.tally.settlements[answer.status] = self.tally.settlements.get(answer.status, 0) + 1
+
+
+async def progress(day: Day, sampler: BacklogSampler, every_s: float = 15.0) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        tally, backlog = day.tally, sampler.series[-1] if sampler.series else (0.0, 0.0, 0.0)
+        print(f"  … {time.monotonic() - day.t0:.0f} s: allocated {len(tally.arrivals)}, shipped "
+              f"{len(tally.shipped_by_us)}, failed {len(tally.failed)}, chat steps {len(tally.chat_steps)}; inbox "
+              f"{backlog[1]:.0f}, outbox {backlog[2]:.0f} waiting", flush=True)
 
 
 async def replay(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
@@ -256,6 +268,7 @@ async def replay(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
     async with RecordingWeCom() as wecom, FakeDouyin(DOUYIN_KEY, DOUYIN_SECRET, SHOP) as douyin, courier:
         server = await start_serve(server_env(db_url, port, wecom.base_url, douyin.base_url, courier.base_url), port, log)
         watcher, sampler, rss0 = StateWatcher(db), BacklogSampler(), peak_rss_mib(server.proc.pid)
+        pg_waits = PgWaits()
         try:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256),
                                              cookie_jar=aiohttp.CookieJar(unsafe=True)) as http, \
@@ -263,12 +276,18 @@ async def replay(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
                 day = Day(args, server.base, http, courier_http, wecom, douyin, courier, watcher)
                 before, cpu0 = await scrape(http, server.base), server.cpu_s()
                 day.t0 = day.tally.finished_at = time.monotonic()
-                background = [asyncio.create_task(watcher.run()), asyncio.create_task(sampler.run(http, server.base, day.t0))]
+                load0 = os.getloadavg()[0]
+                background = [asyncio.create_task(watcher.run()), asyncio.create_task(sampler.run(http, server.base, day.t0)),
+                              asyncio.create_task(progress(day, sampler))]
+                if db_url.startswith("postgresql"):
+                    background.append(asyncio.create_task(pg_waits.run(db)))
                 await asyncio.gather(*(day.run_order(o) for o in planned))
                 wall = day.tally.finished_at - day.t0
                 for task in background:
                     task.cancel()
-                return await report(args, day, planned, db, server, before, cpu0, wall, sampler, rss0)
+                load = os.getloadavg()[0]
+                return await report(args, day, planned, db, server, before, cpu0, wall, sampler, rss0,
+                                    f"{pg_waits.summary()}; machine load average {load0:.1f} at the start, {load:.1f} at the end")
         finally:
             await server.stop()
             await db.dispose()

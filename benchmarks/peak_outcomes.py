@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +43,7 @@ class Tally:
     failed: list[str] = field(default_factory=list)
     shipped_by_us: dict[str, Planned] = field(default_factory=dict)
     held_back: set[str] = field(default_factory=set)
+    out_of_stock: set[str] = field(default_factory=set)
     settlements: dict[int, int] = field(default_factory=dict)
     refunds: int = 0
     cards_not_seen: int = 0
@@ -69,9 +69,9 @@ async def outcomes(db: Database, day: Day, planned: list[Planned]) -> dict[str, 
             t.audit_log.c.action.in_(("ship", "change_address", "confirm_relabel", "complete", "settlement_hold"))
         ).order_by(t.audit_log.c.id))).all()
     first: dict[tuple[str, str], Any] = {}
-    for row in audit:
-        if row.outcome == "ok":
-            first.setdefault((row.entity_id, row.action), row.at)
+    for line in audit:
+        if line.outcome == "ok":
+            first.setdefault((line.entity_id, line.action), line.at)
     stale = wrong = 0
     for no, o in day.tally.shipped_by_us.items():
         row = orders[no]
@@ -84,15 +84,15 @@ async def outcomes(db: Database, day: Day, planned: list[Planned]) -> dict[str, 
         if row.state not in SHIPPED_OR_LATER or row.waybill != expected or row.store != o.store:
             wrong += 1
     by_external: dict[str, int] = defaultdict(int)
-    for row in orders.values():
-        by_external[row.external_id] += 1
+    for order in orders.values():
+        by_external[order.external_id] += 1
     wrong += sum(1 for n in by_external.values() if n > 1)  # one channel order made twice
     finished = {o.external_id for o in day.tally.shipped_by_us.values()}
-    missed = [o.external_id for o in planned if o.exception not in ("surge", "courier")
-              and o.external_id not in finished]
-    holds = {row.entity_id: row.at for row in audit if row.action == "settlement_hold" and row.outcome == "ok"}
-    settled_held = sum(1 for row in audit if row.action == "complete" and row.outcome == "ok"
-                       and (held := holds.get(orders[row.entity_id].customer_id)) is not None and row.at >= held)
+    missed = [o.external_id for o in planned if o.exception != "courier" and o.external_id not in finished
+              and o.external_id not in day.tally.out_of_stock]
+    holds = {a.entity_id: a.at for a in audit if a.action == "settlement_hold" and a.outcome == "ok"}
+    settled_held = sum(1 for a in audit if a.action == "complete" and a.outcome == "ok"
+                       and (held := holds.get(orders[a.entity_id].customer_id)) is not None and a.at >= held)
     shipped_total = sum(1 for r in orders.values() if r.state in SHIPPED_OR_LATER)
     return {"stale": stale, "wrong": wrong, "missed": missed, "settled_held": settled_held,
             "held_customers": len(holds), "shipped_total": shipped_total, "orders_total": len(orders),
@@ -138,13 +138,13 @@ def exception_pushes(day: Day) -> tuple[list[float], list[float], dict[str, list
 
 
 async def report(args: argparse.Namespace, day: Day, planned: list[Planned], db: Database, server: ServerProcess,
-                 before: Samples, cpu0: float, wall: float, sampler: BacklogSampler, rss0: float) -> dict[str, Any]:
+                 before: Samples, cpu0: float, wall: float, sampler: BacklogSampler, rss0: float, machine: str) -> dict[str, Any]:
     """Prints the figures; returns the ones a test checks."""
     tally = day.tally
-    settle_until = time.monotonic() + 30  # let the exception pushes still queued leave before reading outcomes
-    while time.monotonic() < settle_until and any(
-            not any(day.wecom.first_urgent(p, e.order_no, e.word, e.sent) for p in e.recipients)
-            for e in tally.exceptions):
+    for _ in range(60):  # let the exception pushes still queued leave before reading outcomes (30 s at most)
+        if all(any(day.wecom.first_urgent(p, e.order_no, e.word, e.sent) for p in e.recipients)
+               for e in tally.exceptions):
+            break
         await asyncio.sleep(0.5)
     cpu = server.cpu_s() - cpu0
     after = await scrape(day.http, day.base)
@@ -186,6 +186,7 @@ async def report(args: argparse.Namespace, day: Day, planned: list[Planned], db:
         "open_exceptions": {k["kind"]: k["count"] for k in health["open_exceptions"]["by_kind"]},
         "consistency": health["consistency"]["score"]}, ensure_ascii=False))
     _where_time_went(d, wall, sampler)
+    print(f"  PostgreSQL sessions of the server: {machine}")
     for line in tally.failed[:5]:
         print(f"  failed: {line}")
     return {**got, "missed": len(got["missed"]), "failed": len(tally.failed), "shipped_by_us": len(tally.shipped_by_us),

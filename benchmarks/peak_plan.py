@@ -1,12 +1,20 @@
 """The peak day's orders, drawn once from a seed: when each arrives, through which channel, for which store and
-person, and which of the case's exceptions it meets. Pure data: benchmarks/peak_day.py replays it."""
+person, and which of the case's exceptions it meets; and the database they start from. benchmarks/peak_day.py
+replays them."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 
-from bot.demo_data import STORES, SURGE_SKU, USERS
+from bot.demo_data import SKUS, STORES, STORY_SKUS, SURGE_SKU, USERS
+from domain import commands as c
+from domain.clock import utcnow
+from domain.users import User
+from handlers.bootstrap import build_bus
+from handlers.bus import Deps
+from integrations.db.engine import Database
+from integrations.db.uow import UnitOfWork
 
 # orders per hour of the peak day (China time, 0-23): quiet nights, a morning and an afternoon wave,
 # the evening live broadcast
@@ -103,3 +111,24 @@ def _exceptions(orders: int, rng: random.Random) -> dict[int, str]:
             if pool:
                 kinds[pool.pop()] = kind
     return kinds
+
+
+def crowd_skus() -> list[str]:
+    return sorted(s for s in SKUS if s not in STORY_SKUS)
+
+
+async def seed(db_url: str, planned: list[Planned]) -> None:
+    """The demo's 62 staff and 18 stores; every SKU stocked in one store, plenty; the surge SKU short."""
+    db = Database(db_url)
+    try:
+        async with UnitOfWork(db) as uow:
+            for user in USERS:
+                await uow.users.upsert(User(user.userid, user.name, user.roles, user.store, user.userid), utcnow())
+            await uow.commit()
+        bus = build_bus(db, Deps())
+        stores = {o.sku: o.store for o in planned if o.exception != "surge"}
+        for sku, store in stores.items():
+            await bus.handle(c.SetStock(store, sku, 1_000_000, by="buyer1", via="api"))
+        await bus.handle(c.SetStock("SH01", SURGE_SKU, surge_stock(planned), by="buyer1", via="api"))
+    finally:
+        await db.dispose()

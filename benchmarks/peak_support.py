@@ -27,7 +27,13 @@ from benchmarks._support import ServerProcess
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.fakes.wecom import FakeWeCom
-from integrations.fakes.wecom_signer import DEFAULT_AGENT_ID, card_click_xml, scan_xml, sign_callback, text_xml
+from integrations.fakes.wecom_signer import (
+    DEFAULT_AGENT_ID,
+    card_click_xml,
+    scan_xml,
+    sign_callback,
+    text_xml,
+)
 
 TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
 AES_KEY = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
@@ -35,6 +41,7 @@ CORP_ID = "ww1436e0e65a779aee"
 WECOM_SECRET = "bench-secret"
 API_TOKEN = "bench-api-token-0123456789abcdef"
 URGENT_WORDS = ("改地址", "缺货", "物流冲突")  # the titles of the exception pushes (handlers/alerts.py, logistics.py)
+ROOT = Path(__file__).resolve().parents[1]
 CAP_SLOTS = 25  # routine pushes one person may get per minute (30 less DELIVERY__URGENT_RESERVE 5)
 
 
@@ -175,12 +182,13 @@ async def start_serve(env: dict[str, str], port: int, log: Path) -> ServerProces
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())", "serve",
-            env={**os.environ, **env}, stdout=err, stderr=err, cwd=str(Path(__file__).resolve().parents[1]))
+            env={**os.environ, **env}, stdout=err, stderr=err, cwd=str(ROOT))
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as http:
         for _ in range(600):
             if proc.returncode is not None:
-                raise RuntimeError(f"orderbot serve exited {proc.returncode}: {log.read_text()[-2000:]}")
+                said = await asyncio.to_thread(log.read_text)
+                raise RuntimeError(f"orderbot serve exited {proc.returncode}: {said[-2000:]}")
             try:
                 async with http.get(f"{base}/healthz") as answer:
                     if answer.status == 200:
@@ -250,3 +258,32 @@ class BacklogSampler:
                                                                "channel").values(), default=0.0))):
                 self.peaks[name] = max(self.peaks[name], value)
             self.series.append((time.monotonic() - t0, inbox, outbox))
+
+
+@dataclass
+class PgWaits:
+    """What the server's PostgreSQL sessions are doing, sampled every `every_s` (pg_stat_activity of its database):
+    running, waiting on the WAL flush or a lock, or idle in a transaction the server holds open."""
+
+    every_s: float = 0.5
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    samples: int = 0
+
+    async def run(self, db: Database) -> None:
+        from sqlalchemy import text
+
+        while True:
+            await asyncio.sleep(self.every_s)
+            async with db.engine.connect() as conn:
+                rows = (await conn.execute(text(
+                    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"))).all()
+            self.samples += 1
+            for state, kind, event in rows:
+                self.counts[f"{state}{f' {kind}:{event}' if kind else ''}"] += 1
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "not sampled"
+        top = sorted(self.counts.items(), key=lambda kv: -kv[1])[:6]
+        return ", ".join(f"{name} {n / self.samples:.1f}" for name, n in top) + " (mean sessions per sample)"

@@ -12,7 +12,7 @@ from benchmarks.peak_day import arguments, replay
 async def test_a_tiny_peak_day_ships_every_order_it_should_and_no_outcome_goes_wrong(
     db_url: str, tmp_path: Path
 ) -> None:
-    args = arguments(["--orders", "20", "--day-s", "2", "--step-timeout-s", "20", "--card-wait-s", "5",
+    args = arguments(["--db", "sqlite" if db_url.startswith("sqlite") else "postgres", "--orders", "20", "--day-s", "2", "--step-timeout-s", "20", "--card-wait-s", "5",
                       "--server-log", str(tmp_path / "server.log")])
 
     got = await replay(args, db_url)
