@@ -268,7 +268,7 @@ async def replay(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
     async with RecordingWeCom() as wecom, FakeDouyin(DOUYIN_KEY, DOUYIN_SECRET, SHOP) as douyin, courier:
         server = await start_serve(server_env(db_url, port, wecom.base_url, douyin.base_url, courier.base_url), port, log)
         watcher, sampler, rss0 = StateWatcher(db), BacklogSampler(), peak_rss_mib(server.proc.pid)
-        pg_waits = PgWaits()
+        pg_waits, background = PgWaits(), []
         try:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256),
                                              cookie_jar=aiohttp.CookieJar(unsafe=True)) as http, \
@@ -277,18 +277,19 @@ async def replay(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
                 before, cpu0 = await scrape(http, server.base), server.cpu_s()
                 day.t0 = day.tally.finished_at = time.monotonic()
                 load0 = os.getloadavg()[0]
-                background = [asyncio.create_task(watcher.run()), asyncio.create_task(sampler.run(http, server.base, day.t0)),
-                              asyncio.create_task(progress(day, sampler))]
+                background += [asyncio.create_task(watcher.run()), asyncio.create_task(progress(day, sampler)),
+                               asyncio.create_task(sampler.run(http, server.base, day.t0))]
                 if db_url.startswith("postgresql"):
                     background.append(asyncio.create_task(pg_waits.run(db)))
                 await asyncio.gather(*(day.run_order(o) for o in planned))
                 wall = day.tally.finished_at - day.t0
                 for task in background:
                     task.cancel()
-                load = os.getloadavg()[0]
-                return await report(args, day, planned, db, server, before, cpu0, wall, sampler, rss0,
-                                    f"{pg_waits.summary()}; machine load average {load0:.1f} at the start, {load:.1f} at the end")
+                machine = f"{pg_waits.summary()}; load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+                return await report(args, day, planned, db, server, before, cpu0, wall, sampler, rss0, machine)
         finally:
+            for task in background:
+                task.cancel()
             await server.stop()
             await db.dispose()
 

@@ -186,7 +186,8 @@ async def report(args: argparse.Namespace, day: Day, planned: list[Planned], db:
         "open_exceptions": {k["kind"]: k["count"] for k in health["open_exceptions"]["by_kind"]},
         "consistency": health["consistency"]["score"]}, ensure_ascii=False))
     _where_time_went(d, wall, sampler)
-    print(f"  PostgreSQL sessions of the server: {machine}")
+    print(f"  PostgreSQL sessions of the server: {machine}; state reads {day.watch.queries}, failed "
+          f"{len(day.watch.errors)} {day.watch.errors[:1]}")
     for line in tally.failed[:5]:
         print(f"  failed: {line}")
     return {**got, "missed": len(got["missed"]), "failed": len(tally.failed), "shipped_by_us": len(tally.shipped_by_us),
@@ -199,6 +200,8 @@ def _where_time_went(d: Samples, wall: float, sampler: BacklogSampler) -> None:
     counts = summed(d, "orderbot_command_duration_seconds_count", "command")
     sums = summed(d, "orderbot_command_duration_seconds_sum", "command")
     busy = sorted(((sums[k], counts[k], k) for k in counts if counts[k]), reverse=True)
+    handled = sum(counts.values())
+    print(f"  inbound messages handled through the bus {handled:.0f} → {handled / wall:.1f} /s")
     print("  server time by command (sum of bus time, count, mean): " + "; ".join(
         f"{k} {s:.0f} s/{n:.0f}/{s / n * 1000:.0f} ms" for s, n, k in busy[:8]))
     acks = summed(d, "orderbot_callback_duration_seconds_sum", "route")

@@ -136,6 +136,7 @@ class StateWatcher:
         self.db, self.every_s = db, every_s
         self._waits: dict[str, list[tuple[frozenset[str], asyncio.Future[tuple[str, str, float]]]]] = defaultdict(list)
         self.queries = 0
+        self.errors: list[str] = []
 
     async def wait(self, ref: str, states: frozenset[str], timeout_s: float) -> tuple[str, str, float]:
         """(order_no, state, monotonic time seen); TimeoutError when not seen in time."""
@@ -156,9 +157,13 @@ class StateWatcher:
             refs = list(self._waits)
             if not refs:
                 continue
-            async with self.db.engine.connect() as conn:
-                rows = (await conn.execute(select(t.orders.c.order_no, t.orders.c.external_id, t.orders.c.state).where(
-                    t.orders.c.order_no.in_(refs) | t.orders.c.external_id.in_(refs)))).all()
+            try:
+                async with self.db.engine.connect() as conn:
+                    rows = (await conn.execute(select(t.orders.c.order_no, t.orders.c.external_id, t.orders.c.state)
+                                               .where(t.orders.c.order_no.in_(refs) | t.orders.c.external_id.in_(refs)))).all()
+            except Exception as err:  # noqa: BLE001 - a failed read is retried at the next tick, and counted
+                self.errors.append(f"{type(err).__name__}: {err}"[:200])
+                continue
             self.queries += 1
             seen = time.monotonic()
             for order_no, external_id, state in rows:
