@@ -268,11 +268,13 @@ class BacklogSampler:
 @dataclass
 class PgWaits:
     """What the server's PostgreSQL sessions are doing, sampled every `every_s` (pg_stat_activity of its database):
-    running, waiting on the WAL flush or a lock, or idle in a transaction the server holds open."""
+    running, waiting on the WAL flush or a lock, or idle in a transaction the server holds open; and the CPU their
+    backend processes used (/proc, PostgreSQL on this machine)."""
 
     every_s: float = 0.5
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     samples: int = 0
+    cpu: dict[int, tuple[float, float]] = field(default_factory=dict)  # backend pid -> (first, last) CPU seconds
 
     async def run(self, db: Database) -> None:
         from sqlalchemy import text
@@ -281,14 +283,29 @@ class PgWaits:
             await asyncio.sleep(self.every_s)
             async with db.engine.connect() as conn:
                 rows = (await conn.execute(text(
-                    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"))).all()
+                    "SELECT pid, state, wait_event_type, wait_event FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"))).all()
             self.samples += 1
-            for state, kind, event in rows:
-                self.counts[f"{state}{f' {kind}:{event}' if kind else ''}"] += 1
+            for pid, state, kind, event in rows:
+                used = _cpu_s(pid)
+                self.cpu[pid] = (self.cpu.get(pid, (used, used))[0], used)
+                if state != "idle":
+                    self.counts[f"{state}{f' {kind}:{event}' if kind else ''}"] += 1
+
+    def cpu_s(self) -> float:
+        return sum(last - first for first, last in self.cpu.values())
 
     def summary(self) -> str:
         if not self.samples:
             return "not sampled"
         top = sorted(self.counts.items(), key=lambda kv: -kv[1])[:6]
-        return ", ".join(f"{name} {n / self.samples:.1f}" for name, n in top) + " (mean sessions per sample)"
+        return (", ".join(f"{name} {n / self.samples:.1f}" for name, n in top)
+                + f" (mean sessions per sample); their backends' CPU {self.cpu_s():.0f} s")
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

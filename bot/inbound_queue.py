@@ -31,6 +31,7 @@ from aiohttp import web
 
 from bot.asking import Asking
 from bot.parser import command_for
+from bot.sender_turns import SenderTurns
 from domain import log_context
 from domain.chat import InboundMessage
 from domain.clock import utcnow
@@ -92,6 +93,7 @@ class InboundQueue:
         self._pace = pace  # lets acknowledgements go first (bot/pacing.py)
         self.commands = commands or {}  # per platform that is no chat (an order channel's push): its command
         self.asking = asking  # plain questions (bot/asking.py); None: commands only
+        self._turns = SenderTurns()
 
     async def accept(self, msg: InboundMessage) -> bool:
         """Store the message (False if seen before) and queue it for processing.
@@ -118,9 +120,12 @@ class InboundQueue:
         while True:
             msg, replayed = await self._queue.get()
             try:
-                if self._pace is not None:
-                    await self._pace()
-                await self.process(msg, replayed=replayed)
+                # a person's messages one after the other; an order channel's pushes need no such order
+                turn = self._turns.of((msg.platform, msg.sender)) if msg.platform not in self.commands else None
+                async with turn or contextlib.nullcontext():
+                    if self._pace is not None:
+                        await self._pace()
+                    await self.process(msg, replayed=replayed)
             finally:
                 self._queue.task_done()
 
