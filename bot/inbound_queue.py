@@ -93,7 +93,7 @@ class InboundQueue:
         self._pace = pace  # lets acknowledgements go first (bot/pacing.py)
         self.commands = commands or {}  # per platform that is no chat (an order channel's push): its command
         self.asking = asking  # plain questions (bot/asking.py); None: commands only
-        self._turns = SenderTurns()
+        self._turns: SenderTurns[tuple[InboundMessage, bool]] = SenderTurns()  # one person's messages in order
 
     async def accept(self, msg: InboundMessage) -> bool:
         """Store the message (False if seen before) and queue it for processing.
@@ -118,14 +118,19 @@ class InboundQueue:
 
     async def _work(self) -> None:
         while True:
-            msg, replayed = await self._queue.get()
+            item = await self._queue.get()
             try:
-                # a person's messages one after the other; an order channel's pushes need no such order
-                turn = self._turns.of((msg.platform, msg.sender)) if msg.platform not in self.commands else None
-                async with turn or contextlib.nullcontext():
+                msg = item[0]
+                sender = (msg.platform, msg.sender)
+                chat = msg.platform not in self.commands  # an order channel's pushes need no per-sender order
+                if chat and not self._turns.take(sender, item):
+                    continue  # behind the same person's earlier message, which another worker has
+                next_item: tuple[InboundMessage, bool] | None = item
+                while next_item is not None:
                     if self._pace is not None:
                         await self._pace()
-                    await self.process(msg, replayed=replayed)
+                    await self.process(next_item[0], replayed=next_item[1])
+                    next_item = self._turns.after(sender) if chat else None
             finally:
                 self._queue.task_done()
 

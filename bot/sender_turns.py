@@ -1,38 +1,38 @@
 """One person's messages in the order they came: the inbound queue's workers take messages in parallel, but a
-second message from the same sender waits until the first one's work is done. Otherwise a hand who types
-`拣货` and `质检` back to back sees the second refused (it loaded the order before the first committed)."""
+message from a sender whose earlier message is still being worked on waits behind it, and the worker that has the
+earlier one takes it next. Otherwise a hand who types `拣货` and `质检` back to back sees the second refused (it
+loaded the order before the first committed). No worker ever waits for a busy sender: it takes the next message."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections import deque
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Sender = tuple[str, str]  # (platform, sender)
 
 
-@dataclass
-class _Turn:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    holders: int = 0  # running or waiting; the entry goes when it reaches 0, so idle senders cost nothing
-
-
-class SenderTurns:
+class SenderTurns(Generic[Item]):
     def __init__(self) -> None:
-        self._turns: dict[tuple[str, str], _Turn] = {}
+        self._behind: dict[Sender, deque[Item]] = {}  # senders being worked on -> their messages waiting behind
 
-    @contextlib.asynccontextmanager
-    async def of(self, sender: tuple[str, str]) -> AsyncIterator[None]:
-        """Held while one message of `sender` is worked on; waiters go in the order they asked (asyncio.Lock is
-        fair), which is the order the queue handed the messages out."""
-        turn = self._turns.setdefault(sender, _Turn())
-        turn.holders += 1
-        try:
-            async with turn.lock:
-                yield
-        finally:
-            turn.holders -= 1
-            if not turn.holders:
-                del self._turns[sender]
+    def take(self, sender: Sender, item: Item) -> bool:
+        """True: the caller works on `item` now, then on `after(sender)` until it returns None. False: the sender's
+        earlier message is under way elsewhere; `item` waits behind it."""
+        waiting = self._behind.get(sender)
+        if waiting is not None:
+            waiting.append(item)
+            return False
+        self._behind[sender] = deque()
+        return True
+
+    def after(self, sender: Sender) -> Item | None:
+        """The sender's next message, or None (and the sender is free) when none waits."""
+        waiting = self._behind[sender]
+        if waiting:
+            return waiting.popleft()
+        del self._behind[sender]
+        return None
 
     def __len__(self) -> int:
-        return len(self._turns)
+        return len(self._behind)
