@@ -31,6 +31,7 @@ from aiohttp import web
 
 from bot.asking import Asking
 from bot.parser import command_for
+from bot.sender_turns import SenderTurns
 from domain import log_context
 from domain.chat import InboundMessage
 from domain.clock import utcnow
@@ -92,6 +93,7 @@ class InboundQueue:
         self._pace = pace  # lets acknowledgements go first (bot/pacing.py)
         self.commands = commands or {}  # per platform that is no chat (an order channel's push): its command
         self.asking = asking  # plain questions (bot/asking.py); None: commands only
+        self._turns: SenderTurns[tuple[InboundMessage, bool]] = SenderTurns()  # one person's messages in order
 
     async def accept(self, msg: InboundMessage) -> bool:
         """Store the message (False if seen before) and queue it for processing.
@@ -116,11 +118,19 @@ class InboundQueue:
 
     async def _work(self) -> None:
         while True:
-            msg, replayed = await self._queue.get()
+            item = await self._queue.get()
             try:
-                if self._pace is not None:
-                    await self._pace()
-                await self.process(msg, replayed=replayed)
+                msg = item[0]
+                sender = (msg.platform, msg.sender)
+                chat = msg.platform not in self.commands  # an order channel's pushes need no per-sender order
+                if chat and not self._turns.take(sender, item):
+                    continue  # behind the same person's earlier message, which another worker has
+                next_item: tuple[InboundMessage, bool] | None = item
+                while next_item is not None:
+                    if self._pace is not None:
+                        await self._pace()
+                    await self.process(next_item[0], replayed=next_item[1])
+                    next_item = self._turns.after(sender) if chat else None
             finally:
                 self._queue.task_done()
 
