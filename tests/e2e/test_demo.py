@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.demo import SEEDED, STOCK, USERS, build_demo
 from bot.keys import DB
 from config.settings import Settings
+from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.uow import UnitOfWork
 
 Message = dict[str, Any]
+CHAT = ("chat", "wecom_chat", "dingtalk_chat", "wecom_group")
 Client = TestClient[web.Request, web.Application]
 
 
@@ -29,7 +31,23 @@ async def demo(aiohttp_client: Any, sqlite_template: Path, tmp_path: Path) -> Cl
     shutil.copy(sqlite_template, db_path)  # migrated, as `reset_database` leaves it
     app, _fake = await build_demo(Settings(), db_path)
     client: Client = await aiohttp_client(app)  # the fake WeCom closes with the app
+    await seeded_day_delivered(client)
     return client
+
+
+async def seeded_day_delivered(client: Client, within_s: float = 180) -> None:
+    """The seeded day's messages (hundreds of task cards) have gone out, so a test's answer is not timed behind
+    them: no row is due any more (a person's rows held back by WeCom's per-minute cap wait for their minute)."""
+    c = t.outbox.c
+    deadline = asyncio.get_running_loop().time() + within_s
+    while asyncio.get_running_loop().time() < deadline:
+        async with client.app[DB].engine.connect() as conn:
+            due = (await conn.execute(select(func.count()).select_from(t.outbox).where(
+                c.status == "pending", c.channel.in_(CHAT), c.next_attempt_at <= utcnow()))).scalar_one()
+        if not due:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the demo's seeded messages were not delivered within {within_s:g} s")
 
 
 async def messages_of(client: Client, user: str) -> list[Message]:
