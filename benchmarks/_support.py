@@ -5,6 +5,7 @@ A benchmark imports this after putting the repository on sys.path (as each scrip
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -12,7 +13,7 @@ import signal
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,21 @@ def database(kind: str) -> Iterator[str]:
         yield url
     finally:
         asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def command_line(doc: str | None, *, db: str = "postgres") -> argparse.ArgumentParser:
+    """A benchmark's arguments: its docstring as help, and --db (a database for one run, `run_on_database`)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=("postgres", "sqlite"), default=db)
+    return parser
+
+
+def run_on_database(
+    args: argparse.Namespace, run: Callable[[str, argparse.Namespace], Coroutine[Any, Any, None]]
+) -> None:
+    """`run(url, args)` on a migrated database of the kind `args.db`, dropped after."""
+    with database(args.db) as url:
+        asyncio.run(run(url, args))
 
 
 # -- the server: serve() runs in the subprocess, ServerProcess in the benchmark -------------------

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import secrets
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.server import FakeServer
+from integrations.fakes.server import ErrorOrStatus, FakeServer
 
 PATH = "/sns/jscode2session"
 _MSG = {-1: "system error", 40002: "invalid grant_type", 40013: "invalid appid", 40029: "invalid code",
@@ -33,18 +32,6 @@ def _error(errcode: int) -> web.Response:
     return _answer({"errcode": errcode, "errmsg": f"{_MSG.get(errcode, 'error')}, rid: {secrets.token_hex(4)}"})
 
 
-@dataclass(frozen=True)
-class _Failure:
-    errcode: int | None
-    status: int | None
-
-    def response(self) -> web.Response:
-        if self.status is not None:
-            return web.Response(status=self.status, text="fake wechat failure")
-        assert self.errcode is not None
-        return _error(self.errcode)
-
-
 class FakeWeChatMini(FakeServer):
     def __init__(self, app_id: str = "wx0123456789abcdef", secret: str = "fake-mini-secret") -> None:
         self.app_id, self.secret = app_id, secret
@@ -52,7 +39,7 @@ class FakeWeChatMini(FakeServer):
         self._used: set[str] = set()
         self.calls: list[dict[str, str]] = []  # query of every call (secret included: tests check it was sent)
         self.sessions_issued = 0
-        self._path_failures: dict[str, deque[_Failure]] = {}
+        self._path_failures: dict[str, deque[ErrorOrStatus]] = {}
         self._path_stalls: dict[str, deque[float]] = {}
         self.app = web.Application(middlewares=[self.injected_trouble])
         self.app.router.add_get(PATH, self._jscode2session)
@@ -66,7 +53,8 @@ class FakeWeChatMini(FakeServer):
         return code
 
     def fail_next(self, *, errcode: int | None = None, status: int | None = None, times: int = 1) -> None:
-        self._path_failures.setdefault(PATH, deque()).extend(_Failure(errcode, status) for _ in range(times))
+        failure = ErrorOrStatus(errcode, status, _error, "fake wechat failure")
+        self._path_failures.setdefault(PATH, deque()).extend(failure for _ in range(times))
 
     def stall_next(self, seconds: float, times: int = 1) -> None:
         self._queue_stall(seconds, times, PATH)

@@ -15,12 +15,11 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.server import FakeServer
+from integrations.fakes.server import ErrorOrStatus, FakeServer
 from integrations.fakes.wecom_signer import DEFAULT_AGENT_ID, DEFAULT_CORP_ID
 
 SEND_PATH = "/cgi-bin/message/send"
@@ -56,18 +55,6 @@ JsonObject = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@dataclass(frozen=True)
-class _Failure:
-    errcode: int | None
-    status: int | None
-
-    def response(self) -> web.Response:
-        if self.status is not None:
-            return web.Response(status=self.status, text="fake WeCom failure")
-        assert self.errcode is not None
-        return _error(self.errcode)
-
-
 def _error(errcode: int) -> web.Response:
     return web.json_response({"errcode": errcode, "errmsg": _ERRMSG.get(errcode, "fake WeCom error")})
 
@@ -99,7 +86,7 @@ class FakeWeCom(FakeServer):
         self._response_codes: dict[str, bool] = {}  # code -> already used
         self._recent_sends: dict[str, tuple[float, JsonObject]] = {}  # duplicate-check memory
         self._webhook_times: dict[str, deque[float]] = {}
-        self._path_failures: dict[str, deque[_Failure]] = {}
+        self._path_failures: dict[str, deque[ErrorOrStatus]] = {}
         self._path_stalls: dict[str, deque[float]] = {}
         self._member_times: dict[str, deque[float]] = {}
         self._chaos: tuple[float, random.Random, tuple[str, ...], float] | None = None
@@ -115,7 +102,7 @@ class FakeWeCom(FakeServer):
         if (errcode is None) == (status is None):
             raise ValueError("give exactly one of errcode or status")
         queue = self._path_failures.setdefault(path, deque())
-        queue.extend(_Failure(errcode, status) for _ in range(times))
+        queue.extend(ErrorOrStatus(errcode, status, _error, "fake WeCom failure") for _ in range(times))
 
     def stall_next(self, seconds: float, times: int = 1, path: str = SEND_PATH) -> None:
         self._queue_stall(seconds, times, path)
