@@ -143,17 +143,20 @@ class HotStatement:
 
 class HotInserts:
     """Rows for several tables, each through its HotStatement (an INSERT), in one statement and one round trip
-    on asyncpg: one data-modifying CTE per table over unnest() of its columns as arrays (so the SQL depends on
-    which tables get rows, not how many). Rows keep their order within a table; tables are written in the
-    order given. Other drivers, and a single table, run the statements one after the other."""
+    on asyncpg: one data-modifying CTE per table. A table's few rows (a command's one or two audit lines) go in
+    as VALUES rows; more go in as unnest() of their columns as arrays, so the SQL depends on how many rows only
+    up to `VALUES_ROWS`. Rows keep their order within a table; tables are written in the order given. Other
+    drivers, and a single table, run the statements one after the other."""
+
+    VALUES_ROWS = 4
 
     def __init__(self, *inserts: HotStatement) -> None:
         self.inserts = inserts
-        self._sql: dict[tuple[Dialect, tuple[int, ...]], str] = {}
+        self._sql: dict[tuple[Dialect, tuple[tuple[int, int], ...]], str] = {}
 
     async def execute(self, conn: AsyncConnection, batches: Sequence[Sequence[Mapping[str, Any]]]) -> None:
         """`batches[i]`: the rows for `inserts[i]` (may be empty)."""
-        used = tuple(i for i, rows in enumerate(batches) if rows)
+        used = [i for i, rows in enumerate(batches) if rows]
         fit = all(self.inserts[i]._fits(row) for i in used for row in batches[i])
         driver = await driver_connection(conn) if len(used) > 1 and fit else None
         if driver is None:
@@ -161,35 +164,48 @@ class HotInserts:
                 await self.inserts[i].executemany(conn, batches[i])
             return
         forms = [self.inserts[i]._form(conn.dialect) for i in used]
-        sql = self._sql.get((conn.dialect, used))
+        # per table: its number of VALUES rows, or 0 for arrays
+        shape = tuple((i, len(batches[i]) if len(batches[i]) <= self.VALUES_ROWS else 0) for i in used)
+        sql = self._sql.get((conn.dialect, shape))
         if sql is None:
-            sql = self._sql[conn.dialect, used] = _unnest_sql([self.inserts[i] for i in used], forms, conn.dialect)
+            sql = self._sql[conn.dialect, shape] = _inserts_sql(
+                [(self.inserts[i], form, rows) for (i, rows), form in zip(shape, forms, strict=True)], conn.dialect
+            )
         args: list[Any] = []
-        for i, form in zip(used, forms, strict=True):
+        for (i, values_rows), form in zip(shape, forms, strict=True):
             rows = [form.args(row) for row in batches[i]]
-            args.extend(list(column) for column in zip(*rows, strict=True))
+            if values_rows:
+                for row_args in rows:
+                    args.extend(row_args)
+            else:
+                args.extend(list(column) for column in zip(*rows, strict=True))
         try:
             await driver.execute(sql, *args)
         except Exception as err:
             raise forms[0].translated(conn, err, batches, sql=sql) from err
 
 
-def _unnest_sql(inserts: Sequence[HotStatement], forms: Sequence[_Compiled], dialect: Dialect) -> str:
+def _inserts_sql(tables: Sequence[tuple[HotStatement, _Compiled, int]], dialect: Dialect) -> str:
+    """(insert, its compiled form, VALUES rows or 0 for arrays) per table → one statement."""
     parts: list[str] = []
     n = 0
-    for insert_, form in zip(inserts, forms, strict=True):
+    for insert_, form, values_rows in tables:
         table = insert_.stmt.table  # type: ignore[attr-defined]
-        names, arrays = [], []
-        for name, _process, _default in form.slots:
-            column = table.c[name]
-            # the array's element type without length: a cast to varchar(n) would cut a long value silently,
-            # where the column rejects it (as the plain INSERT does)
-            sql_type = re.sub(r"\(\d+(,\s*\d+)?\)", "", dialect.type_compiler_instance.process(column.type))
-            n += 1
-            names.append(dialect.identifier_preparer.format_column(column))
-            arrays.append(f"${n}::{sql_type}[]")
-        parts.append(f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(names)}) "
-                     f"SELECT * FROM unnest({', '.join(arrays)})")
+        columns = [table.c[name] for name, _process, _default in form.slots]
+        names = ", ".join(dialect.identifier_preparer.format_column(column) for column in columns)
+        # each value's type without length: a cast to varchar(n) would cut a long value silently, where the
+        # column rejects it (as the plain INSERT does)
+        types = [re.sub(r"\(\d+(,\s*\d+)?\)", "", dialect.type_compiler_instance.process(c.type)) for c in columns]
+        if values_rows:
+            rows = []
+            for _ in range(values_rows):
+                rows.append("(" + ", ".join(f"${n + k + 1}::{sql_type}" for k, sql_type in enumerate(types)) + ")")
+                n += len(types)
+            source = "VALUES " + ", ".join(rows)
+        else:
+            source = "SELECT * FROM unnest(" + ", ".join(f"${n + k + 1}::{t}[]" for k, t in enumerate(types)) + ")"
+            n += len(types)
+        parts.append(f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) {source}")
     ctes = ", ".join(f"w{k} AS ({part})" for k, part in enumerate(parts[:-1]))
     return f"WITH {ctes} {parts[-1]}"
 

@@ -45,7 +45,6 @@ OUTBOX_KEYS = ("channel", "kind", "recipient", "payload", "dedup_key", "created_
 
 
 T = TypeVar("T")
-_REPOSITORIES: list[str] = []
 
 
 class _Repository(Generic[T]):
@@ -56,7 +55,6 @@ class _Repository(Generic[T]):
 
     def __set_name__(self, owner: type, name: str) -> None:
         self._name = name
-        _REPOSITORIES.append(name)
 
     @overload
     def __get__(self, uow: None, owner: type) -> _Repository[T]: ...
@@ -66,6 +64,7 @@ class _Repository(Generic[T]):
         if uow is None:
             return self
         repo = vars(uow)[self._name] = self._make(uow)  # found in the instance from now on
+        uow._made.append(self._name)
         return repo
 
 
@@ -94,6 +93,7 @@ class UnitOfWork:
         self.conn: AsyncConnection
         self._session: AsyncSession | None = None
         self._seen: list[Any] = []
+        self._made: list[str] = []  # the repositories made in this `async with` (see _Repository)
         self._raised: list[Event] = []
         self.actor, self.via = "system", "system"  # who acts through this unit of work: set by the bus
 
@@ -112,8 +112,9 @@ class UnitOfWork:
         self._session = None
         self._seen = []
         self._raised = []
-        for name in _REPOSITORIES:  # made on first use, for this connection (a command uses two or three)
-            vars(self).pop(name, None)
+        for name in self._made:  # repositories are made on first use, for this connection (a command uses few)
+            del vars(self)[name]
+        self._made.clear()
         return self
 
     async def __aexit__(

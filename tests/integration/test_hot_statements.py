@@ -71,11 +71,15 @@ async def test_a_read_of_stock_sees_the_deductions_made_before_it(db: Database) 
         assert stock is not None and (stock.on_hand, stock.reserved) == (3, 0)
 
 
-async def test_audit_lines_and_events_logged_together_are_stored_as_written_apart(db: Database) -> None:
+@pytest.mark.parametrize("more", [0, 5])  # a command's few rows (VALUES), a batch's many (arrays)
+async def test_audit_lines_and_events_logged_together_are_stored_as_written_apart(db: Database, more: int) -> None:
+    extra = [Change("order", f"OB{9 + k}", "pick", "split", "picking", reason=f"第{k}") for k in range(more)]
     changes = [Change("order", "OB1", "pick", "split", "picking"),
-               Change("order", "OB2", "ship", "packed", "shipped", actor="rule", via="rule", detail={"件": 2})]
+               Change("order", "OB2", "ship", "packed", "shipped", actor="rule", via="rule", detail={"件": 2}), *extra]
     wire = [WireEvent("order.state_changed", "OB1", {"to": "picking"}),
-            WireEvent("order.shipped", "OB2", {"items": [["BP-001", 1]], "note": None}, actor="k3", via="erp")]
+            WireEvent("order.shipped", "OB2", {"items": [["BP-001", 1]], "note": None}, actor="k3", via="erp"),
+            *(WireEvent("order.state_changed", f"OB{9 + k}", {"k": k}) for k in range(more))]
+    n = 2 + more
     for together in (False, True):
         async with UnitOfWork(db) as uow:
             uow.acting("wh1", "wecom")
@@ -89,11 +93,12 @@ async def test_audit_lines_and_events_logged_together_are_stored_as_written_apar
         audit = [r._mapping for r in await conn.execute(select(t.audit_log).order_by(t.audit_log.c.id))]
         stored = [r._mapping for r in await conn.execute(select(t.events).order_by(t.events.c.id))]
     columns = lambda rows: [{k: v for k, v in r.items() if k != "id"} for r in rows]  # noqa: E731
-    assert columns(audit[2:]) == columns(audit[:2]) and len(audit) == 4
-    assert columns(stored[2:]) == columns(stored[:2]) and len(stored) == 4
-    assert [r["actor"] for r in audit[2:]] == ["wh1", "rule"] and audit[2]["detail"] is None
-    assert [(r["order_no"], r["actor"], r["data"]) for r in stored[2:]] == [
+    assert columns(audit[n:]) == columns(audit[:n]) and len(audit) == 2 * n
+    assert columns(stored[n:]) == columns(stored[:n]) and len(stored) == 2 * n
+    assert [r["actor"] for r in audit[n:n + 2]] == ["wh1", "rule"] and audit[n]["detail"] is None
+    assert [(r["order_no"], r["actor"], r["data"]) for r in stored[n:n + 2]] == [
         ("OB1", "wh1", {"to": "picking"}), ("OB2", "k3", {"items": [["BP-001", 1]], "note": None})]
+    assert [r["entity_id"] for r in audit[n:]] == ["OB1", "OB2", *(f"OB{9 + k}" for k in range(more))]
 
 
 async def test_a_value_too_long_for_its_column_fails_the_log_as_it_fails_the_audit(db: Database) -> None:
