@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +34,15 @@ class ErrorOrStatus:
             return web.Response(status=self.status, text=self.text)
         assert self.code is not None
         return self.error(self.code)
+
+
+async def json_body(request: web.Request) -> dict[str, Any] | None:
+    """The request's body as a JSON object; None when it is not JSON or not an object."""
+    try:
+        payload = json.loads(await request.read())
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 class FakeServer:

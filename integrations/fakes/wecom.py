@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.server import ErrorOrStatus, FakeServer
+from integrations.fakes.server import ErrorOrStatus, FakeServer, json_body
 from integrations.fakes.wecom_signer import DEFAULT_AGENT_ID, DEFAULT_CORP_ID
 
 SEND_PATH = "/cgi-bin/message/send"
@@ -158,15 +158,22 @@ class FakeWeCom(FakeServer):
         self._tokens[token] = self._clock() + TOKEN_TTL_S
         return _ok(access_token=token, expires_in=TOKEN_TTL_S)
 
-    async def _send(self, request: web.Request) -> web.Response:
+    async def _app_call(self, request: web.Request) -> JsonObject | web.Response:
+        """The body of a call made as the application (token, JSON, agentid checked), or the error answer."""
         refusal = self._token_refusal(request)
         if refusal is not None:
             return _error(refusal)
-        payload = await _json_body(request)
+        payload = await json_body(request)
         if payload is None:
             return _error(47001)
         if payload.get("agentid") != self.agent_id:
             return _error(40056)
+        return payload
+
+    async def _send(self, request: web.Request) -> web.Response:
+        payload = await self._app_call(request)
+        if isinstance(payload, web.Response):
+            return payload
         msgtype = payload.get("msgtype")
         if not isinstance(msgtype, str) or msgtype not in payload:
             return _error(40008)
@@ -216,14 +223,9 @@ class FakeWeCom(FakeServer):
         return False
 
     async def _update_template_card(self, request: web.Request) -> web.Response:
-        refusal = self._token_refusal(request)
-        if refusal is not None:
-            return _error(refusal)
-        payload = await _json_body(request)
-        if payload is None:
-            return _error(47001)
-        if payload.get("agentid") != self.agent_id:
-            return _error(40056)
+        payload = await self._app_call(request)
+        if isinstance(payload, web.Response):
+            return payload
         code = payload.get("response_code")
         if not isinstance(code, str) or self._response_codes.get(code, True):
             return _error(RESPONSE_CODE_USED)
@@ -235,7 +237,7 @@ class FakeWeCom(FakeServer):
         key = request.query.get("key", "")
         if not key:
             return _error(93000)
-        payload = await _json_body(request)
+        payload = await json_body(request)
         if payload is None:
             return _error(47001)
         sent = self._webhook_times.setdefault(key, deque())
@@ -259,11 +261,3 @@ class FakeWeCom(FakeServer):
         if expires_at <= self._clock():
             return 42001
         return None
-
-
-async def _json_body(request: web.Request) -> JsonObject | None:
-    try:
-        payload = json.loads(await request.read())
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
