@@ -92,7 +92,8 @@ class HotStatement:
         self.keys = frozenset(keys) if keys is not None else None
         self._forms: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
 
-    def _form(self, dialect: Dialect) -> _Compiled:
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        """Its SQL and parameter slots for `dialect` (compiled once)."""
         form = self._forms.get(dialect)
         if form is None:
             form = self._forms[dialect] = _Compiled(self.stmt, dialect, self.keys)
@@ -107,7 +108,7 @@ class HotStatement:
         if driver is None or not self._fits(params):
             row = (await conn.execute(self.stmt, params)).first()
             return row._mapping if row is not None else None
-        form = self._form(conn.dialect)
+        form = self.compiled(conn.dialect)
         try:
             return await driver.fetchrow(form.sql, *form.args(params))  # type: ignore[no-any-return]
         except Exception as err:
@@ -118,7 +119,7 @@ class HotStatement:
         driver = await driver_connection(conn)
         if driver is None or not self._fits(params):
             return (await conn.execute(self.stmt, params)).rowcount  # type: ignore[attr-defined, no-any-return]
-        form = self._form(conn.dialect)
+        form = self.compiled(conn.dialect)
         try:
             status: str = await driver.execute(form.sql, *form.args(params))
         except Exception as err:
@@ -134,7 +135,7 @@ class HotStatement:
         if driver is None or not all(self._fits(row) for row in rows):
             await conn.execute(self.stmt, list(rows))
             return
-        form = self._form(conn.dialect)
+        form = self.compiled(conn.dialect)
         try:
             await driver.executemany(form.sql, [form.args(row) for row in rows])
         except Exception as err:
@@ -163,7 +164,7 @@ class HotInserts:
             for i in used:
                 await self.inserts[i].executemany(conn, batches[i])
             return
-        forms = [self.inserts[i]._form(conn.dialect) for i in used]
+        forms = [self.inserts[i].compiled(conn.dialect) for i in used]
         # per table: its number of VALUES rows, or 0 for arrays
         shape = tuple((i, len(batches[i]) if len(batches[i]) <= self.VALUES_ROWS else 0) for i in used)
         sql = self._sql.get((conn.dialect, shape))

@@ -110,7 +110,7 @@ class InboxWriter:
             await self._keep_alive(conn, max(r["received_at"] for r in unique))
             if conn.in_transaction():
                 await conn.commit()  # the heartbeat before the rows it keeps: never rows of a holder nobody knows
-            form = _HOT_INSERT._form(conn.dialect)
+            form = _HOT_INSERT.compiled(conn.dialect)
             columns = [list(column) for column in zip(*(form.args(row) for row in unique), strict=True)]
             driver: Any = (await conn.get_raw_connection()).driver_connection
             try:
