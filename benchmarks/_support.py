@@ -5,14 +5,18 @@ A benchmark imports this after putting the repository on sys.path (as each scrip
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import cProfile
+import io
 import os
+import pstats
 import signal
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +67,21 @@ def database(kind: str) -> Iterator[str]:
         asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def command_line(doc: str | None, *, db: str = "postgres") -> argparse.ArgumentParser:
+    """A benchmark's arguments: its docstring as help, and --db (a database for one run, `run_on_database`)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=("postgres", "sqlite"), default=db)
+    return parser
+
+
+def run_on_database(
+    args: argparse.Namespace, run: Callable[[str, argparse.Namespace], Coroutine[Any, Any, None]]
+) -> None:
+    """`run(url, args)` on a migrated database of the kind `args.db`, dropped after."""
+    with database(args.db) as url:
+        asyncio.run(run(url, args))
+
+
 # -- the server: serve() runs in the subprocess, ServerProcess in the benchmark -------------------
 
 
@@ -73,23 +92,23 @@ async def serve(app: web.Application, profile_out: str = "") -> None:
     await web.TCPSite(runner, "127.0.0.1", 0, backlog=1024).start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    profiler = None
-    if profile_out:
-        from pyinstrument import Profiler
-
-        profiler = Profiler(interval=0.0005, async_mode="disabled")
-        profiler.start()
+    profiler = cProfile.Profile() if profile_out else None
+    if profiler is not None:
+        profiler.enable()
     print(f"{READY}{runner.addresses[0][1]}", flush=True)
     await stop.wait()
     if profiler is not None:
-        profiler.stop()
-        await asyncio.to_thread(_write_profile, profiler, Path(profile_out))
+        profiler.disable()
+        _write_profile(profiler, Path(profile_out))
     await runner.cleanup()
 
 
-def _write_profile(profiler: Any, out: Path) -> None:
-    out.write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
-    out.with_suffix(".html").write_text(profiler.output_html(), encoding="utf-8")
+def _write_profile(profiler: cProfile.Profile, out: Path) -> None:
+    """The statistics (`python -m pstats <out>.prof`) and the 60 functions with the most own time as text."""
+    profiler.dump_stats(out.with_suffix(".prof"))
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(60)
+    out.write_text(text.getvalue(), encoding="utf-8")
 
 
 @dataclass

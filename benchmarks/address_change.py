@@ -256,7 +256,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=300, help="measured changes, a third per run")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--without-wake", action="store_true", help="the dispatcher ignores notify()")
-    parser.add_argument("--profile", default="", help="write a pyinstrument profile of the server to this file")
+    parser.add_argument("--profile", default="", help="write a cProfile profile of the server to this file (and its .prof)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

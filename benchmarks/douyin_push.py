@@ -27,7 +27,7 @@ import aiohttp  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from benchmarks._support import ServerProcess, database, pct, serve  # noqa: E402
+from benchmarks._support import ServerProcess, command_line, pct, run_on_database, serve  # noqa: E402
 from domain import commands as c  # noqa: E402
 from handlers.bootstrap import build_bus  # noqa: E402
 from handlers.bus import Deps  # noqa: E402
@@ -62,7 +62,7 @@ async def orders_created(db: Database) -> int:
                    or 0)
 
 
-async def run(args: argparse.Namespace, db_url: str) -> None:
+async def run(db_url: str, args: argparse.Namespace) -> None:
     rng = random.Random(7)
     await seed_stock(db_url, 20)
     if True:
@@ -123,14 +123,11 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
         server_main(sys.argv[2], sys.argv[3])
         return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser = command_line(__doc__)
     parser.add_argument("--orders", type=int, default=18_000)
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--deadline-s", type=float, default=1800)
-    args = parser.parse_args()
-    with database(args.db) as db_url:
-        asyncio.run(run(args, db_url))
+    run_on_database(parser.parse_args(), run)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from benchmarks._support import database  # noqa: E402
+from benchmarks._support import command_line, run_on_database  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from config.settings import LogisticsSettings, Settings  # noqa: E402
 from domain.clock import local  # noqa: E402
@@ -170,8 +170,7 @@ async def bench(url: str, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser = command_line(__doc__)
     parser.add_argument("--orders", type=int, default=50_000)
     parser.add_argument("--untracked", type=int, default=200, help="orders with no pushed track (HTTP fallback)")
     parser.add_argument("--fallback-limit", type=int, default=200)
@@ -179,9 +178,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="fallback polls in flight = pooled connections")
     parser.add_argument("--pushes", type=int, default=5000, help="signed callbacks to time; 0 skips")
     parser.add_argument("--push-concurrency", type=int, default=32)
-    args = parser.parse_args()
-    with database(args.db) as url:
-        asyncio.run(bench(url, args))
+    run_on_database(parser.parse_args(), bench)
 
 if __name__ == "__main__":
     main()

@@ -12,7 +12,6 @@ through StoreGauges. Reported: the median and worst query time, and the rows it 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import sys
 import time
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from benchmarks._support import database  # noqa: E402
+from benchmarks._support import command_line, run_on_database  # noqa: E402
 from bot.metrics import StoreGauges, backlog_query  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402
 
@@ -99,17 +98,14 @@ async def run(url: str, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
+    parser = command_line(__doc__)
     parser.add_argument("--delivered", type=int, default=2_000_000)
     parser.add_argument("--pending", type=int, default=2_000)
     parser.add_argument("--dead", type=int, default=300)
     parser.add_argument("--inbound", type=int, default=200_000)
     parser.add_argument("--incidents", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=20)
-    args = parser.parse_args()
-    with database(args.db) as url:
-        asyncio.run(run(url, args))
+    run_on_database(parser.parse_args(), run)
 
 
 if __name__ == "__main__":

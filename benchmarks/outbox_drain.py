@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from benchmarks._support import database  # noqa: E402
+from benchmarks._support import command_line, run_on_database  # noqa: E402
 from domain.chat import Reply, to_payload  # noqa: E402
 from domain.clock import utcnow  # noqa: E402
 from integrations.db import tables as t  # noqa: E402
@@ -70,7 +70,7 @@ async def start_serve(url: str, fake: FakeWeCom, port: int) -> asyncio.subproces
     raise RuntimeError("orderbot serve did not come up")
 
 
-async def run(args: argparse.Namespace, url: str) -> None:
+async def run(url: str, args: argparse.Namespace) -> None:
     db = Database(url)
     async with FakeWeCom(corp_id=CORP_ID, secret=SECRET, agent_id=AGENT_ID) as fake:
         proc = await start_serve(url, fake, free_port())
@@ -118,17 +118,14 @@ async def run(args: argparse.Namespace, url: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_line(__doc__)
     parser.add_argument("--messages", type=int, default=450)
     parser.add_argument("--people", type=int, default=45)
     parser.add_argument("--faults", type=float, default=0.3)
     parser.add_argument("--late", action="store_true", help="also 'shown, then answered too late' faults")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--timeout", type=float, default=300)
-    parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
-    args = parser.parse_args()
-    with database(args.db) as url:
-        asyncio.run(run(args, url))
+    run_on_database(parser.parse_args(), run)
 
 
 if __name__ == "__main__":

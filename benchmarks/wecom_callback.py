@@ -19,7 +19,7 @@ run in this parent process. Requests are signed before the clock starts. Server 
 
     .venv/bin/python benchmarks/wecom_callback.py                 # SQLite
     .venv/bin/python benchmarks/wecom_callback.py --db postgres --senders 32 --requests 4000
-    .venv/bin/python benchmarks/wecom_callback.py --profile var/profile   # pyinstrument, full app
+    .venv/bin/python benchmarks/wecom_callback.py --profile var/profile   # cProfile, full app
 """
 
 from __future__ import annotations
@@ -339,7 +339,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
     print(f"    {sent_total:,} messages sent in all; {replies:,} replies delivered through the outbox, {shown:,} of them "
           f"shown by FakeWeCom (its duplicate check folds a repeated identical reply to one user)")
     if profile_out:
-        print(f"    pyinstrument profile of the full-app server: {profile_out} (and .html)")
+        print(f"    cProfile of the full-app server: {profile_out} (and .prof)")
 
 
 def main() -> None:
@@ -353,7 +353,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10, help="open-loop seconds")
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--orders", type=int, default=50)
-    parser.add_argument("--profile", default="", help="directory for a pyinstrument profile of the full app")
+    parser.add_argument("--profile", default="", help="directory for a cProfile profile of the full app")
     parser.add_argument("--serve", choices=["full", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--db-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--fake-base", default="", help=argparse.SUPPRESS)

@@ -29,7 +29,8 @@ class AckPacer:
     async def yield_to_acks(self) -> None:
         if self.in_flight:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), self.max_wait_s)
+                async with asyncio.timeout(self.max_wait_s):
+                    await self._idle.wait()
 
     @contextlib.asynccontextmanager
     async def acknowledging(self) -> AsyncIterator[None]:

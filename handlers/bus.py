@@ -15,7 +15,7 @@ from domain.commands import Command
 from domain.errors import Conflict, DomainError, IllegalTransition
 from domain.events import Audited, Change, Event
 from handlers.metrics import NoObserver, Observer, command_name
-from handlers.publish import store_events
+from handlers.publish import wire_events
 from integrations.channels.douyin import DouyinFeed
 from integrations.db.uow import UnitOfWork
 from integrations.geo import AddressValidator
@@ -166,8 +166,8 @@ class MessageBus:
         """Run the reactions to every event the aggregates raised, round after round, until none is left."""
         while events := uow.pop_events():
             changes = [e.change() for e in events if isinstance(e, Audited)]
-            await uow.record([c for c in changes if c is not None], self.deps.now)
-            await store_events(events, uow, self.deps.now)  # the order event bus: published after commit
+            # the audit trail and the order event bus (published after commit), in one round trip
+            await uow.log([c for c in changes if c is not None], wire_events(events), self.deps.now)
             by_kind: dict[type[Event], list[Event]] = {}
             for event in events:
                 by_kind.setdefault(type(event), []).append(event)

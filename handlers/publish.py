@@ -11,14 +11,19 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from domain import events as e
-from domain.event_wire import to_wire
+from domain.event_wire import WireEvent, to_wire
 from handlers.unit_of_work import AbstractUnitOfWork
 
 
 async def store_events(events: Sequence[e.Event], uow: AbstractUnitOfWork, at: datetime) -> None:
     """Every event, of every type, in the order it was raised — a record's creation before the steps that
     were part of it."""
-    await uow.store_events([to_wire(event) for event in creation_first(events)], at)
+    await uow.store_events(wire_events(events), at)
+
+
+def wire_events(events: Sequence[e.Event]) -> list[WireEvent]:
+    """The events as stored, in the order `store_events` stores them."""
+    return [to_wire(event) for event in creation_first(events)]
 
 
 def creation_first(events: Sequence[e.Event]) -> list[e.Event]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -91,7 +92,8 @@ class HotStatement:
         self.keys = frozenset(keys) if keys is not None else None
         self._forms: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
 
-    def _form(self, dialect: Dialect) -> _Compiled:
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        """Its SQL and parameter slots for `dialect` (compiled once)."""
         form = self._forms.get(dialect)
         if form is None:
             form = self._forms[dialect] = _Compiled(self.stmt, dialect, self.keys)
@@ -106,7 +108,7 @@ class HotStatement:
         if driver is None or not self._fits(params):
             row = (await conn.execute(self.stmt, params)).first()
             return row._mapping if row is not None else None
-        form = self._form(conn.dialect)
+        form = self.compiled(conn.dialect)
         try:
             return await driver.fetchrow(form.sql, *form.args(params))  # type: ignore[no-any-return]
         except Exception as err:
@@ -117,7 +119,7 @@ class HotStatement:
         driver = await driver_connection(conn)
         if driver is None or not self._fits(params):
             return (await conn.execute(self.stmt, params)).rowcount  # type: ignore[attr-defined, no-any-return]
-        form = self._form(conn.dialect)
+        form = self.compiled(conn.dialect)
         try:
             status: str = await driver.execute(form.sql, *form.args(params))
         except Exception as err:
@@ -133,11 +135,80 @@ class HotStatement:
         if driver is None or not all(self._fits(row) for row in rows):
             await conn.execute(self.stmt, list(rows))
             return
-        form = self._form(conn.dialect)
+        form = self.compiled(conn.dialect)
         try:
             await driver.executemany(form.sql, [form.args(row) for row in rows])
         except Exception as err:
             raise form.translated(conn, err, rows) from err
+
+
+class HotInserts:
+    """Rows for several tables, each through its HotStatement (an INSERT), in one statement and one round trip
+    on asyncpg: one data-modifying CTE per table. A table's few rows (a command's one or two audit lines) go in
+    as VALUES rows; more go in as unnest() of their columns as arrays, so the SQL depends on how many rows only
+    up to `VALUES_ROWS`. Rows keep their order within a table; tables are written in the order given. Other
+    drivers, and a single table, run the statements one after the other."""
+
+    VALUES_ROWS = 4
+
+    def __init__(self, *inserts: HotStatement) -> None:
+        self.inserts = inserts
+        self._sql: dict[tuple[Dialect, tuple[tuple[int, int], ...]], str] = {}
+
+    async def execute(self, conn: AsyncConnection, batches: Sequence[Sequence[Mapping[str, Any]]]) -> None:
+        """`batches[i]`: the rows for `inserts[i]` (may be empty)."""
+        used = [i for i, rows in enumerate(batches) if rows]
+        fit = all(self.inserts[i]._fits(row) for i in used for row in batches[i])
+        driver = await driver_connection(conn) if len(used) > 1 and fit else None
+        if driver is None:
+            for i in used:
+                await self.inserts[i].executemany(conn, batches[i])
+            return
+        forms = [self.inserts[i].compiled(conn.dialect) for i in used]
+        # per table: its number of VALUES rows, or 0 for arrays
+        shape = tuple((i, len(batches[i]) if len(batches[i]) <= self.VALUES_ROWS else 0) for i in used)
+        sql = self._sql.get((conn.dialect, shape))
+        if sql is None:
+            sql = self._sql[conn.dialect, shape] = _inserts_sql(
+                [(self.inserts[i], form, rows) for (i, rows), form in zip(shape, forms, strict=True)], conn.dialect
+            )
+        args: list[Any] = []
+        for (i, values_rows), form in zip(shape, forms, strict=True):
+            rows = [form.args(row) for row in batches[i]]
+            if values_rows:
+                for row_args in rows:
+                    args.extend(row_args)
+            else:
+                args.extend(list(column) for column in zip(*rows, strict=True))
+        try:
+            await driver.execute(sql, *args)
+        except Exception as err:
+            raise forms[0].translated(conn, err, batches, sql=sql) from err
+
+
+def _inserts_sql(tables: Sequence[tuple[HotStatement, _Compiled, int]], dialect: Dialect) -> str:
+    """(insert, its compiled form, VALUES rows or 0 for arrays) per table → one statement."""
+    parts: list[str] = []
+    n = 0
+    for insert_, form, values_rows in tables:
+        table = insert_.stmt.table  # type: ignore[attr-defined]
+        columns = [table.c[name] for name, _process, _default in form.slots]
+        names = ", ".join(dialect.identifier_preparer.format_column(column) for column in columns)
+        # each value's type without length: a cast to varchar(n) would cut a long value silently, where the
+        # column rejects it (as the plain INSERT does)
+        types = [re.sub(r"\(\d+(,\s*\d+)?\)", "", dialect.type_compiler_instance.process(c.type)) for c in columns]
+        if values_rows:
+            rows = []
+            for _ in range(values_rows):
+                rows.append("(" + ", ".join(f"${n + k + 1}::{sql_type}" for k, sql_type in enumerate(types)) + ")")
+                n += len(types)
+            source = "VALUES " + ", ".join(rows)
+        else:
+            source = "SELECT * FROM unnest(" + ", ".join(f"${n + k + 1}::{t}[]" for k, t in enumerate(types)) + ")"
+            n += len(types)
+        parts.append(f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) {source}")
+    ctes = ", ".join(f"w{k} AS ({part})" for k, part in enumerate(parts[:-1]))
+    return f"WITH {ctes} {parts[-1]}"
 
 
 _REQUIRED = object()
@@ -153,31 +224,32 @@ class _Compiled:
         )
         self.sql = str(compiled)
         self.dialect = dialect
-        self._slots: list[tuple[str, Any, Any]] = []
+        self.slots: list[tuple[str, Any, Any]] = []
         for name in compiled.positiontup or ():
             bind = compiled.binds[name]
             if bind.callable is not None:
                 raise ValueError(f"{name}: a hot statement takes every value from its parameters or a literal")
             impl = bind.type.dialect_impl(dialect)
-            self._slots.append((name, impl.bind_processor(dialect), _REQUIRED if bind.required else bind.value))
+            self.slots.append((name, impl.bind_processor(dialect), _REQUIRED if bind.required else bind.value))
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         out = []
-        for name, process, default in self._slots:
+        for name, process, default in self.slots:
             value = params[name] if default is _REQUIRED else params.get(name, default)
             out.append(process(value) if process is not None else value)
         return out
 
-    def translated(self, conn: AsyncConnection, err: Exception, params: Any) -> Exception:
+    def translated(self, conn: AsyncConnection, err: Exception, params: Any, *, sql: str | None = None) -> Exception:
         """The exception SQLAlchemy would have raised (IntegrityError for a duplicate key, and so on)."""
         dbapi = self.dialect.loaded_dbapi
+        sql = sql or self.sql
         if isinstance(err, dbapi.Error):
-            return DBAPIError.instance(self.sql, params, err, dbapi.Error, dialect=self.dialect)
+            return DBAPIError.instance(sql, params, err, dbapi.Error, dialect=self.dialect)
         adapted: Any = conn.info.get(_ADAPTED)
         try:
             adapted._handle_exception(err)  # maps asyncpg's exception classes to the DBAPI's, as SQLAlchemy does
         except dbapi.Error as mapped:
-            return DBAPIError.instance(self.sql, params, mapped, dbapi.Error, dialect=self.dialect)
+            return DBAPIError.instance(sql, params, mapped, dbapi.Error, dialect=self.dialect)
         except Exception as other:
             return other
         return err

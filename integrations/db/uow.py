@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +21,7 @@ from integrations.db.ask_views import AskViews
 from integrations.db.consistency import ConsistencyRepository
 from integrations.db.customer_keys import CustomerKeyRepository
 from integrations.db.customers import CustomerRepository
-from integrations.db.engine import Database, HotStatement
+from integrations.db.engine import Database, HotInserts, HotStatement
 from integrations.db.events import EVENT_KEYS, event_rows
 from integrations.db.health_views import HealthViews
 from integrations.db.inbox import InboxRepository
@@ -45,12 +46,58 @@ OUTBOX_KEYS = ("channel", "kind", "recipient", "payload", "dedup_key", "created_
                "next_attempt_at", "last_error", "urgent")
 
 
+T = TypeVar("T")
+
+
+class _Repository(Generic[T]):
+    """A repository of the unit of work, made on first use in each `async with` and kept until its end."""
+
+    def __init__(self, make: Callable[[UnitOfWork], T]) -> None:
+        self._make = make
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, uow: None, owner: type) -> _Repository[T]: ...
+    @overload
+    def __get__(self, uow: UnitOfWork, owner: type) -> T: ...
+    def __get__(self, uow: UnitOfWork | None, owner: type) -> T | _Repository[T]:
+        if uow is None:
+            return self
+        repo = vars(uow)[self._name] = self._make(uow)  # found in the instance from now on
+        uow._made.append(self._name)
+        return repo
+
+
 class UnitOfWork:
+    orders = _Repository(lambda uow: OrderRepository(uow.conn, uow._seen))
+    inventory = _Repository(lambda uow: InventoryRepository(uow.conn))
+    aftersales = _Repository(lambda uow: AfterSaleRepository(uow.conn, uow._seen))
+    users = _Repository(lambda uow: UserRepository(uow.conn))
+    stores = _Repository(lambda uow: StoreRepository(uow.conn))
+    print_rows = _Repository(lambda uow: PrintRows(uow.conn))
+    inbox = _Repository(lambda uow: InboxRepository(uow.conn))
+    incidents = _Repository(lambda uow: IncidentRepository(uow.conn))
+    customers = _Repository(lambda uow: CustomerRepository(uow.conn))
+    customer_keys = _Repository(lambda uow: CustomerKeyRepository(uow.conn))
+    skus = _Repository(lambda uow: SkuRepository(uow.conn))
+    freezes = _Repository(lambda uow: FreezeRepository(uow.conn))
+    tracks = _Repository(lambda uow: CourierTrackRepository(uow.conn))
+    marks = _Repository(lambda uow: AlertMarks(uow.conn))
+    outbox_keys = _Repository(lambda uow: OutboxKeys(uow.conn))
+    views = _Repository(lambda uow: WorklistViews(uow.conn))
+    stock_views = _Repository(lambda uow: SafetyStockViews(uow.conn))
+    consistency = _Repository(lambda uow: ConsistencyRepository(uow.conn))
+    ask_views = _Repository(lambda uow: AskViews(uow.conn))
+    health = _Repository(lambda uow: HealthViews(uow.conn))
+
     def __init__(self, db: Database) -> None:
         self._db = db
         self.conn: AsyncConnection
         self._session: AsyncSession | None = None
         self._seen: list[Any] = []
+        self._made: list[str] = []  # the repositories made in this `async with` (see _Repository)
         self._raised: list[Event] = []
         self.actor, self.via = "system", "system"  # who acts through this unit of work: set by the bus
 
@@ -69,26 +116,9 @@ class UnitOfWork:
         self._session = None
         self._seen = []
         self._raised = []
-        self.orders = OrderRepository(self.conn, self._seen)
-        self.inventory = InventoryRepository(self.conn)
-        self.aftersales = AfterSaleRepository(self.conn, self._seen)
-        self.users = UserRepository(self.conn)
-        self.stores = StoreRepository(self.conn)
-        self.print_rows = PrintRows(self.conn)
-        self.inbox = InboxRepository(self.conn)
-        self.incidents = IncidentRepository(self.conn)
-        self.customers = CustomerRepository(self.conn)
-        self.customer_keys = CustomerKeyRepository(self.conn)
-        self.skus = SkuRepository(self.conn)
-        self.freezes = FreezeRepository(self.conn)
-        self.tracks = CourierTrackRepository(self.conn)
-        self.marks = AlertMarks(self.conn)
-        self.outbox_keys = OutboxKeys(self.conn)
-        self.views = WorklistViews(self.conn)
-        self.stock_views = SafetyStockViews(self.conn)
-        self.consistency = ConsistencyRepository(self.conn)
-        self.ask_views = AskViews(self.conn)
-        self.health = HealthViews(self.conn)
+        for name in self._made:  # repositories are made on first use, for this connection (a command uses few)
+            del vars(self)[name]
+        self._made.clear()
         return self
 
     async def __aexit__(
@@ -101,7 +131,9 @@ class UnitOfWork:
             await self.conn.close()  # rolls back whatever was not committed
 
     async def commit(self) -> None:
-        await self.inventory.flush()  # deductions go last: their row locks are held for the commit alone
+        inventory: InventoryRepository | None = vars(self).get("inventory")  # made only if used
+        if inventory is not None:
+            await inventory.flush()  # deductions go last: their row locks are held for the commit alone
         if self._session is not None:
             await self._session.flush()
         await self.conn.commit()
@@ -118,11 +150,20 @@ class UnitOfWork:
 
     async def record(self, changes: list[Change], at: datetime) -> None:
         """The audit trail's one writer: a line per change, by this unit of work's actor unless it names one."""
-        await self.audit_many([
+        await self.audit_many(self._audit_rows(changes, at))
+
+    def _audit_rows(self, changes: list[Change], at: datetime) -> list[dict[str, Any]]:
+        return [
             {"at": at, "actor": c.actor or self.actor, "via": c.via or self.via, "entity": c.entity,
              "entity_id": c.entity_id[:AUDIT_ENTITY_ID_CHARS], "action": c.action, "from_state": c.from_state, "to_state": c.to_state,
              "outcome": c.outcome, "reason": c.reason, "detail": dict(c.detail) if c.detail is not None else None}
             for c in changes
+        ]
+
+    async def log(self, changes: list[Change], events: list[WireEvent], at: datetime) -> None:
+        """`record` and `store_events` together, in one round trip on PostgreSQL (what every command pays)."""
+        await self._hot_log.execute(self.conn, [
+            self._audit_rows(changes, at), event_rows(events, at=at, actor=self.actor, via=self.via)
         ])
 
     _hot_events = HotStatement(insert(t.events), EVENT_KEYS)
@@ -149,6 +190,8 @@ class UnitOfWork:
         """Audit rows with the keys of AUDIT_KEYS, in one executemany (use `record`)."""
         if rows:
             await self._hot_audit.executemany(self.conn, rows)
+
+    _hot_log = HotInserts(_hot_audit, _hot_events)
 
     _outbox = insert(t.outbox)
     _hot_outbox = HotStatement(_outbox, OUTBOX_KEYS)

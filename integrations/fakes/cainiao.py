@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.server import FakeServer
+from integrations.fakes.server import ErrorOrStatus, FakeServer
 from integrations.waybills.cainiao import DISCARD, GET, data_digest
 
 PATH = "/gateway/link.do"
@@ -33,17 +33,6 @@ class LinkRequest:
     msg_type: str
     content: dict[str, Any]
     to_code: str = ""
-
-
-@dataclass(frozen=True)
-class _Failure:
-    code: str | None
-    status: int | None
-
-    def response(self) -> web.Response:
-        if self.code is None:
-            return web.Response(status=self.status or 503, text="fake Cainiao failure")
-        return _refuse(self.code)
 
 
 def _refuse(code: str, message: str = "") -> web.Response:
@@ -61,7 +50,7 @@ class FakeCainiao(FakeServer):
         self.issued: dict[tuple[str, tuple[str, ...]], str] = {}  # (objectId, tradeOrderList) → waybillCode
         self.discarded: list[str] = []
         self._lost: deque[float] = deque()
-        self._path_failures: dict[str, deque[_Failure]] = {}
+        self._path_failures: dict[str, deque[ErrorOrStatus]] = {}
         self._path_stalls: dict[str, deque[float]] = {}
         self.app = web.Application(middlewares=[self.injected_trouble])
         self.app.router.add_post(PATH, self._link)
@@ -73,7 +62,8 @@ class FakeCainiao(FakeServer):
     def fail_next(self, code: str | None = None, *, status: int | None = None, times: int = 1) -> None:
         if code is None and status is None:
             raise ValueError("give a code or a status")
-        self._path_failures.setdefault(PATH, deque()).extend(_Failure(code, status) for _ in range(times))
+        failure = ErrorOrStatus(code, status, _refuse, "fake Cainiao failure")
+        self._path_failures.setdefault(PATH, deque()).extend(failure for _ in range(times))
 
     def stall_next(self, seconds: float, times: int = 1) -> None:
         self._queue_stall(seconds, times, PATH)

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.server import FakeServer
+from integrations.fakes.server import FakeServer, json_body
 
 TOKEN_PATH = "/v1.0/oauth2/accessToken"
 BATCH_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
@@ -234,7 +234,7 @@ class FakeDingTalk(FakeServer):
 
     async def _access_token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
-        body = await _json_body(request)
+        body = await json_body(request)
         if body is None:
             return _refusal(400, "MissingBody", "body is mandatory for this action.")
         if body.get("appKey") != self.app_key or body.get("appSecret") != self.app_secret:
@@ -247,7 +247,7 @@ class FakeDingTalk(FakeServer):
         expires_at = self._tokens.get(request.headers.get("x-acs-dingtalk-access-token", ""))
         if expires_at is None or expires_at <= self._clock():
             return _refusal(400, "InvalidAuthentication", "不合法的access_token")
-        body = await _json_body(request)
+        body = await json_body(request)
         if body is None:
             return _refusal(400, "MissingBody", "body is mandatory for this action.")
         user_ids, msg_key, raw_param = body.get("userIds"), body.get("msgKey"), body.get("msgParam")
@@ -272,7 +272,7 @@ class FakeDingTalk(FakeServer):
         expires_at = self._tokens.get(request.headers.get("x-acs-dingtalk-access-token", ""))
         if expires_at is None or expires_at <= self._clock():
             return _refusal(400, "InvalidAuthentication", "不合法的access_token")
-        body = await _json_body(request)
+        body = await json_body(request)
         code = _card_refusal(body)
         if body is None or code:
             return _refusal(400, code, code)
@@ -298,7 +298,7 @@ class FakeDingTalk(FakeServer):
         session = self._sessions.get(request.query.get("session", ""))
         if session is None or session.expires_at_ms <= self.now_ms():
             return web.json_response({"errcode": SESSION_EXPIRED, "errmsg": "session webhook expired"})
-        body = await _json_body(request)
+        body = await json_body(request)
         msgtype = body.get("msgtype") if body else None
         content = body.get(msgtype) if body and isinstance(msgtype, str) else None
         if body is None or msgtype not in ("text", "markdown", "actionCard") or not isinstance(content, dict):
@@ -364,11 +364,3 @@ def _loads_object(raw: str) -> JsonObject | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
-
-
-async def _json_body(request: web.Request) -> JsonObject | None:
-    try:
-        payload = json.loads(await request.read())
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None

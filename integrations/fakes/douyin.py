@@ -18,13 +18,12 @@ import json
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from integrations.channels.douyin.signature import api_sign, param_json, push_sign
-from integrations.fakes.server import FakeServer
+from integrations.fakes.server import ErrorOrStatus, FakeServer
 
 DETAIL_PATH = "/order/orderDetail"
 SEARCH_PATH = "/order/searchList"
@@ -35,18 +34,6 @@ SHIP_PATH = "/order/logisticsAdd"
 TOKEN_TTL_S = 7 * 86400
 _MSG = {20000: "服务不可用", 30001: "access_token不存在", 30002: "access_token已过期", 40003: "签名错误",
         40004: "参数错误", 50002: "业务处理失败", 90000: "调用频率超限"}
-
-
-@dataclass(frozen=True)
-class _Failure:
-    code: int | None
-    status: int | None
-
-    def response(self) -> web.Response:
-        if self.status is not None:
-            return web.Response(status=self.status, text="fake douyin gateway failure")
-        assert self.code is not None
-        return _error(self.code)
 
 
 def _error(code: int, sub_msg: str = "", sub_code: str = "") -> web.Response:
@@ -90,7 +77,7 @@ class FakeDouyin(FakeServer):
         self.tokens_issued = 0
         self._tokens: set[str] = set()
         self._down = False
-        self._path_failures: dict[str, deque[_Failure]] = {}
+        self._path_failures: dict[str, deque[ErrorOrStatus]] = {}
         self._path_stalls: dict[str, deque[float]] = {}
         self.app = web.Application(middlewares=[self._outage, self.injected_trouble])
         for path in (DETAIL_PATH, SEARCH_PATH, TOKEN_PATH, DECRYPT_PATH, INDEX_PATH, SHIP_PATH):
@@ -100,7 +87,8 @@ class FakeDouyin(FakeServer):
 
     def fail_next(self, *, code: int | None = None, status: int | None = None, times: int = 1,
                   path: str = DETAIL_PATH) -> None:
-        self._path_failures.setdefault(path, deque()).extend(_Failure(code, status) for _ in range(times))
+        failure = ErrorOrStatus(code, status, _error, "fake douyin gateway failure")
+        self._path_failures.setdefault(path, deque()).extend(failure for _ in range(times))
 
     def stall_next(self, seconds: float, times: int = 1, path: str = DETAIL_PATH) -> None:
         self._queue_stall(seconds, times, path)

@@ -10,26 +10,14 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.server import FakeServer
+from integrations.fakes.server import ErrorOrStatus, FakeServer
 from integrations.waybills.kuaidi100 import LABEL_PATH, sign
 
 MESSAGES = {"500": "服务器错误", "400": "参数错误", "30002": "电子面单余额不足", "30005": "收件地址无法识别"}
-
-
-@dataclass(frozen=True)
-class _Failure:
-    code: str | None
-    status: int | None
-
-    def response(self) -> web.Response:
-        if self.code is None:
-            return web.Response(status=self.status or 503, text="fake Kuaidi100 failure")
-        return _refuse(self.code)
 
 
 def _refuse(code: str, message: str = "") -> web.Response:
@@ -45,7 +33,7 @@ class FakeKuaidi100Label(FakeServer):
         self.numbers: dict[str, str] = {}  # orderId → kuaidinum
         self.cancelled: list[str] = []
         self.refusals: list[str] = []
-        self._path_failures: dict[str, deque[_Failure]] = {}
+        self._path_failures: dict[str, deque[ErrorOrStatus]] = {}
         self._path_stalls: dict[str, deque[float]] = {}
         self.app = web.Application(middlewares=[self.injected_trouble])
         self.app.router.add_post(LABEL_PATH, self._label)
@@ -53,7 +41,8 @@ class FakeKuaidi100Label(FakeServer):
     def fail_next(self, code: str | None = None, *, status: int | None = None, times: int = 1) -> None:
         if code is None and status is None:
             raise ValueError("give a code or a status")
-        self._path_failures.setdefault(LABEL_PATH, deque()).extend(_Failure(code, status) for _ in range(times))
+        failure = ErrorOrStatus(code, status, _refuse, "fake Kuaidi100 failure")
+        self._path_failures.setdefault(LABEL_PATH, deque()).extend(failure for _ in range(times))
 
     def stall_next(self, seconds: float, times: int = 1) -> None:
         self._queue_stall(seconds, times, LABEL_PATH)

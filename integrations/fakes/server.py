@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -15,6 +17,32 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 class Failure(Protocol):
     def response(self) -> web.Response: ...
+
+
+@dataclass(frozen=True)
+class ErrorOrStatus:
+    """A queued failure of the usual kind: the platform's own error answer for `code`, or a bare HTTP `status`
+    (with `text` as its body) as a proxy in front of it would give."""
+
+    code: Any
+    status: int | None
+    error: Callable[[Any], web.Response]  # the fake's answer for an error code
+    text: str = "fake failure"
+
+    def response(self) -> web.Response:
+        if self.status is not None:
+            return web.Response(status=self.status, text=self.text)
+        assert self.code is not None
+        return self.error(self.code)
+
+
+async def json_body(request: web.Request) -> dict[str, Any] | None:
+    """The request's body as a JSON object; None when it is not JSON or not an object."""
+    try:
+        payload = json.loads(await request.read())
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 class FakeServer:

@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import secrets
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.server import FakeServer
+from integrations.fakes.server import ErrorOrStatus, FakeServer
 
 PATH = "/sns/jscode2session"
 TOKEN_PATH, STABLE_TOKEN_PATH = "/cgi-bin/token", "/cgi-bin/stable_token"
@@ -42,18 +41,6 @@ def _error(errcode: int) -> web.Response:
     return _answer({"errcode": errcode, "errmsg": f"{_MSG.get(errcode, 'error')}, rid: {secrets.token_hex(4)}"})
 
 
-@dataclass(frozen=True)
-class _Failure:
-    errcode: int | None
-    status: int | None
-
-    def response(self) -> web.Response:
-        if self.status is not None:
-            return web.Response(status=self.status, text="fake wechat failure")
-        assert self.errcode is not None
-        return _error(self.errcode)
-
-
 class FakeWeChatMini(FakeServer):
     def __init__(self, app_id: str = "wx0123456789abcdef", secret: str = "fake-mini-secret") -> None:
         self.app_id, self.secret = app_id, secret
@@ -61,7 +48,7 @@ class FakeWeChatMini(FakeServer):
         self._used: set[str] = set()
         self.calls: list[dict[str, str]] = []  # query of every call (secret included: tests check it was sent)
         self.sessions_issued = 0
-        self._path_failures: dict[str, deque[_Failure]] = {}
+        self._path_failures: dict[str, deque[ErrorOrStatus]] = {}
         self._path_stalls: dict[str, deque[float]] = {}
         self.payments: dict[tuple[str, str], dict[str, Any]] = {}  # (mchid, out_trade_no) → payment
         self.uploads: list[dict[str, Any]] = []  # body of every accepted upload_shipping_info
@@ -84,7 +71,8 @@ class FakeWeChatMini(FakeServer):
 
     def fail_next(self, *, errcode: int | None = None, status: int | None = None, times: int = 1,
                   path: str = PATH) -> None:
-        self._path_failures.setdefault(path, deque()).extend(_Failure(errcode, status) for _ in range(times))
+        failure = ErrorOrStatus(errcode, status, _error, "fake wechat failure")
+        self._path_failures.setdefault(path, deque()).extend(failure for _ in range(times))
 
     def stall_next(self, seconds: float, times: int = 1, path: str = PATH) -> None:
         self._queue_stall(seconds, times, path)

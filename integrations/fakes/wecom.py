@@ -15,12 +15,11 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.server import FakeServer
+from integrations.fakes.server import ErrorOrStatus, FakeServer, json_body
 from integrations.fakes.wecom_signer import DEFAULT_AGENT_ID, DEFAULT_CORP_ID
 
 SEND_PATH = "/cgi-bin/message/send"
@@ -56,18 +55,6 @@ JsonObject = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@dataclass(frozen=True)
-class _Failure:
-    errcode: int | None
-    status: int | None
-
-    def response(self) -> web.Response:
-        if self.status is not None:
-            return web.Response(status=self.status, text="fake WeCom failure")
-        assert self.errcode is not None
-        return _error(self.errcode)
-
-
 def _error(errcode: int) -> web.Response:
     return web.json_response({"errcode": errcode, "errmsg": _ERRMSG.get(errcode, "fake WeCom error")})
 
@@ -99,7 +86,7 @@ class FakeWeCom(FakeServer):
         self._response_codes: dict[str, bool] = {}  # code -> already used
         self._recent_sends: dict[str, tuple[float, JsonObject]] = {}  # duplicate-check memory
         self._webhook_times: dict[str, deque[float]] = {}
-        self._path_failures: dict[str, deque[_Failure]] = {}
+        self._path_failures: dict[str, deque[ErrorOrStatus]] = {}
         self._path_stalls: dict[str, deque[float]] = {}
         self._member_times: dict[str, deque[float]] = {}
         self._chaos: tuple[float, random.Random, tuple[str, ...], float] | None = None
@@ -115,7 +102,7 @@ class FakeWeCom(FakeServer):
         if (errcode is None) == (status is None):
             raise ValueError("give exactly one of errcode or status")
         queue = self._path_failures.setdefault(path, deque())
-        queue.extend(_Failure(errcode, status) for _ in range(times))
+        queue.extend(ErrorOrStatus(errcode, status, _error, "fake WeCom failure") for _ in range(times))
 
     def stall_next(self, seconds: float, times: int = 1, path: str = SEND_PATH) -> None:
         self._queue_stall(seconds, times, path)
@@ -171,15 +158,22 @@ class FakeWeCom(FakeServer):
         self._tokens[token] = self._clock() + TOKEN_TTL_S
         return _ok(access_token=token, expires_in=TOKEN_TTL_S)
 
-    async def _send(self, request: web.Request) -> web.Response:
+    async def _app_call(self, request: web.Request) -> JsonObject | web.Response:
+        """The body of a call made as the application (token, JSON, agentid checked), or the error answer."""
         refusal = self._token_refusal(request)
         if refusal is not None:
             return _error(refusal)
-        payload = await _json_body(request)
+        payload = await json_body(request)
         if payload is None:
             return _error(47001)
         if payload.get("agentid") != self.agent_id:
             return _error(40056)
+        return payload
+
+    async def _send(self, request: web.Request) -> web.Response:
+        payload = await self._app_call(request)
+        if isinstance(payload, web.Response):
+            return payload
         msgtype = payload.get("msgtype")
         if not isinstance(msgtype, str) or msgtype not in payload:
             return _error(40008)
@@ -229,14 +223,9 @@ class FakeWeCom(FakeServer):
         return False
 
     async def _update_template_card(self, request: web.Request) -> web.Response:
-        refusal = self._token_refusal(request)
-        if refusal is not None:
-            return _error(refusal)
-        payload = await _json_body(request)
-        if payload is None:
-            return _error(47001)
-        if payload.get("agentid") != self.agent_id:
-            return _error(40056)
+        payload = await self._app_call(request)
+        if isinstance(payload, web.Response):
+            return payload
         code = payload.get("response_code")
         if not isinstance(code, str) or self._response_codes.get(code, True):
             return _error(RESPONSE_CODE_USED)
@@ -248,7 +237,7 @@ class FakeWeCom(FakeServer):
         key = request.query.get("key", "")
         if not key:
             return _error(93000)
-        payload = await _json_body(request)
+        payload = await json_body(request)
         if payload is None:
             return _error(47001)
         sent = self._webhook_times.setdefault(key, deque())
@@ -272,11 +261,3 @@ class FakeWeCom(FakeServer):
         if expires_at <= self._clock():
             return 42001
         return None
-
-
-async def _json_body(request: web.Request) -> JsonObject | None:
-    try:
-        payload = json.loads(await request.read())
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from domain.errors import OutOfStock
+from domain.event_wire import WireEvent
 from domain.events import Change
 from integrations.db import tables as t
 from integrations.db.engine import Database
@@ -68,3 +69,49 @@ async def test_a_read_of_stock_sees_the_deductions_made_before_it(db: Database) 
         await uow.inventory.deduct("SH01", "BP-001", 2, AT)
         stock = await uow.inventory.get("SH01", "BP-001")
         assert stock is not None and (stock.on_hand, stock.reserved) == (3, 0)
+
+
+@pytest.mark.parametrize("more", [0, 5])  # a command's few rows (VALUES), a batch's many (arrays)
+async def test_audit_lines_and_events_logged_together_are_stored_as_written_apart(db: Database, more: int) -> None:
+    extra = [Change("order", f"OB{9 + k}", "pick", "split", "picking", reason=f"第{k}") for k in range(more)]
+    changes = [Change("order", "OB1", "pick", "split", "picking"),
+               Change("order", "OB2", "ship", "packed", "shipped", actor="rule", via="rule", detail={"件": 2}), *extra]
+    wire = [WireEvent("order.state_changed", "OB1", {"to": "picking"}),
+            WireEvent("order.shipped", "OB2", {"items": [["BP-001", 1]], "note": None}, actor="k3", via="erp"),
+            *(WireEvent("order.state_changed", f"OB{9 + k}", {"k": k}) for k in range(more))]
+    n = 2 + more
+    for together in (False, True):
+        async with UnitOfWork(db) as uow:
+            uow.acting("wh1", "wecom")
+            if together:
+                await uow.log(changes, wire, AT)
+            else:
+                await uow.record(changes, AT)
+                await uow.store_events(wire, AT)
+            await uow.commit()
+    async with db.engine.connect() as conn:
+        audit = [r._mapping for r in await conn.execute(select(t.audit_log).order_by(t.audit_log.c.id))]
+        stored = [r._mapping for r in await conn.execute(select(t.events).order_by(t.events.c.id))]
+    columns = lambda rows: [{k: v for k, v in r.items() if k != "id"} for r in rows]  # noqa: E731
+    assert columns(audit[n:]) == columns(audit[:n]) and len(audit) == 2 * n
+    assert columns(stored[n:]) == columns(stored[:n]) and len(stored) == 2 * n
+    assert [r["actor"] for r in audit[n:n + 2]] == ["wh1", "rule"] and audit[n]["detail"] is None
+    assert [(r["order_no"], r["actor"], r["data"]) for r in stored[n:n + 2]] == [
+        ("OB1", "wh1", {"to": "picking"}), ("OB2", "k3", {"items": [["BP-001", 1]], "note": None})]
+    assert [r["entity_id"] for r in audit[n:]] == ["OB1", "OB2", *(f"OB{9 + k}" for k in range(more))]
+
+
+async def test_a_value_too_long_for_its_column_fails_the_log_as_it_fails_the_audit(db: Database) -> None:
+    """Logged together, a value is not cut to its column's length (a cast could): it is refused, as alone."""
+    if db.is_sqlite:
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    async with UnitOfWork(db) as uow:
+        with pytest.raises(DBAPIError) as apart:
+            await uow.record([Change("order", "OB1", "pick", outcome="x" * 17)], AT)
+    async with UnitOfWork(db) as uow:
+        with pytest.raises(DBAPIError) as together:
+            await uow.log([Change("order", "OB1", "pick", outcome="x" * 17)],
+                          [WireEvent("order.state_changed", "OB1", {})], AT)
+    assert type(together.value) is type(apart.value)
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(select(t.audit_log))).all() == []

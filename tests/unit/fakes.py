@@ -266,6 +266,10 @@ class FakeUnitOfWork:
     async def store_events(self, events: list[WireEvent], at: datetime) -> None:
         self.stored_events.extend(events)
 
+    async def log(self, changes: list[Change], events: list[WireEvent], at: datetime) -> None:
+        await self.record(changes, at)
+        await self.store_events(events, at)
+
     def pop_events(self) -> list[Event]:
         events: list[Event] = self.raised
         self.raised = []
