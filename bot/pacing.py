@@ -29,8 +29,7 @@ class AckPacer:
     async def yield_to_acks(self) -> None:
         if self.in_flight:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.max_wait_s):
-                    await self._idle.wait()
+                await asyncio.wait_for(self._idle.wait(), self.max_wait_s)
 
     @contextlib.asynccontextmanager
     async def acknowledging(self) -> AsyncIterator[None]:

@@ -66,7 +66,7 @@ def open_callback(
         raise CallbackRejected("callback has no Encrypt element")
     plaintext = _verified_decrypt(settings, encrypted, msg_signature, timestamp, nonce, what="Encrypt",
                                    shape=_CIPHERTEXT)
-    return _flat_fields(plaintext) or _parse_xml(plaintext.encode("utf-8"))
+    return _parse_xml(plaintext.encode("utf-8"))
 
 
 def dedup_key(fields: Mapping[str, str]) -> str:
@@ -233,30 +233,6 @@ def _envelope_encrypt(body: bytes) -> str | None:
         if len(found) == 1:
             return str(found[0].decode("ascii"))
     return _parse_xml(body).get("Encrypt")
-
-
-# A decrypted message is nearly always flat: <xml> and children holding CDATA or plain text. Such a document
-# is read with one pattern (a tenth of a parse); anything else — nesting, attributes, entities, comments, a
-# character XML refuses or that a parser would rewrite (\r), "]]>" — goes to the parser, so both give the same.
-_FLAT_CHILD = re.compile(r"\s*<([A-Za-z_][A-Za-z0-9_]*)>(?:<!\[CDATA\[(.*?)\]\]>|([^<>&\]\r]*))</\1>", re.DOTALL)
-_NOT_FLAT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\r\ud800-\udfff\ufffe\uffff]")
-
-
-def _flat_fields(document: str) -> dict[str, str] | None:
-    """The fields of a flat document as `_parse_xml` would give them; None: not flat, let the parser read it."""
-    if not (document.startswith("<xml>") and document.endswith("</xml>")) or _NOT_FLAT.search(document):
-        return None
-    fields: dict[str, str] = {}
-    at, end = 5, len(document) - 6
-    while at < end:
-        child = _FLAT_CHILD.match(document, at, end)
-        if child is None:
-            return None if document[at:end].strip() else fields
-        if child[2] is not None and "]]>" in child[2]:  # a CDATA section ends at its first "]]>"
-            return None
-        fields[child[1]] = child[2] if child[2] is not None else child[3]
-        at = child.end()
-    return fields
 
 
 def _parse_xml(document: bytes) -> dict[str, str]:

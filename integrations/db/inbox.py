@@ -23,14 +23,14 @@ from collections.abc import Container, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from integrations.db import tables as t
-from integrations.db.engine import Database, HotStatement
+from integrations.db.engine import Database, driver_connection
 
 _inbox = t.inbound_messages
 log = logging.getLogger(__name__)
@@ -51,9 +51,9 @@ class InboxWriter:
         self.alive_until: datetime | None = None  # this holder's heartbeat as last written (here or by the sweep)
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        # SQLite: built once and run as an executemany (SQLAlchemy batches it into one INSERT … VALUES …, cached)
+        # built once and run as an executemany (SQLAlchemy batches it into one INSERT … VALUES …, cached)
         self._insert = (
-            sqlite_insert(_inbox)
+            (sqlite_insert if db.is_sqlite else pg_insert)(_inbox)
             .on_conflict_do_nothing(index_elements=["platform", "message_id"])
             .returning(_inbox.c.platform, _inbox.c.message_id)
         )
@@ -94,32 +94,16 @@ class InboxWriter:
 
     async def _write(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
         unique = list({(r["platform"], r["message_id"]): r for r in reversed(rows)}.values())
-        if not self.db.is_sqlite:
-            return await self._write_pg(unique)
-        async with self.db.engine.begin() as conn:  # one writer at a time: any write waits for the others anyway
-            await self._keep_alive(conn, max(r["received_at"] for r in unique))
-            return {(p, m) for p, m in await conn.execute(self._insert, unique)}
-
-    async def _write_pg(self, unique: list[dict[str, Any]]) -> set[tuple[str, str]]:
-        """One statement, committed on its own (no BEGIN/COMMIT round trips): the rows not stored yet.
-
-        A copy of a message whose unit of work is running right now (a platform retry, perhaps through another
-        replica) is found by the statement's plain read (NOT EXISTS). Left to ON CONFLICT, it would wait for
-        that unit of work to end, and hold the acknowledgements of its whole batch meanwhile."""
-        async with self.db.engine.connect() as conn:
-            await self._keep_alive(conn, max(r["received_at"] for r in unique))
-            if conn.in_transaction():
-                await conn.commit()  # the heartbeat before the rows it keeps: never rows of a holder nobody knows
-            form = _HOT_INSERT.compiled(conn.dialect)
-            columns = [list(column) for column in zip(*(form.args(row) for row in unique), strict=True)]
-            driver: Any = (await conn.get_raw_connection()).driver_connection
-            try:
-                stored = await driver.fetch(_INSERT_NEW, *columns)
-            except Exception as err:
-                if connection_lost(err):
-                    await conn.invalidate()  # not back into the pool
-                raise
-        return {(r[0], r[1]) for r in stored}
+        async with self.db.engine.begin() as conn:
+            # A copy of a message whose unit of work is running right now (a platform retry, perhaps through
+            # another replica) is found by a plain read. Left to ON CONFLICT, it would wait for that unit of
+            # work to end, and hold the acknowledgements of its whole batch meanwhile.
+            seen = await _stored(conn, [(r["platform"], r["message_id"]) for r in unique])
+            fresh = [r for r in unique if (r["platform"], r["message_id"]) not in seen]
+            if not fresh:
+                return set()
+            await self._keep_alive(conn, max(r["received_at"] for r in fresh))
+            return {(p, m) for p, m in await conn.execute(self._insert, fresh)}
 
     async def _keep_alive(self, conn: AsyncConnection, at: datetime) -> None:
         """Rows stored under this holder are not free while it lives: its heartbeat is written with the first
@@ -132,14 +116,20 @@ class InboxWriter:
         self.alive_until = until
 
 
-_KEYS = ("platform", "message_id", "received_at", "payload", "claimed_by")
-_HOT_INSERT = HotStatement(insert(_inbox), _KEYS)  # its bind processors turn a row into the driver's values
-_INSERT_NEW = (
-    f"INSERT INTO inbound_messages ({', '.join(_KEYS)}) SELECT * FROM unnest($1::varchar[], $2::varchar[], "
-    "$3::timestamptz[], $4::json[], $5::varchar[]) AS v(platform, message_id, received_at, payload, claimed_by) "
-    "WHERE NOT EXISTS (SELECT 1 FROM inbound_messages m WHERE m.platform = v.platform AND "
-    "m.message_id = v.message_id) ON CONFLICT (platform, message_id) DO NOTHING RETURNING platform, message_id"
+_STORED = (
+    "SELECT platform, message_id FROM inbound_messages WHERE platform = ANY($1::text[]) AND message_id = ANY($2::text[])"
 )
+
+
+async def _stored(conn: AsyncConnection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The keys already stored, by a plain (snapshot) read: straight on asyncpg, one cheap round trip on the
+    acknowledgement path. On SQLite, nothing: one writer at a time, so any write waits for the others anyway."""
+    driver = await driver_connection(conn)
+    if driver is None:
+        return set()
+    wanted = set(keys)
+    rows = await driver.fetch(_STORED, list({p for p, _ in keys}), [m for _, m in keys])
+    return {(r[0], r[1]) for r in rows} & wanted
 
 
 _open = and_(_inbox.c.processed_at.is_(None), _inbox.c.parked_at.is_(None))  # neither handled nor dead
