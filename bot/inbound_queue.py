@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -84,7 +85,10 @@ class InboundQueue:
         self._stray_check: datetime | None = None  # when to look next for rows of ours we no longer have in hand
         self.max_attempts = max_attempts
         self.retry_delay_s = retry_delay_s
-        self._queue: asyncio.Queue[tuple[InboundMessage, bool]] = asyncio.Queue()  # (message, replayed)
+        # (lane, arrival, message, replayed): people's chat messages (lane 0) before order-channel pushes (lane 1),
+        # each lane in arrival order, so a burst of channel pushes never holds a person's command behind it
+        self._queue: asyncio.PriorityQueue[tuple[int, int, InboundMessage, bool]] = asyncio.PriorityQueue()
+        self._arrivals = itertools.count()
         self._held: dict[tuple[str, str], InboundMessage] = {}  # under way here: queued, running, awaiting a retry
         self._cut_off: dict[tuple[str, str], int] = {}  # database errors in a row per message (not attempts)
         self._size = workers
@@ -114,13 +118,14 @@ class InboundQueue:
         self._held[_key(msg)] = msg
         if not self._workers:
             self._workers = [asyncio.create_task(self._work()) for _ in range(self._size)]
-        self._queue.put_nowait((msg, replayed))
+        lane = 1 if msg.platform in self.commands else 0
+        self._queue.put_nowait((lane, next(self._arrivals), msg, replayed))
 
     async def _work(self) -> None:
         while True:
-            item = await self._queue.get()
+            _, _, msg, replayed = await self._queue.get()
+            item = (msg, replayed)
             try:
-                msg = item[0]
                 sender = (msg.platform, msg.sender)
                 chat = msg.platform not in self.commands  # an order channel's pushes need no per-sender order
                 if chat and not self._turns.take(sender, item):
