@@ -12,8 +12,6 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
-
 from domain.chat import Reply
 from domain.outbox import CHANNEL_SHIP, ChatPush
 from integrations.db import tables as t
@@ -22,11 +20,11 @@ from integrations.db.uow import UnitOfWork
 from integrations.delivery.dead_tasks import DeadRowTasks
 from integrations.delivery.dispatcher import Sender
 from integrations.delivery.rows import OutboxRow, SetAside
+from integrations.delivery.set_aside import UNCONFIGURED, revive_set_aside
 from integrations.logistics.kuaidi100 import carrier_for
 
 log = logging.getLogger(__name__)
 
-UNCONFIGURED = "unconfigured"
 KIND = "channel_ship_failed"
 TOLD_MARK = "chship-dead-told:"
 SERVICE, FALLBACK = "service", "manager"
@@ -55,13 +53,8 @@ async def revive_unconfigured(db: Database, kinds: list[str], now: datetime, max
     again (a buyer still wants the tracking; older ones stay aside). Returns how many."""
     if not kinds:
         return 0
-    c = t.outbox.c
-    async with db.engine.begin() as conn:
-        result = await conn.execute(update(t.outbox).where(
-            c.channel == CHANNEL_SHIP, c.status == UNCONFIGURED, c.kind.in_(kinds),
-            c.created_at >= now - timedelta(days=max_age_days),
-        ).values(status="pending", next_attempt_at=now, claimed_until=None, last_error=""))
-    revived = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    revived, _ = await revive_set_aside(db, CHANNEL_SHIP, now, where=(t.outbox.c.kind.in_(kinds),),
+                                        max_age=timedelta(days=max_age_days))
     if revived:
         log.warning("%d shipments waiting for %s to be configured will be told now", revived, "/".join(kinds))
     return revived

@@ -23,6 +23,7 @@ from domain.clock import utcnow
 from domain.labels import EncryptedPrint, Label
 from domain.outbox import label_from_data
 from integrations.delivery.rows import OutboxRow, PermanentDelivery, RecipientTrouble, SetAside
+from integrations.delivery.set_aside import UNCONFIGURED
 from integrations.printing.cainiao import CainiaoPrintComponent, encrypted_document
 from integrations.printing.pdf import render_pdf
 from integrations.printing.transports import (
@@ -38,7 +39,6 @@ from integrations.printing.zpl import render_zpl
 log = logging.getLogger(__name__)
 
 CHANNEL = "print"
-UNCONFIGURED = "unconfigured"
 NOT_CONFIGURED = "not configured: no printer for store {store} (PRINTING__PRINTERS)"
 RAW_RENDERERS = {"tspl": render_tspl, "zpl": render_zpl}
 _FILE_NAME = re.compile(r"[^0-9A-Za-z_-]")

@@ -45,11 +45,10 @@ from integrations.delivery.rows import (
     RetryableDelivery,
     SetAside,
 )
+from integrations.delivery.set_aside import SKIPPED, UNCONFIGURED
 from integrations.sms.outbox import (
     NOT_CONFIGURED_PREFIX,
     OPTED_OUT,
-    SKIPPED,
-    UNCONFIGURED,
     opted_out,
     record_skip,
 )

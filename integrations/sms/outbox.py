@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from domain.customers import masked_phone
 from domain.events import Change
@@ -18,11 +18,11 @@ from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
 from integrations.delivery.rows import OutboxRow
+from integrations.delivery.set_aside import revive_set_aside
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "sms"
-SKIPPED, UNCONFIGURED = "skipped", "unconfigured"
 OPTED_OUT = "skipped: opted out"
 NOT_CONFIGURED_PREFIX = "not configured: "
 TOO_OLD = "skipped: older than {hours:g} h when SMS was configured"
@@ -52,15 +52,8 @@ async def record_skip(db: Database, row: OutboxRow, customer_id: str, at: dateti
 async def revive_unconfigured(db: Database, now: datetime, max_age_hours: float) -> tuple[int, int]:
     """SMS is configured: unconfigured rows younger than the limit are due now, older ones are skipped.
     Returns (revived, skipped)."""
-    c = t.outbox.c
-    waiting = (c.channel == CHANNEL, c.status == UNCONFIGURED)
-    cutoff = now - timedelta(hours=max_age_hours)
-    async with db.engine.begin() as conn:
-        revived = await conn.execute(update(t.outbox).where(*waiting, c.created_at >= cutoff).values(
-            status="pending", next_attempt_at=now, claimed_until=None, last_error=""))
-        skipped = await conn.execute(update(t.outbox).where(*waiting, c.created_at < cutoff).values(
-            status=SKIPPED, claimed_until=None, last_error=TOO_OLD.format(hours=max_age_hours)))
-    counts = int(revived.rowcount or 0), int(skipped.rowcount or 0)  # type: ignore[attr-defined]
+    counts = await revive_set_aside(db, CHANNEL, now, max_age=timedelta(hours=max_age_hours),
+                                    too_old=TOO_OLD.format(hours=max_age_hours))
     if any(counts):
         log.warning("sms configured: %d waiting texts will be sent now, %d older than %g h skipped",
                     counts[0], counts[1], max_age_hours)

@@ -17,12 +17,12 @@ import httpx
 from domain.outbox import WaybillRequest
 from domain.waybills import IssuedWaybill
 from integrations.delivery.rows import OutboxRow, PermanentDelivery, RetryableDelivery, SetAside
+from integrations.delivery.set_aside import UNCONFIGURED
 from integrations.waybills.base import WaybillError, WaybillProvider
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "waybill"
-UNCONFIGURED = "unconfigured"
 Record = Callable[[WaybillRequest, IssuedWaybill], Awaitable[None]]
 
 

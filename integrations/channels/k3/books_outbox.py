@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.clock import utcnow
@@ -25,11 +25,11 @@ from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
 from integrations.delivery.rows import OutboxRow, PermanentDelivery, RetryableDelivery, SetAside
+from integrations.delivery.set_aside import UNCONFIGURED, revive_set_aside
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "k3"
-UNCONFIGURED = "unconfigured"
 NOT_CONFIGURED = ("not configured: ORDERBOT_K3__SERVER_URL, ACCT_ID, APP_ID, APP_SECRET and ORG_NUMBER are needed "
                   "to book in K3")
 
@@ -91,11 +91,7 @@ class UnconfiguredBooks:
 async def revive_unconfigured(db: Database, now: datetime) -> int:
     """K3 is configured now: every row set aside meanwhile is due (the books want all of them, however old: each
     carries its own business date)."""
-    c = t.outbox.c
-    async with db.engine.begin() as conn:
-        result = await conn.execute(update(t.outbox).where(c.channel == CHANNEL, c.status == UNCONFIGURED).values(
-            status="pending", next_attempt_at=now, claimed_until=None, last_error=""))
-    revived = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    revived, _ = await revive_set_aside(db, CHANNEL, now)
     if revived:
         log.warning("k3 configured: %d documents set aside while it was not will be booked now", revived)
     return revived
