@@ -47,7 +47,7 @@ API_TOKEN = "demo-token"
 COURIER_SALT = "orderbot-demo-courier-salt"
 VIA = "demo"
 CHINA = timedelta(hours=8)  # the dashboard's "today" starts at midnight China time
-STEP = timedelta(minutes=12)  # between two warehouse steps of a crowd order
+STEP = timedelta(minutes=12)  # between two warehouse steps of a crowd order (less just after midnight)
 BATCH = 25  # crowd orders per FireOrderTriggers
 
 STORES = demo_data.STORES
@@ -194,15 +194,26 @@ async def seed(settings: Settings) -> Seeded:
     return seeded
 
 
+def seeded_day(now: datetime) -> tuple[datetime, timedelta, timedelta]:
+    """When the seeded day starts, how long orders keep arriving, and the gap between two warehouse steps: all of
+    it today (China time) and before `now`, however early in the day the demo starts (just after midnight the day
+    is minutes long and the steps seconds apart)."""
+    midnight = (now + CHINA).replace(hour=0, minute=0, second=0, microsecond=0) - CHINA
+    margin = min(timedelta(minutes=5), (now - midnight) / 20)
+    start = max(now - timedelta(hours=9), midnight + margin)
+    end = now - min(timedelta(minutes=30), (now - midnight) / 20)
+    steps = max(len(path) for path in demo_data.PATHS.values())
+    step_gap = min(STEP, (end - start) * 0.4 / steps)
+    return start, end - start - step_gap * steps, step_gap
+
+
 async def seed_crowd(bus: MessageBus, seeded: Seeded) -> None:
     """The catalogue, the crowd stores' stock and a day of orders in every state, through the bus, on a clock that
     walks through today (so the dashboard's processing times and the audit trail read like a real day).
     Steps go in batches (FireOrderTriggers: one unit of work per trigger and batch) to keep start-up short."""
     real_clock = bus.deps.clock
     now = real_clock()
-    midnight = (now + CHINA).replace(hour=0, minute=0, second=0, microsecond=0) - CHINA
-    start = max(now - timedelta(hours=9), midnight + timedelta(minutes=5))
-    span = max((now - timedelta(minutes=30)) - start - STEP * 8, timedelta(minutes=10))
+    start, span, step_gap = seeded_day(now)
     try:
         bus.deps.clock = lambda: start
         for sku, (name, _) in demo_data.SKUS.items():
@@ -228,7 +239,7 @@ async def seed_crowd(bus: MessageBus, seeded: Seeded) -> None:
             for chunk in range(0, len(orders), BATCH):
                 batch = orders[chunk:chunk + BATCH]
                 for step, trigger in enumerate(demo_data.PATHS[state], start=1):
-                    at = batch[-1][1] + STEP * step
+                    at = batch[-1][1] + step_gap * step
                     bus.deps.clock = lambda at=at: at  # type: ignore[misc]
                     nos = tuple(no for no, _ in batch)
                     waybills = tuple((no, f"YT9{no[-8:]}") for no in nos) if trigger == "pack" else ()
