@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import resource
 import statistics
 import sys
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from transitions import Machine  # noqa: E402
 
-from benchmarks._support import database  # noqa: E402
+from benchmarks._support import _write_profile, database  # noqa: E402
 from domain import commands as c  # noqa: E402
 from domain.order import Order, OrderLine  # noqa: E402
 from domain.order_lifecycle import ORDER_LIFECYCLE, STATES, TABLE  # noqa: E402
@@ -77,11 +78,14 @@ def machine_layer_us(n: int = 20_000) -> dict[str, float]:
             "machine_per_order_us": per_order_machine, "add_remove_model_us": add_remove}
 
 
-async def persisted(url: str, orders: int, concurrency: int, wave_size: int, skus: int = 1) -> dict[str, float]:
+async def persisted(
+    url: str, orders: int, concurrency: int, wave_size: int, skus: int = 1, profile_out: str = ""
+) -> dict[str, float]:
     """Half the orders move one chat command at a time, the other half in scanned waves of `wave_size`.
 
     Orders are spread over `skus` parts of one store: with 1, every allocation and shipment takes the same stock
-    row's lock (the worst case); a store's day spreads over its range of parts."""
+    row's lock (the worst case); a store's day spreads over its range of parts. `profile_out`: a cProfile of
+    the one-command-at-a-time phase is written there (and its .prof)."""
     db = Database(url, pool_size=concurrency)
     bus = build_bus(db, Deps())
     parts = [f"BP-{k:03d}" for k in range(1, skus + 1)]
@@ -120,8 +124,14 @@ async def persisted(url: str, orders: int, concurrency: int, wave_size: int, sku
     single, waved = order_nos[:half], order_nos[half:]
     for no in single:
         queue.put_nowait(no)
+    profiler = cProfile.Profile() if profile_out else None
     cpu0, start = time.process_time(), time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if profiler is not None:
+        profiler.disable()
+        _write_profile(profiler, Path(profile_out))
     elapsed = time.perf_counter() - start
     cpu_us = (time.process_time() - cpu0) / len(latencies) * 1e6
     latencies.sort()
@@ -202,9 +212,11 @@ async def raw_floor(url: str, order_nos: list[str], concurrency: int) -> dict[st
             "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1e3, "cpu_us": cpu_us}
 
 
-def run_db(kind: str, orders: int, concurrency: int, wave_size: int, skus: int) -> dict[str, float]:
+def run_db(
+    kind: str, orders: int, concurrency: int, wave_size: int, skus: int, profile_out: str = ""
+) -> dict[str, float]:
     with database(kind) as url:
-        return asyncio.run(persisted(url, orders, concurrency, wave_size, skus))
+        return asyncio.run(persisted(url, orders, concurrency, wave_size, skus, profile_out))
 
 
 def main() -> None:
@@ -214,6 +226,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--wave", type=int, default=100, help="orders per scanned wave")
     parser.add_argument("--skus", type=int, default=1, help="parts the orders are spread over (1: one stock row, the worst case)")
+    parser.add_argument("--profile", default="",
+                        help="write a cProfile of the one-command phase here (and .prof; the last --db's)")
     args = parser.parse_args()
 
     layer = machine_layer_us()
@@ -223,7 +237,7 @@ def main() -> None:
           f"add_model+remove_model {layer['add_remove_model_us']:.0f} µs")
     for kind in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
         concurrency = 1 if kind == "sqlite" else args.concurrency
-        r = run_db(kind, args.orders, concurrency, args.wave, args.skus)
+        r = run_db(kind, args.orders, concurrency, args.wave, args.skus, args.profile)
         print(f"{kind}: one command per unit of work: {r['per_s']:,.0f} persisted transitions/s "
               f"({r['transitions']:,} transitions, {concurrency} workers, {args.skus} SKU(s); p50 {r['p50_ms']:.2f} ms, "
               f"p99 {r['p99_ms']:.2f} ms; {r['cpu_us']:,.0f} µs of this process's CPU per transition)")

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.customers import Key
 from integrations.db import tables as t
-from integrations.db.engine import HotStatement
+from integrations.db.engine import HotStatement, in_list
 
 _k = t.customer_keys.c
 
@@ -20,6 +20,12 @@ class CustomerKeyRepository:
         _k.value.in_(bindparam("b_values", expanding=True)), _k.kind.in_(bindparam("b_kinds", expanding=True))
     )
     _hot_add = HotStatement(insert(t.customer_keys), ("kind", "value", "customer_id", "created_at"))
+    _any_customer, _in_customers = in_list(_k.customer_id, "b_customer_ids")
+    _keys_of = select(_k.kind, _k.value, _k.customer_id).order_by(_k.id)
+    # a shipment's reactions read its customers' keys: built once, as the rest of the command's statements
+    _hot_keys_of = HotStatement(_keys_of.where(_any_customer), elsewhere=_keys_of.where(_in_customers))
+    _hot_keys_of_kind = HotStatement(_keys_of.where(_any_customer, _k.kind == bindparam("b_kind")),
+                                     elsewhere=_keys_of.where(_in_customers, _k.kind == bindparam("b_kind")))
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -42,12 +48,13 @@ class CustomerKeyRepository:
     async def of_customers(self, customer_ids: Sequence[str], kind: str | None = None) -> dict[str, list[Key]]:
         if not customer_ids:
             return {}
-        stmt = select(_k.kind, _k.value, _k.customer_id).where(_k.customer_id.in_(sorted(set(customer_ids))))
+        params: dict[str, object] = {"b_customer_ids": sorted(set(customer_ids))}
+        stmt = self._hot_keys_of
         if kind is not None:
-            stmt = stmt.where(_k.kind == kind)
+            stmt, params["b_kind"] = self._hot_keys_of_kind, kind
         found: dict[str, list[Key]] = {}
-        for r in await self.conn.execute(stmt.order_by(_k.id)):
-            found.setdefault(r.customer_id, []).append((r.kind, r.value))
+        for r in await stmt.fetch(self.conn, params):
+            found.setdefault(r["customer_id"], []).append((r["kind"], r["value"]))
         return found
 
     async def move(self, from_customer: str, to_customer: str) -> list[Key]:

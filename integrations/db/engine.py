@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import ARRAY, String, any_, bindparam, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.expression import ColumnElement, Executable
 
 
 def is_sqlite(url: str) -> bool:
@@ -83,12 +83,25 @@ async def driver_connection(conn: AsyncConnection) -> Any | None:
     return adapted.driver_connection
 
 
+def in_list(column: ColumnElement[Any], name: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """`column` IN the list given as parameter `name`: for PostgreSQL as `= ANY(array)` (one prepared statement
+    for any length; the elements' type without its length, so a longer value is compared, not cut), and as an
+    expanding IN for the others. The pair is a HotStatement's statement and `elsewhere`."""
+    return (column == any_(bindparam(name, type_=ARRAY(String()))),
+            column.in_(bindparam(name, expanding=True)))
+
+
 class HotStatement:
     """A Core statement run straight on asyncpg (SQL, parameter order and bind processors taken from its
     compiled form), or through SQLAlchemy on other drivers. Errors surface as the same sqlalchemy.exc types."""
 
-    def __init__(self, stmt: Executable, keys: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, stmt: Executable, keys: Sequence[str] | None = None, *, elsewhere: Executable | None = None
+    ) -> None:
+        """`elsewhere`: what other drivers run instead, with the same parameters (an expanding IN where
+        PostgreSQL takes the list as one array: `= ANY(...)`, one statement whatever the list's length)."""
         self.stmt = stmt
+        self.elsewhere = elsewhere if elsewhere is not None else stmt
         self.keys = frozenset(keys) if keys is not None else None
         self._forms: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
 
@@ -102,11 +115,22 @@ class HotStatement:
     def _fits(self, params: Mapping[str, Any]) -> bool:
         return self.keys is None or params.keys() == self.keys
 
+    async def fetch(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Any]:
+        """Every row, each read by column name (a RowMapping or an asyncpg Record)."""
+        driver = await driver_connection(conn)
+        if driver is None or not self._fits(params):
+            return (await conn.execute(self.elsewhere, params)).mappings().all()
+        form = self.compiled(conn.dialect)
+        try:
+            return await driver.fetch(form.sql, *form.args(params))  # type: ignore[no-any-return]
+        except Exception as err:
+            raise form.translated(conn, err, params) from err
+
     async def fetchrow(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Any | None:
         """The first row, as something read by column name (a RowMapping or an asyncpg Record)."""
         driver = await driver_connection(conn)
         if driver is None or not self._fits(params):
-            row = (await conn.execute(self.stmt, params)).first()
+            row = (await conn.execute(self.elsewhere, params)).first()
             return row._mapping if row is not None else None
         form = self.compiled(conn.dialect)
         try:
@@ -118,7 +142,7 @@ class HotStatement:
         """Run it once; the number of rows it touched."""
         driver = await driver_connection(conn)
         if driver is None or not self._fits(params):
-            return (await conn.execute(self.stmt, params)).rowcount  # type: ignore[attr-defined, no-any-return]
+            return (await conn.execute(self.elsewhere, params)).rowcount  # type: ignore[attr-defined, no-any-return]
         form = self.compiled(conn.dialect)
         try:
             status: str = await driver.execute(form.sql, *form.args(params))
@@ -133,7 +157,7 @@ class HotStatement:
             return
         driver = await driver_connection(conn)
         if driver is None or not all(self._fits(row) for row in rows):
-            await conn.execute(self.stmt, list(rows))
+            await conn.execute(self.elsewhere, list(rows))
             return
         form = self.compiled(conn.dialect)
         try:

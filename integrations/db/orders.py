@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.errors import Conflict
 from domain.order import Order, OrderLine
 from integrations.db import tables as t
-from integrations.db.engine import HotStatement
+from integrations.db.engine import HotStatement, in_list
 from integrations.db.numbering import assign_number, assign_numbers, name, next_ids
 
 _MUTABLE = ("store", "address", "state", "waybill", "address_change_pending", "updated_at", "shipped_at")
@@ -27,9 +27,7 @@ class OrderRepository:
 
     # the hot path's statements are built once: constructing them per call costs more than running them
     _get = _select.where(t.orders.c.order_no == bindparam("b_order_no"))
-    _get_many = _select.where(t.orders.c.order_no.in_(bindparam("b_order_nos", expanding=True))).order_by(
-        t.orders.c.order_no
-    )
+    _any_no, _in_nos = in_list(t.orders.c.order_no, "b_order_nos")
     _save = (
         update(t.orders)
         .where(and_(t.orders.c.order_no == bindparam("b_order_no"), t.orders.c.version == bindparam("b_version")))
@@ -39,6 +37,10 @@ class OrderRepository:
     _hot_get = HotStatement(_get)
     _hot_get_for_update = HotStatement(_get.with_for_update(of=t.orders))
     _hot_save = HotStatement(_save)
+    _hot_get_many = HotStatement(  # SQLite compiles no FOR UPDATE: its one writer locks the file
+        _select.where(_any_no).order_by(t.orders.c.order_no).with_for_update(of=t.orders),
+        elsewhere=_select.where(_in_nos).order_by(t.orders.c.order_no).with_for_update(of=t.orders),
+    )
 
     def __init__(self, conn: AsyncConnection, seen: list[Any]) -> None:
         self.conn = conn
@@ -51,9 +53,8 @@ class OrderRepository:
 
     async def get_many(self, order_nos: Sequence[str]) -> dict[str, Order]:
         """Load and lock (on PostgreSQL) many orders at once, in order_no order so batches cannot deadlock."""
-        stmt = self._get_many if self.conn.dialect.name == "sqlite" else self._get_many.with_for_update(of=t.orders)
-        rows = await self.conn.execute(stmt, {"b_order_nos": list(order_nos)})
-        found = {o.order_no: o for o in map(_order_from_row, rows)}
+        rows = await self._hot_get_many.fetch(self.conn, {"b_order_nos": list(order_nos)})
+        found = {o.order_no: o for o in map(_order_from_mapping, rows)}
         self.seen.extend(found.values())
         return found
 

@@ -112,7 +112,9 @@ class UnitOfWork:
         # a connection and its transaction, no ORM session: Core statements need none, and it costs a third of
         # a single command's own time
         self.conn = await self._db.engine.connect()
-        await self.conn.begin()
+        # begun without a greenlet round (AsyncConnection.begin takes one): beginning does no I/O, the driver
+        # begins at the first statement
+        self.conn.sync_connection.begin()  # type: ignore[union-attr]
         self._session = None
         self._seen = []
         self._raised = []

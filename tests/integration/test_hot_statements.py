@@ -115,3 +115,16 @@ async def test_a_value_too_long_for_its_column_fails_the_log_as_it_fails_the_aud
     assert type(together.value) is type(apart.value)
     async with db.engine.connect() as conn:
         assert (await conn.execute(select(t.audit_log))).all() == []
+
+
+async def test_a_list_read_finds_exactly_the_keys_asked_for(db: Database) -> None:
+    """PostgreSQL takes the list as one array: a key longer than the column is compared whole, never cut to fit."""
+    kept = "k" * 128  # the dedup_key column's length
+    async with UnitOfWork(db) as uow:
+        for key in (kept, "sms:shipped:OB1"):
+            await uow.enqueue(channel="sms", kind="x", recipient="1", payload={}, at=AT, dedup_key=key)
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        assert await uow.outbox_keys.taken([kept + "k", "sms:shipped:OB2"]) == set()
+        assert await uow.outbox_keys.taken([kept, "sms:shipped:OB1", "sms:shipped:OB2"]) == {kept, "sms:shipped:OB1"}
+        assert await uow.orders.get_many([]) == {}
