@@ -26,11 +26,20 @@ robots beyond 20 per minute per key. A sender asks `RecipientLimiter.admit(row)`
 Priorities. A row is urgent (an exception push: address change card, logistics conflict, stuck order, 异常
 escalation; ChatPush.urgent, stored in outbox.urgent) or routine. Routine rows may use each window's limit
 minus `urgent_reserve` (30 - 5 = 25 a minute, 995 an hour by default); urgent rows may use the full limit, so
-an urgent card finds a free slot when the person is at their routine limit. An urgent row always goes out
-alone: it never carries a digest and is never merged into one (a digest holds routine rows only), and the
-digest's "last free slot" is the last ROUTINE slot. The dispatcher claims urgent rows first and puts them
-ahead of the routine rows waiting in the recipient's lane, so an urgent row waits behind no routine one; it
-is deferred only when the full limit is used.
+an urgent card finds a free slot when the person is at their routine limit. An urgent row never carries a
+routine digest and is never merged into one (a digest holds routine rows only), and the digest's "last free
+slot" is the last ROUTINE slot. The dispatcher claims urgent rows first and puts them ahead of the routine rows
+waiting in the recipient's lane, so an urgent row waits behind no routine one; it is deferred only when the
+full limit is used.
+
+Urgent bundles. An urgent row goes out alone while the free slots can carry it and the recipient's other due
+urgent rows one by one. When they cannot (a surge: one supervisor told of 40 orders out of stock at once, with
+5 slots left), the row carries the waiting urgent rows — and only urgent rows — as ONE markdown message
+("**N 条异常待处理**…"), each push in full (a card's title, description, fields and the commands of its
+buttons), as many as fit WeCom's 4,096-byte markdown limit; the rest wait for the next slot, which bundles
+them in turn. So every order of the surge is named within the pass that finds it, the slots left stay free for
+the next exception, and nothing goes over the cap. A bundle may take an urgent row another pass of a dispatcher
+holds: that pass finds it no longer pending at its own admission (LostClaim) and skips it.
 
 So 50 routine pushes to one person at once arrive as 24 messages and one digest of the other 26 (with no
 reserve: 29 and 21); if they trickle in over a minute, as 25 messages and, once the minute has passed, a
@@ -69,13 +78,17 @@ from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.delivery.digest import (
+    BUNDLE_MAX_BYTES,
     DIGEST_MAX_BYTES,
+    bundle_header,
     chat_line,
     command_text,
     digest_header,
+    fitting,
     numbered,
     plain,
     short,
+    urgent_item,
 )
 from integrations.delivery.rows import DEFERRED_PREFIX, DeferDelivery, LostClaim, OutboxRow
 
@@ -102,6 +115,11 @@ class Admission:
     @property
     def is_digest(self) -> bool:
         return len(self.rows) > 1
+
+    @property
+    def is_bundle(self) -> bool:
+        """Urgent rows sent together, each in full (never mixed with routine rows)."""
+        return self.is_digest and self.rows[0].urgent
 
 
 class RecipientLimiter:
@@ -146,16 +164,23 @@ class RecipientLimiter:
                     free_at, f"rate limit for {row.recipient}, next slot {free_at.isoformat()}"
                 )
             await conn.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(delivered_at=now))
-            # A digest needs waiting rows AND (the last slot, or a deferred row among them or this row). With
-            # two or more slots, this row not deferred and no deferred row of the recipient pending at all,
-            # the row goes out alone whatever is waiting: no need to read the waiting rows. An urgent row always
-            # goes alone.
-            if row.urgent or (room > 1 and not row.deferred and not counts.deferred):
+            if row.urgent:  # alone while the slots can carry the waiting urgent rows one by one
+                if counts.urgent_waiting < room:
+                    return Admission((row,))
+                merged = fitting(row, await self._waiting(conn, row, now, urgent=True), urgent_item, bundle_header,
+                                 BUNDLE_MAX_BYTES, separator="\n\n")
+            else:
+                # A digest needs waiting rows AND (the last slot, or a deferred row among them or this row). With
+                # two or more slots, this row not deferred and no deferred row of the recipient pending at all,
+                # the row goes out alone whatever is waiting: no need to read the waiting rows.
+                if room > 1 and not row.deferred and not counts.deferred:
+                    return Admission((row,))
+                waiting = await self._waiting(conn, row, now)
+                if not waiting or not (room == 1 or row.deferred or any(w.deferred for w in waiting)):
+                    return Admission((row,))
+                merged = fitting(row, waiting, self._line, digest_header, self._max_digest_bytes)
+            if not merged:
                 return Admission((row,))
-            waiting = await self._waiting(conn, row, now)
-            if not waiting or not (room == 1 or row.deferred or any(w.deferred for w in waiting)):
-                return Admission((row,))
-            merged = self._fitting(row, waiting)
             claim = row.claimed_until or now + timedelta(seconds=60)
             ids = [m.id for m in merged]
             await conn.execute(update(t.outbox).where(t.outbox.c.id.in_(ids)).values(claimed_until=claim))
@@ -170,6 +195,12 @@ class RecipientLimiter:
     def digest_text(self, admission: Admission) -> str:
         lines = [numbered(n, self._line(row)) for n, row in enumerate(admission.rows, start=1)]
         return "\n".join([digest_header(len(admission.rows)), *lines])
+
+    @staticmethod
+    def bundle_text(admission: Admission) -> str:
+        """Markdown: each urgent row in full, numbered."""
+        items = [numbered(n, urgent_item(row)) for n, row in enumerate(admission.rows, start=1)]
+        return "\n\n".join([bundle_header(len(admission.rows)), *items])
 
     async def settle(self, admission: Admission) -> None:
         """The digest was accepted: its merged rows are delivered too."""
@@ -205,8 +236,8 @@ class RecipientLimiter:
             await conn.execute(stmt)
 
     async def _counts(self, conn: AsyncConnection, row: OutboxRow, now: datetime) -> _Counts:
-        """One query: the sends in each window, the recipient's deferred pending rows, and whether `row` is
-        still pending under its claim."""
+        """One query: the sends in each window, the recipient's deferred pending rows, whether `row` is still
+        pending under its claim, and (for an urgent row) the recipient's other urgent rows waiting."""
         c = t.outbox.c
         windows = [now - timedelta(seconds=window_s) for window_s, _ in self._limits]
         sent = self._sent_to(row.recipient, min(windows))
@@ -220,9 +251,15 @@ class RecipientLimiter:
         if row.claimed_until is not None:
             ours = ours & (c.claimed_until == row.claimed_until)
         columns = [_how_many(sent & (c.delivered_at > since)) for since in windows]
-        stmt = select(*columns, _how_many(deferred), _how_many(ours)).where(or_(sent, deferred, c.id == row.id))
-        *used, deferred_rows, own = (await conn.execute(stmt)).one()
-        return _Counts(tuple(int(n) for n in used), int(deferred_rows), int(own) > 0)
+        columns += [_how_many(deferred), _how_many(ours)]
+        found = [sent, deferred, c.id == row.id]
+        if row.urgent:
+            found.append(urgent := self._due_for(row, now, urgent=True))
+            columns.append(_how_many(urgent))
+        values = [int(n) for n in (await conn.execute(select(*columns).where(or_(*found)))).one()]
+        urgent_rows = values.pop() if row.urgent else 0
+        *used, deferred_rows, own = values
+        return _Counts(tuple(used), deferred_rows, own > 0, urgent_rows)
 
     async def _room(
         self, conn: AsyncConnection, recipient: str, now: datetime, used: Sequence[int],
@@ -250,39 +287,33 @@ class RecipientLimiter:
             & ~c.last_error.startswith(MERGED_PREFIX)
         )
 
-    async def _waiting(self, conn: AsyncConnection, row: OutboxRow, now: datetime) -> list[OutboxRow]:
+    def _due_for(self, row: OutboxRow, now: datetime, *, urgent: bool) -> ColumnElement[bool]:
+        """The recipient's other rows of the same priority that are due and not yet admitted. A routine row's
+        digest leaves rows another dispatcher holds alone; an urgent bundle takes them (see Urgent bundles)."""
         c = t.outbox.c
-        held_by_us = c.claimed_until == row.claimed_until if row.claimed_until else c.claimed_until.is_(None)
-        stmt = (
-            select(t.outbox)
-            .where(
-                c.channel == self._channel,
-                c.recipient == row.recipient,
-                c.status == "pending",
-                c.kind != CARD_UPDATE,
-                c.urgent.is_(False),  # a digest carries routine rows only
-                c.id != row.id,
-                c.next_attempt_at <= now,
-                c.delivered_at.is_(None),  # a row that may have been shown already keeps its own slot
-                or_(c.claimed_until.is_(None), c.claimed_until < now, held_by_us),
-            )
-            .order_by(c.id)
-            .limit(self._max_merge)
+        due = (
+            (c.channel == self._channel)
+            & (c.recipient == row.recipient)
+            & (c.status == "pending")
+            & (c.kind != CARD_UPDATE)
+            & (c.urgent.is_(True) if urgent else c.urgent.is_(False))  # a digest carries routine rows only
+            & (c.id != row.id)
+            & (c.next_attempt_at <= now)
+            & c.delivered_at.is_(None)  # a row that may have been shown already keeps its own slot
         )
+        if urgent:
+            return due
+        held_by_us = c.claimed_until == row.claimed_until if row.claimed_until else c.claimed_until.is_(None)
+        return due & or_(c.claimed_until.is_(None), c.claimed_until < now, held_by_us)
+
+    async def _waiting(
+        self, conn: AsyncConnection, row: OutboxRow, now: datetime, *, urgent: bool = False
+    ) -> list[OutboxRow]:
+        c = t.outbox.c
+        stmt = select(t.outbox).where(self._due_for(row, now, urgent=urgent)).order_by(c.id).limit(self._max_merge)
         if not self._db.is_sqlite:
             stmt = stmt.with_for_update(skip_locked=True)
         return [OutboxRow.from_mapping(r._mapping) for r in await conn.execute(stmt)]
-
-    def _fitting(self, row: OutboxRow, waiting: list[OutboxRow]) -> list[OutboxRow]:
-        """The waiting rows, oldest first, that fit in one digest next to `row`."""
-        taken: list[OutboxRow] = []
-        size = len(numbered(1, self._line(row)).encode())
-        for candidate in waiting:
-            size += 1 + len(numbered(len(taken) + 2, self._line(candidate)).encode())
-            if len(digest_header(len(taken) + 2).encode()) + 1 + size > self._max_digest_bytes:
-                break
-            taken.append(candidate)
-        return taken
 
 
 @dataclass(frozen=True)
@@ -290,6 +321,7 @@ class _Counts:
     used: tuple[int, ...]  # sends inside each window of the limits, in order
     deferred: int  # the recipient's pending rows put off by the limit
     ours: bool  # the admitted row is still pending under its claim
+    urgent_waiting: int  # an urgent row's: the recipient's other due urgent rows not yet admitted
 
 
 def _how_many(condition: ColumnElement[bool]) -> ColumnElement[int]:
