@@ -91,6 +91,7 @@ from integrations.delivery.digest import (
     urgent_item,
 )
 from integrations.delivery.rows import DEFERRED_PREFIX, DeferDelivery, LostClaim, OutboxRow
+from integrations.delivery.statements import one_statement
 
 __all__ = ["APP_MESSAGE_LIMITS", "CARD_UPDATE", "GROUP_ROBOT_LIMITS", "MERGED_PREFIX", "URGENT_RESERVE", "Admission",
            "RecipientLimiter", "chat_line", "command_text", "plain", "short"]
@@ -232,7 +233,7 @@ class RecipientLimiter:
         c = t.outbox.c
         ids = [row.id for row in admission.merged]
         stmt = update(t.outbox).where(c.id.in_(ids), c.status == "pending").values(**values)
-        async with self._db.engine.begin() as conn:
+        async with one_statement(self._db) as conn:
             await conn.execute(stmt)
 
     async def _counts(self, conn: AsyncConnection, row: OutboxRow, now: datetime) -> _Counts:
