@@ -55,7 +55,8 @@ no limit of their own. Finding: not documented either way; passive replies are n
 limiter counts only outbox sends. Whoever adds them should measure against a real corp before relying on them
 being outside the cap.
 The counts of both windows, whether the recipient has deferred rows pending, and whether the row itself is
-still pending under its claim come from ONE query; the waiting rows are read only when a digest is possible
+still pending under its claim come from ONE query, which on PostgreSQL also reserves the slot when there is
+room (recipient_rows.py); the waiting rows are read only when a digest is possible
 (the last free slot, or a deferred row), as with two or more free slots and nothing deferred the row goes out
 alone whatever is waiting. A row that is no longer ours (merged into a digest meanwhile) raises LostClaim.
 Admission is one transaction, and on PostgreSQL it first takes a transaction-level advisory lock on the
@@ -70,9 +71,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
 
 from domain.clock import utcnow
 from integrations.db import tables as t
@@ -90,7 +90,8 @@ from integrations.delivery.digest import (
     short,
     urgent_item,
 )
-from integrations.delivery.rows import DEFERRED_PREFIX, DeferDelivery, LostClaim, OutboxRow
+from integrations.delivery.recipient_rows import CARD_UPDATE, MERGED_PREFIX, RecipientRows
+from integrations.delivery.rows import DeferDelivery, LostClaim, OutboxRow
 from integrations.delivery.statements import one_statement
 
 __all__ = ["APP_MESSAGE_LIMITS", "CARD_UPDATE", "GROUP_ROBOT_LIMITS", "MERGED_PREFIX", "URGENT_RESERVE", "Admission",
@@ -98,8 +99,6 @@ __all__ = ["APP_MESSAGE_LIMITS", "CARD_UPDATE", "GROUP_ROBOT_LIMITS", "MERGED_PR
 
 APP_MESSAGE_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))  # (window s, messages)
 GROUP_ROBOT_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 20),)
-MERGED_PREFIX = "merged into digest "
-CARD_UPDATE = "card_update"  # edits an earlier card; not a new message, so never limited or merged
 URGENT_RESERVE = 5  # slots of each window only urgent rows may use
 
 
@@ -144,7 +143,8 @@ class RecipientLimiter:
         self._line = line or chat_line
         self._clock = clock
         self._max_digest_bytes = max_digest_bytes
-        self._max_merge = max_merge
+        self._rows = RecipientRows(channel, [window_s for window_s, _ in self._limits], is_sqlite=db.is_sqlite,
+                                   max_merge=max_merge)
 
     async def admit(self, row: OutboxRow) -> Admission:
         """Raises DeferDelivery when the recipient has no free slot; else reserves the slot (the row's
@@ -153,30 +153,30 @@ class RecipientLimiter:
         Raises LostClaim when the row is no longer pending under its claim (merged into a digest meanwhile).
         """
         now = self._clock()
+        limits = self._limits if row.urgent else self._routine_limits
         async with self._db.engine.begin() as conn:
             await self._take_turn(conn, row.recipient)
-            counts = await self._counts(conn, row, now)
+            counts = await self._rows.count_and_reserve(conn, row, now, limits)
             if not counts.ours:
                 raise LostClaim(f"outbox row {row.id} is no longer pending under this claim")
-            limits = self._limits if row.urgent else self._routine_limits
-            room, free_at = await self._room(conn, row.recipient, now, counts.used, limits)
+            room, free_at = await self._rows.room(conn, row.recipient, now, counts.used, limits)
             if room <= 0:
                 raise DeferDelivery(
                     free_at, f"rate limit for {row.recipient}, next slot {free_at.isoformat()}"
                 )
-            await conn.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(delivered_at=now))
+            assert counts.reserved, "room was found, so the slot was reserved with the counts"
             if row.urgent:  # alone while the slots can carry the waiting urgent rows one by one
                 if counts.urgent_waiting < room:
                     return Admission((row,))
-                merged = fitting(row, await self._waiting(conn, row, now, urgent=True), urgent_item, bundle_header,
-                                 BUNDLE_MAX_BYTES, separator="\n\n")
+                merged = fitting(row, await self._rows.waiting(conn, row, now, urgent=True), urgent_item,
+                                 bundle_header, BUNDLE_MAX_BYTES, separator="\n\n")
             else:
                 # A digest needs waiting rows AND (the last slot, or a deferred row among them or this row). With
                 # two or more slots, this row not deferred and no deferred row of the recipient pending at all,
                 # the row goes out alone whatever is waiting: no need to read the waiting rows.
                 if room > 1 and not row.deferred and not counts.deferred:
                     return Admission((row,))
-                waiting = await self._waiting(conn, row, now)
+                waiting = await self._rows.waiting(conn, row, now, urgent=False)
                 if not waiting or not (room == 1 or row.deferred or any(w.deferred for w in waiting)):
                     return Admission((row,))
                 merged = fitting(row, waiting, self._line, digest_header, self._max_digest_bytes)
@@ -236,94 +236,3 @@ class RecipientLimiter:
         async with one_statement(self._db) as conn:
             await conn.execute(stmt)
 
-    async def _counts(self, conn: AsyncConnection, row: OutboxRow, now: datetime) -> _Counts:
-        """One query: the sends in each window, the recipient's deferred pending rows, whether `row` is still
-        pending under its claim, and (for an urgent row) the recipient's other urgent rows waiting."""
-        c = t.outbox.c
-        windows = [now - timedelta(seconds=window_s) for window_s, _ in self._limits]
-        sent = self._sent_to(row.recipient, min(windows))
-        deferred = (
-            (c.channel == self._channel)
-            & (c.recipient == row.recipient)
-            & (c.status == "pending")
-            & c.last_error.startswith(DEFERRED_PREFIX)
-        )
-        ours = (c.id == row.id) & (c.status == "pending")
-        if row.claimed_until is not None:
-            ours = ours & (c.claimed_until == row.claimed_until)
-        columns = [_how_many(sent & (c.delivered_at > since)) for since in windows]
-        columns += [_how_many(deferred), _how_many(ours)]
-        found = [sent, deferred, c.id == row.id]
-        if row.urgent:
-            found.append(urgent := self._due_for(row, now, urgent=True))
-            columns.append(_how_many(urgent))
-        values = [int(n) for n in (await conn.execute(select(*columns).where(or_(*found)))).one()]
-        urgent_rows = values.pop() if row.urgent else 0
-        *used, deferred_rows, own = values
-        return _Counts(tuple(used), deferred_rows, own > 0, urgent_rows)
-
-    async def _room(
-        self, conn: AsyncConnection, recipient: str, now: datetime, used: Sequence[int],
-        limits: Sequence[tuple[float, int]],
-    ) -> tuple[int, datetime]:
-        """Free slots in the fullest window of `limits`, and when a slot frees up in every full window."""
-        room, free_at = min(limit for _, limit in limits), now
-        for (window_s, limit), used_here in zip(limits, used, strict=True):
-            room = min(room, limit - used_here)
-            if used_here >= limit:  # the limit-th newest send leaving the window frees one slot
-                since = now - timedelta(seconds=window_s)
-                nth = select(t.outbox.c.delivered_at).where(self._sent_to(recipient, since))
-                nth = nth.order_by(t.outbox.c.delivered_at.desc()).offset(limit - 1).limit(1)
-                oldest = (await conn.execute(nth)).scalar_one()
-                free_at = max(free_at, oldest + timedelta(seconds=window_s))
-        return room, free_at
-
-    def _sent_to(self, recipient: str, since: datetime) -> ColumnElement[bool]:
-        c = t.outbox.c
-        return (  # any status: a dead row that timed out once may have been shown
-            (c.channel == self._channel)
-            & (c.recipient == recipient)
-            & (c.kind != CARD_UPDATE)
-            & (c.delivered_at > since)
-            & ~c.last_error.startswith(MERGED_PREFIX)
-        )
-
-    def _due_for(self, row: OutboxRow, now: datetime, *, urgent: bool) -> ColumnElement[bool]:
-        """The recipient's other rows of the same priority that are due and not yet admitted. A routine row's
-        digest leaves rows another dispatcher holds alone; an urgent bundle takes them (see Urgent bundles)."""
-        c = t.outbox.c
-        due = (
-            (c.channel == self._channel)
-            & (c.recipient == row.recipient)
-            & (c.status == "pending")
-            & (c.kind != CARD_UPDATE)
-            & (c.urgent.is_(True) if urgent else c.urgent.is_(False))  # a digest carries routine rows only
-            & (c.id != row.id)
-            & (c.next_attempt_at <= now)
-            & c.delivered_at.is_(None)  # a row that may have been shown already keeps its own slot
-        )
-        if urgent:
-            return due
-        held_by_us = c.claimed_until == row.claimed_until if row.claimed_until else c.claimed_until.is_(None)
-        return due & or_(c.claimed_until.is_(None), c.claimed_until < now, held_by_us)
-
-    async def _waiting(
-        self, conn: AsyncConnection, row: OutboxRow, now: datetime, *, urgent: bool = False
-    ) -> list[OutboxRow]:
-        c = t.outbox.c
-        stmt = select(t.outbox).where(self._due_for(row, now, urgent=urgent)).order_by(c.id).limit(self._max_merge)
-        if not self._db.is_sqlite:
-            stmt = stmt.with_for_update(skip_locked=True)
-        return [OutboxRow.from_mapping(r._mapping) for r in await conn.execute(stmt)]
-
-
-@dataclass(frozen=True)
-class _Counts:
-    used: tuple[int, ...]  # sends inside each window of the limits, in order
-    deferred: int  # the recipient's pending rows put off by the limit
-    ours: bool  # the admitted row is still pending under its claim
-    urgent_waiting: int  # an urgent row's: the recipient's other due urgent rows not yet admitted
-
-
-def _how_many(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
