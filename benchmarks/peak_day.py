@@ -131,6 +131,7 @@ class Day:
         self.numbers[o.external_id] = no
         if state == "paid":  # created paid and allocated in one unit of work: still paid is out of stock
             self.tally.exception("surge", no, sent, self.supervisors, "缺货")
+            self.tally.seen_out_of_stock[no] = seen
             self.tally.out_of_stock.add(o.external_id)
             return
         self.tally.arrivals.append(seen - sent)

@@ -45,6 +45,7 @@ class Tally:
     shipped_by_us: dict[str, Planned] = field(default_factory=dict)
     held_back: set[str] = field(default_factory=set)
     out_of_stock: set[str] = field(default_factory=set)
+    seen_out_of_stock: dict[str, float] = field(default_factory=dict)  # order_no -> when seen created, still paid
     settlements: dict[int, int] = field(default_factory=dict)
     refunds: int = 0
     cards_not_seen: int = 0
@@ -119,6 +120,19 @@ async def dashboard(day: Day) -> dict[str, Any]:
         return dict(await answer.json())
 
 
+def after_seen(day: Day) -> list[float]:
+    """Out of stock: from the order being visible (created, left paid) to the push reaching each supervisor —
+    the delivery's share of the exception's latency, without the channel push's wait in the inbound queue."""
+    out = []
+    for e in day.tally.exceptions:
+        seen = day.tally.seen_out_of_stock.get(e.order_no)
+        for person in e.recipients if seen is not None else ():
+            reached = day.wecom.first_urgent(person, e.order_no, e.word, e.sent)
+            if reached is not None:
+                out.append(max(0.0, reached - seen))
+    return out
+
+
 def exception_pushes(day: Day) -> tuple[list[float], list[float], dict[str, list[float]], int]:
     """Latency from each exception to its push reaching each person it is for (all, those at their cap, by kind)."""
     every: list[float] = []
@@ -173,7 +187,9 @@ async def report(args: argparse.Namespace, day: Day, planned: list[Planned], db:
     print(f"  exception → push reaching the person ({len(tally.exceptions)} exceptions, {len(every)} pushes, "
           f"{missing} never arrived): p50 {_ms(every, 0.5)}, p99 {_ms(every, 0.99)}; people at their cap "
           f"({len(capped)}): p99 {_ms(capped, 0.99)}; by kind "
-          + ", ".join(f"{k} n={len(v)} p99 {_ms(v, 0.99)}" for k, v in sorted(kinds.items())))
+          + ", ".join(f"{k} n={len(v)} p99 {_ms(v, 0.99)}" for k, v in sorted(kinds.items()))
+          + f"; out of stock from the order visible (the state watcher's {day.watch.every_s * 1000:.0f} ms tick): "
+            f"p99 {_ms(after_seen(day), 0.99)}")
     print(f"  outcomes: shipped to a stale address {got['stale']}, held customers settled {got['settled_held']} "
           f"({got['held_customers']} customers held), wrong shipments {got['wrong']}, missed shipments "
           f"{len(got['missed'])} (of which flows failed {len(tally.failed)}, cut {tally.cut}, not started "

@@ -71,6 +71,7 @@ async def create_order(request: web.Request) -> web.Response:
         paid=body.paid, store=body.store, by=API_ACTOR, via="api",
     )
     order, created = await request.app[BUS].handle(cmd)
+    request.app[DISPATCHER].notify()  # its pushes (the out-of-stock alert among them) leave now, not at the next poll
     _, phone_problem = normalise_phone(body.customer.phone)  # no key, and said so; the order went on
     return await _order_response(request, order.order_no, 201 if created else 200,
                                  [phone_problem] if phone_problem else [])

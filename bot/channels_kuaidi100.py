@@ -14,7 +14,7 @@ import httpx
 from aiohttp import web
 
 from bot.jsonio import dumps
-from bot.keys import BUS, DB, SETTINGS
+from bot.keys import BUS, DB, DISPATCHER, SETTINGS
 from handlers.courier_tracks import record_push
 from integrations.delivery.dispatcher import Sender
 from integrations.logistics.kuaidi100_push import (
@@ -84,7 +84,8 @@ async def callback(request: web.Request) -> web.Response:
     except BadPush as err:
         log.warning("kuaidi100 callback refused: %s", err)
         return _refuse(400, "无法解析推送内容")
-    await record_push(request.app[DB], push, request.app[BUS].deps)
+    if await record_push(request.app[DB], push, request.app[BUS].deps):
+        request.app[DISPATCHER].notify()  # the supervisors' conflict card leaves now, not at the next poll
     return web.json_response(CALLBACK_OK, dumps=dumps)
 
 

@@ -65,11 +65,10 @@ async def address_change(request: web.Request) -> web.Response:
 @routes.post("/demo/api/scenario/courier_signed")
 async def courier_signed(request: web.Request) -> web.Response:
     """The courier reports a packed (not yet shipped) parcel as signed: a signed Kuaidi100 push to
-    /channels/kuaidi100/callback, then the logistics sweep (the hourly job) finds the conflict."""
+    /channels/kuaidi100/callback, which finds the conflict as the push arrives (the logistics sweep is the backstop)."""
     order_no = _take(request.app, "packed")
     if order_no is None:
         return error(409, "no_order_left", "没有待出库的订单了，请重启演示。")
-    bus = request.app[BUS]
     async with UnitOfWork(request.app[DB]) as uow:
         found = await uow.orders.get(order_no)
     assert found is not None and found.waybill
@@ -82,10 +81,11 @@ async def courier_signed(request: web.Request) -> web.Response:
     )
     if answer.status_code != 200:
         return error(502, "scenario_failed", f"快递推送被拒绝（HTTP {answer.status_code}）")
-    report = await bus.handle(c.SweepLogistics(fallback_limit=0))
-    return ok({"order_no": order_no, "waybill": found.waybill, "conflicts": report.conflicts,
+    async with UnitOfWork(request.app[DB]) as uow:
+        flagged = await uow.incidents.orders_with_open("logistics_conflict", [order_no])
+    return ok({"order_no": order_no, "waybill": found.waybill, "conflicts": len(flagged),
                "watch": await _watchers(request, "supervisor", None),
-               "summary": f"快递推送：待出库订单 {order_no}（运单 {found.waybill}）显示已签收；物流巡检发现冲突，"
+               "summary": f"快递推送：待出库订单 {order_no}（运单 {found.waybill}）显示已签收；推送一到即发现冲突，"
                           "主管收到物流冲突卡片，客户结算暂停。"})
 
 

@@ -45,12 +45,15 @@ class AckPacer:
 
 
 class PacedSender:
-    """An outbox sender that lets acknowledgements go first before each delivery."""
+    """An outbox sender that lets acknowledgements go first before each routine delivery. An urgent row (an
+    exception push) does not step aside: under a steady flood of callbacks the wait would be the full
+    `max_wait_s` for every row, and the exception push is a single send someone is waiting for."""
 
     def __init__(self, sender: Sender, pace: Callable[[], Awaitable[None]]) -> None:
         self._sender = sender
         self._pace = pace
 
     async def deliver(self, row: OutboxRow) -> None:
-        await self._pace()
+        if not row.urgent:
+            await self._pace()
         await self._sender.deliver(row)

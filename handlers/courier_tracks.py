@@ -6,9 +6,10 @@ import logging
 
 from domain import commands as c
 from domain import events
-from domain.arbitration import NO_TRACK
+from domain.arbitration import NO_TRACK, FlagLogisticsConflicts, LogisticsConflict
 from domain.outbox import TrackingSubscription
 from handlers.bus import Deps, Router
+from handlers.logistics import ACTOR, VIA, conflicts_of_push
 from handlers.unit_of_work import AbstractUnitOfWork
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
@@ -38,11 +39,22 @@ async def record_courier_tracks(cmd: c.RecordCourierTracks, uow: AbstractUnitOfW
     await uow.tracks.record(cmd.tracks, deps.now)
 
 
-async def record_push(db: Database, push: Push, deps: Deps) -> None:
-    """Store a verified push; arbitration happens in the next sweep, not in the courier's request."""
+async def record_push(db: Database, push: Push, deps: Deps) -> int:
+    """Store a verified push. A conflict it shows (a parcel signed while still packed) is flagged at once, so the
+    supervisors' exception push does not wait for the sweep; moving orders on is left to the next sweep, which
+    batches them, and it is also the backstop when flagging here fails. Returns how many conflicts it flagged."""
+    conflicts: list[LogisticsConflict] = []
     if push.report.status != NO_TRACK:
         async with UnitOfWork(db) as uow:
             await uow.tracks.record([(push.report, push.carrier)], deps.now)
+            conflicts = await conflicts_of_push(uow, push.report.waybill)
             await uow.commit()
+    flagged = 0
+    if conflicts and deps.dispatch is not None:
+        try:
+            flagged = int(await deps.dispatch(FlagLogisticsConflicts(tuple(conflicts), by=ACTOR, via=VIA)))
+        except Exception:  # the track is stored: the next sweep flags it
+            log.exception("kuaidi100 push for %s: flagging the conflict failed", push.report.waybill)
     if push.status == "abort":  # Kuaidi100 stopped tracking (e.g. 3 days without a scan): the sweep's poll takes over
         log.warning("kuaidi100 stopped pushing %s: %s", push.report.waybill, push.message)
+    return flagged

@@ -120,23 +120,43 @@ async def _poll_untracked(
     await _apply_page(orders, found, await _reported_missing(uow, orders), dispatch, report)
 
 
+async def conflicts_of_push(uow: AbstractUnitOfWork, waybill: str) -> list[LogisticsConflict]:
+    """What the sweep would find a conflict about the orders of a waybill just pushed, so the supervisors hear of
+    it now and not at the next sweep; the moves the push allows are left to the sweep, which batches them."""
+    page = await uow.tracks.of_waybill(waybill)
+    if not page:
+        return []
+    orders = [order for order, _ in page]
+    conflicts, _ = _verdicts(orders, {order.waybill: track for order, track in page},
+                             await _reported_missing(uow, orders))
+    return conflicts
+
+
+def _verdicts(
+    orders: Sequence[TrackedOrder], tracks: dict[str, CourierReport], not_received: set[str]
+) -> tuple[list[LogisticsConflict], dict[str, list[str]]]:
+    """The conflicts, and the orders to move by trigger."""
+    moves: dict[str, list[str]] = {}
+    conflicts: list[LogisticsConflict] = []
+    for r in orders:
+        track = tracks.get(r.waybill)
+        if track is None:
+            continue
+        says = False if r.order_no in not_received else None
+        verdict = arbitrate(WarehouseView(r.order_no, r.state, r.shipped_at), track, customer_says_received=says)
+        if verdict.conflict:
+            conflicts.append(LogisticsConflict(r.order_no, r.customer_id, r.store, r.waybill, verdict.conflict))
+        elif verdict.trigger:
+            moves.setdefault(verdict.trigger, []).append(r.order_no)
+    return conflicts, moves
+
+
 async def _apply_page(
     orders: Sequence[TrackedOrder], tracks: dict[str, CourierReport], not_received: set[str], dispatch: Dispatch,
     report: SweepReport,
 ) -> None:
     try:
-        moves: dict[str, list[str]] = {}
-        conflicts: list[LogisticsConflict] = []
-        for r in orders:
-            track = tracks.get(r.waybill)
-            if track is None:
-                continue
-            says = False if r.order_no in not_received else None
-            verdict = arbitrate(WarehouseView(r.order_no, r.state, r.shipped_at), track, customer_says_received=says)
-            if verdict.conflict:
-                conflicts.append(LogisticsConflict(r.order_no, r.customer_id, r.store, r.waybill, verdict.conflict))
-            elif verdict.trigger:
-                moves.setdefault(verdict.trigger, []).append(r.order_no)
+        conflicts, moves = _verdicts(orders, tracks, not_received)
         for trigger, order_nos in moves.items():
             outcome = await _with_retry(dispatch, c.FireOrderTriggers(tuple(order_nos), trigger, by=ACTOR, via=VIA))
             report.moved[trigger] = report.moved.get(trigger, 0) + len(outcome.done)

@@ -38,6 +38,11 @@ _tracked_page = (
     .order_by(_o.order_no)
     .limit(bindparam("size"))
 )
+_of_waybill = (
+    select(*_ORDER_COLUMNS, _k.status, _k.signed_at, _k.last_at, _k.last_context)
+    .select_from(t.orders.join(t.courier_tracks, _k.waybill == _o.waybill))
+    .where(and_(_o.state.in_(SWEEP_STATES), _o.waybill == bindparam("waybill")))
+)
 _age = func.coalesce(_o.shipped_at, _o.updated_at)  # a packed order has no shipped_at yet
 _untracked = (
     select(*_ORDER_COLUMNS)
@@ -60,6 +65,11 @@ class CourierTrackRepository:
     async def tracked_page(self, after: str, size: int) -> list[tuple[TrackedOrder, CourierReport]]:
         """The next `size` sweepable orders after order_no `after` that have a track, with it."""
         rows = await self.conn.execute(_tracked_page, {"after": after, "size": size})
+        return [(_tracked(r), report_of(r)) for r in rows]
+
+    async def of_waybill(self, waybill: str) -> list[tuple[TrackedOrder, CourierReport]]:
+        """The sweepable orders that carry `waybill` (one, unless a label is shared), with its track."""
+        rows = await self.conn.execute(_of_waybill, {"waybill": waybill})
         return [(_tracked(r), report_of(r)) for r in rows]
 
     async def untracked(self, cutoff: datetime, size: int) -> list[TrackedOrder]:

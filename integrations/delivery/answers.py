@@ -18,6 +18,7 @@ from domain.outbox import REPLY_TO, ReplyTo
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.delivery.rows import OutboxRow
+from integrations.delivery.statements import one_statement
 from integrations.wecom.render import DUPLICATE_CHECK_INTERVAL_S
 
 LOOKBACK_ROWS = 5000
@@ -38,7 +39,7 @@ async def repeat_stamp(db: Database, row: OutboxRow) -> datetime | None:
     )
     inbox = t.inbound_messages.c
     question = select(inbox.received_at).where(inbox.platform == asked.platform, inbox.message_id == asked.message_id)
-    async with db.engine.connect() as conn:
+    async with one_statement(db) as conn:
         content = _content(row.payload)
         if not any(_content(p) == content for (p,) in await conn.execute(earlier)):
             return None

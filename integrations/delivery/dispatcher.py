@@ -43,6 +43,7 @@ from integrations.delivery.rows import (
     SetAside,
     shown_recipient,
 )
+from integrations.delivery.statements import one_statement
 
 __all__ = [
     "DEFERRED_PREFIX", "DeferDelivery", "LostClaim", "OnDead", "OutboxDispatcher", "OutboxRow",
@@ -169,9 +170,10 @@ class OutboxDispatcher:
         return rows
 
     async def _claim_of(self, channels: list[str], now: datetime, limit: int) -> list[OutboxRow]:
+        """One statement: the due rows are picked (SKIP LOCKED on PostgreSQL) and claimed as they are read."""
         c = t.outbox.c
-        stmt = (
-            select(t.outbox)
+        due = (
+            select(c.id)
             .where(
                 c.status == "pending",
                 c.channel.in_(channels),
@@ -182,15 +184,13 @@ class OutboxDispatcher:
             .limit(limit)
         )
         if not self._db.is_sqlite:
-            stmt = stmt.with_for_update(skip_locked=True)
+            due = due.with_for_update(skip_locked=True)
         # A random sub-second part makes each pass's claim value its own (see OutboxRow.claimed_until).
         claim = now + timedelta(seconds=self._claim_s, microseconds=random.randrange(1, 1_000_000))
-        async with self._db.engine.begin() as conn:
+        stmt = update(t.outbox).where(c.id.in_(due)).values(claimed_until=claim).returning(*t.outbox.c)
+        async with one_statement(self._db) as conn:
             found = [OutboxRow.from_mapping(r._mapping) for r in await conn.execute(stmt)]
-            if found:
-                ids = [row.id for row in found]
-                await conn.execute(update(t.outbox).where(c.id.in_(ids)).values(claimed_until=claim))
-        return [replace(row, claimed_until=claim) for row in found]
+        return sorted(found, key=lambda row: (not row.urgent, row.id))  # RETURNING keeps no order
 
     async def _deliver(self, row: OutboxRow) -> None:
         breaker = self.breakers[row.channel]
@@ -249,7 +249,7 @@ class OutboxDispatcher:
     async def _still_ours(self, row: OutboxRow) -> bool:
         c = t.outbox.c
         stmt = select(c.id).where(c.id == row.id, c.status == "pending", c.claimed_until == row.claimed_until)
-        async with self._db.engine.connect() as conn:
+        async with one_statement(self._db) as conn:
             return (await conn.execute(stmt)).first() is not None
 
     async def _retry(self, row: OutboxRow, error: str, *, channel_down: bool = False) -> None:
@@ -284,7 +284,7 @@ class OutboxDispatcher:
             .where(c.id == row.id, c.status == "pending", c.claimed_until == row.claimed_until)
             .values(claimed_until=None, **values)
         )
-        async with self._db.engine.begin() as conn:
+        async with one_statement(self._db) as conn:
             await conn.execute(stmt)
 
     async def _release(self, rows: list[OutboxRow]) -> None:

@@ -26,11 +26,20 @@ robots beyond 20 per minute per key. A sender asks `RecipientLimiter.admit(row)`
 Priorities. A row is urgent (an exception push: address change card, logistics conflict, stuck order, 异常
 escalation; ChatPush.urgent, stored in outbox.urgent) or routine. Routine rows may use each window's limit
 minus `urgent_reserve` (30 - 5 = 25 a minute, 995 an hour by default); urgent rows may use the full limit, so
-an urgent card finds a free slot when the person is at their routine limit. An urgent row always goes out
-alone: it never carries a digest and is never merged into one (a digest holds routine rows only), and the
-digest's "last free slot" is the last ROUTINE slot. The dispatcher claims urgent rows first and puts them
-ahead of the routine rows waiting in the recipient's lane, so an urgent row waits behind no routine one; it
-is deferred only when the full limit is used.
+an urgent card finds a free slot when the person is at their routine limit. An urgent row never carries a
+routine digest and is never merged into one (a digest holds routine rows only), and the digest's "last free
+slot" is the last ROUTINE slot. The dispatcher claims urgent rows first and puts them ahead of the routine rows
+waiting in the recipient's lane, so an urgent row waits behind no routine one; it is deferred only when the
+full limit is used.
+
+Urgent bundles. An urgent row goes out alone while the free slots can carry it and the recipient's other due
+urgent rows one by one. When they cannot (a surge: one supervisor told of 40 orders out of stock at once, with
+5 slots left), the row carries the waiting urgent rows — and only urgent rows — as ONE markdown message
+("**N 条异常待处理**…"), each push in full (a card's title, description, fields and the commands of its
+buttons), as many as fit WeCom's 4,096-byte markdown limit; the rest wait for the next slot, which bundles
+them in turn. So every order of the surge is named within the pass that finds it, the slots left stay free for
+the next exception, and nothing goes over the cap. A bundle may take an urgent row another pass of a dispatcher
+holds: that pass finds it no longer pending at its own admission (LostClaim) and skips it.
 
 So 50 routine pushes to one person at once arrive as 24 messages and one digest of the other 26 (with no
 reserve: 29 and 21); if they trickle in over a minute, as 25 messages and, once the minute has passed, a
@@ -46,7 +55,8 @@ no limit of their own. Finding: not documented either way; passive replies are n
 limiter counts only outbox sends. Whoever adds them should measure against a real corp before relying on them
 being outside the cap.
 The counts of both windows, whether the recipient has deferred rows pending, and whether the row itself is
-still pending under its claim come from ONE query; the waiting rows are read only when a digest is possible
+still pending under its claim come from ONE query, which on PostgreSQL also reserves the slot when there is
+room (recipient_rows.py); the waiting rows are read only when a digest is possible
 (the last free slot, or a deferred row), as with two or more free slots and nothing deferred the row goes out
 alone whatever is waiting. A row that is no longer ours (merged into a digest meanwhile) raises LostClaim.
 Admission is one transaction, and on PostgreSQL it first takes a transaction-level advisory lock on the
@@ -61,31 +71,34 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
 
 from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.delivery.digest import (
+    BUNDLE_MAX_BYTES,
     DIGEST_MAX_BYTES,
+    bundle_header,
     chat_line,
     command_text,
     digest_header,
+    fitting,
     numbered,
     plain,
     short,
+    urgent_item,
 )
-from integrations.delivery.rows import DEFERRED_PREFIX, DeferDelivery, LostClaim, OutboxRow
+from integrations.delivery.recipient_rows import CARD_UPDATE, MERGED_PREFIX, RecipientRows
+from integrations.delivery.rows import DeferDelivery, LostClaim, OutboxRow
+from integrations.delivery.statements import one_statement
 
 __all__ = ["APP_MESSAGE_LIMITS", "CARD_UPDATE", "GROUP_ROBOT_LIMITS", "MERGED_PREFIX", "URGENT_RESERVE", "Admission",
            "RecipientLimiter", "chat_line", "command_text", "plain", "short"]
 
 APP_MESSAGE_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))  # (window s, messages)
 GROUP_ROBOT_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 20),)
-MERGED_PREFIX = "merged into digest "
-CARD_UPDATE = "card_update"  # edits an earlier card; not a new message, so never limited or merged
 URGENT_RESERVE = 5  # slots of each window only urgent rows may use
 
 
@@ -102,6 +115,11 @@ class Admission:
     @property
     def is_digest(self) -> bool:
         return len(self.rows) > 1
+
+    @property
+    def is_bundle(self) -> bool:
+        """Urgent rows sent together, each in full (never mixed with routine rows)."""
+        return self.is_digest and self.rows[0].urgent
 
 
 class RecipientLimiter:
@@ -125,7 +143,8 @@ class RecipientLimiter:
         self._line = line or chat_line
         self._clock = clock
         self._max_digest_bytes = max_digest_bytes
-        self._max_merge = max_merge
+        self._rows = RecipientRows(channel, [window_s for window_s, _ in self._limits], is_sqlite=db.is_sqlite,
+                                   max_merge=max_merge)
 
     async def admit(self, row: OutboxRow) -> Admission:
         """Raises DeferDelivery when the recipient has no free slot; else reserves the slot (the row's
@@ -134,28 +153,35 @@ class RecipientLimiter:
         Raises LostClaim when the row is no longer pending under its claim (merged into a digest meanwhile).
         """
         now = self._clock()
+        limits = self._limits if row.urgent else self._routine_limits
         async with self._db.engine.begin() as conn:
             await self._take_turn(conn, row.recipient)
-            counts = await self._counts(conn, row, now)
+            counts = await self._rows.count_and_reserve(conn, row, now, limits)
             if not counts.ours:
                 raise LostClaim(f"outbox row {row.id} is no longer pending under this claim")
-            limits = self._limits if row.urgent else self._routine_limits
-            room, free_at = await self._room(conn, row.recipient, now, counts.used, limits)
+            room, free_at = await self._rows.room(conn, row.recipient, now, counts.used, limits)
             if room <= 0:
                 raise DeferDelivery(
                     free_at, f"rate limit for {row.recipient}, next slot {free_at.isoformat()}"
                 )
-            await conn.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(delivered_at=now))
-            # A digest needs waiting rows AND (the last slot, or a deferred row among them or this row). With
-            # two or more slots, this row not deferred and no deferred row of the recipient pending at all,
-            # the row goes out alone whatever is waiting: no need to read the waiting rows. An urgent row always
-            # goes alone.
-            if row.urgent or (room > 1 and not row.deferred and not counts.deferred):
+            assert counts.reserved, "room was found, so the slot was reserved with the counts"
+            if row.urgent:  # alone while the slots can carry the waiting urgent rows one by one
+                if counts.urgent_waiting < room:
+                    return Admission((row,))
+                merged = fitting(row, await self._rows.waiting(conn, row, now, urgent=True), urgent_item,
+                                 bundle_header, BUNDLE_MAX_BYTES, separator="\n\n")
+            else:
+                # A digest needs waiting rows AND (the last slot, or a deferred row among them or this row). With
+                # two or more slots, this row not deferred and no deferred row of the recipient pending at all,
+                # the row goes out alone whatever is waiting: no need to read the waiting rows.
+                if room > 1 and not row.deferred and not counts.deferred:
+                    return Admission((row,))
+                waiting = await self._rows.waiting(conn, row, now, urgent=False)
+                if not waiting or not (room == 1 or row.deferred or any(w.deferred for w in waiting)):
+                    return Admission((row,))
+                merged = fitting(row, waiting, self._line, digest_header, self._max_digest_bytes)
+            if not merged:
                 return Admission((row,))
-            waiting = await self._waiting(conn, row, now)
-            if not waiting or not (room == 1 or row.deferred or any(w.deferred for w in waiting)):
-                return Admission((row,))
-            merged = self._fitting(row, waiting)
             claim = row.claimed_until or now + timedelta(seconds=60)
             ids = [m.id for m in merged]
             await conn.execute(update(t.outbox).where(t.outbox.c.id.in_(ids)).values(claimed_until=claim))
@@ -170,6 +196,12 @@ class RecipientLimiter:
     def digest_text(self, admission: Admission) -> str:
         lines = [numbered(n, self._line(row)) for n, row in enumerate(admission.rows, start=1)]
         return "\n".join([digest_header(len(admission.rows)), *lines])
+
+    @staticmethod
+    def bundle_text(admission: Admission) -> str:
+        """Markdown: each urgent row in full, numbered."""
+        items = [numbered(n, urgent_item(row)) for n, row in enumerate(admission.rows, start=1)]
+        return "\n\n".join([bundle_header(len(admission.rows)), *items])
 
     async def settle(self, admission: Admission) -> None:
         """The digest was accepted: its merged rows are delivered too."""
@@ -201,96 +233,6 @@ class RecipientLimiter:
         c = t.outbox.c
         ids = [row.id for row in admission.merged]
         stmt = update(t.outbox).where(c.id.in_(ids), c.status == "pending").values(**values)
-        async with self._db.engine.begin() as conn:
+        async with one_statement(self._db) as conn:
             await conn.execute(stmt)
 
-    async def _counts(self, conn: AsyncConnection, row: OutboxRow, now: datetime) -> _Counts:
-        """One query: the sends in each window, the recipient's deferred pending rows, and whether `row` is
-        still pending under its claim."""
-        c = t.outbox.c
-        windows = [now - timedelta(seconds=window_s) for window_s, _ in self._limits]
-        sent = self._sent_to(row.recipient, min(windows))
-        deferred = (
-            (c.channel == self._channel)
-            & (c.recipient == row.recipient)
-            & (c.status == "pending")
-            & c.last_error.startswith(DEFERRED_PREFIX)
-        )
-        ours = (c.id == row.id) & (c.status == "pending")
-        if row.claimed_until is not None:
-            ours = ours & (c.claimed_until == row.claimed_until)
-        columns = [_how_many(sent & (c.delivered_at > since)) for since in windows]
-        stmt = select(*columns, _how_many(deferred), _how_many(ours)).where(or_(sent, deferred, c.id == row.id))
-        *used, deferred_rows, own = (await conn.execute(stmt)).one()
-        return _Counts(tuple(int(n) for n in used), int(deferred_rows), int(own) > 0)
-
-    async def _room(
-        self, conn: AsyncConnection, recipient: str, now: datetime, used: Sequence[int],
-        limits: Sequence[tuple[float, int]],
-    ) -> tuple[int, datetime]:
-        """Free slots in the fullest window of `limits`, and when a slot frees up in every full window."""
-        room, free_at = min(limit for _, limit in limits), now
-        for (window_s, limit), used_here in zip(limits, used, strict=True):
-            room = min(room, limit - used_here)
-            if used_here >= limit:  # the limit-th newest send leaving the window frees one slot
-                since = now - timedelta(seconds=window_s)
-                nth = select(t.outbox.c.delivered_at).where(self._sent_to(recipient, since))
-                nth = nth.order_by(t.outbox.c.delivered_at.desc()).offset(limit - 1).limit(1)
-                oldest = (await conn.execute(nth)).scalar_one()
-                free_at = max(free_at, oldest + timedelta(seconds=window_s))
-        return room, free_at
-
-    def _sent_to(self, recipient: str, since: datetime) -> ColumnElement[bool]:
-        c = t.outbox.c
-        return (  # any status: a dead row that timed out once may have been shown
-            (c.channel == self._channel)
-            & (c.recipient == recipient)
-            & (c.kind != CARD_UPDATE)
-            & (c.delivered_at > since)
-            & ~c.last_error.startswith(MERGED_PREFIX)
-        )
-
-    async def _waiting(self, conn: AsyncConnection, row: OutboxRow, now: datetime) -> list[OutboxRow]:
-        c = t.outbox.c
-        held_by_us = c.claimed_until == row.claimed_until if row.claimed_until else c.claimed_until.is_(None)
-        stmt = (
-            select(t.outbox)
-            .where(
-                c.channel == self._channel,
-                c.recipient == row.recipient,
-                c.status == "pending",
-                c.kind != CARD_UPDATE,
-                c.urgent.is_(False),  # a digest carries routine rows only
-                c.id != row.id,
-                c.next_attempt_at <= now,
-                c.delivered_at.is_(None),  # a row that may have been shown already keeps its own slot
-                or_(c.claimed_until.is_(None), c.claimed_until < now, held_by_us),
-            )
-            .order_by(c.id)
-            .limit(self._max_merge)
-        )
-        if not self._db.is_sqlite:
-            stmt = stmt.with_for_update(skip_locked=True)
-        return [OutboxRow.from_mapping(r._mapping) for r in await conn.execute(stmt)]
-
-    def _fitting(self, row: OutboxRow, waiting: list[OutboxRow]) -> list[OutboxRow]:
-        """The waiting rows, oldest first, that fit in one digest next to `row`."""
-        taken: list[OutboxRow] = []
-        size = len(numbered(1, self._line(row)).encode())
-        for candidate in waiting:
-            size += 1 + len(numbered(len(taken) + 2, self._line(candidate)).encode())
-            if len(digest_header(len(taken) + 2).encode()) + 1 + size > self._max_digest_bytes:
-                break
-            taken.append(candidate)
-        return taken
-
-
-@dataclass(frozen=True)
-class _Counts:
-    used: tuple[int, ...]  # sends inside each window of the limits, in order
-    deferred: int  # the recipient's pending rows put off by the limit
-    ours: bool  # the admitted row is still pending under its claim
-
-
-def _how_many(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)

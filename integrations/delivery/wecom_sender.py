@@ -38,6 +38,8 @@ class WeComChatSender:
         await _sent_admitted(self._client.send(payload), self._limiter, admission)
 
     def _message(self, row: OutboxRow, admission: Admission, asked_at: datetime | None) -> JsonObject:
+        if admission.is_bundle:
+            return render_message(row.recipient, self._agent_id, Reply(self._limiter.bundle_text(admission), True))
         if admission.is_digest:
             return render_message(row.recipient, self._agent_id, Reply(self._limiter.digest_text(admission)))
         return render_message(row.recipient, self._agent_id, from_payload(row.payload), asked_at=asked_at)

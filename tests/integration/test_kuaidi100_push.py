@@ -1,5 +1,6 @@
 """Kuaidi100 subscription push over HTTP, on SQLite and PostgreSQL: subscribe on shipping through the outbox,
-signed callbacks into courier_tracks, and the next sweep arbitrating from what was pushed."""
+signed callbacks into courier_tracks, a conflict flagged as it is pushed, and the next sweep arbitrating from what
+was pushed."""
 
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ async def test_a_refused_subscription_is_dead_not_retried(push_app: PushApp) -> 
     assert push_app.fake.subscribe_requests == 1
 
 
-async def test_a_push_signed_before_shipping_is_flagged_by_the_next_sweep(push_app: PushApp) -> None:
+async def test_a_push_signed_before_shipping_is_flagged_and_the_next_sweep_moves_the_rest(push_app: PushApp) -> None:
     early = await push_app.shipped("DY1", "SF500")
     moving = await push_app.shipped("DY2", "SF501")
     await push_app.deliver_outbox()
@@ -160,7 +161,7 @@ async def test_a_push_signed_before_shipping_is_flagged_by_the_next_sweep(push_a
                                  key=push_app.fake.key)
         push_app.bus.deps.courier = poller
         report = await push_app.bus.handle(c.SweepLogistics(batch_size=1))
-    assert (report.tracked, report.polled, report.conflicts) == (2, 0, 1)
+    assert (report.tracked, report.polled, report.conflicts) == (2, 0, 0)  # flagged by the push already, not again
     assert push_app.fake.queries == []  # arbitrated from the pushes alone
     states = {r["order_no"]: r["state"] for r in await rows(push_app.db, t.orders)}
     assert states == {early: "delivery_exception", moving: "in_transit"}
@@ -170,3 +171,22 @@ async def test_a_push_signed_before_shipping_is_flagged_by_the_next_sweep(push_a
     assert customer["settlement_hold"] is True
     pushed = await rows(push_app.db, t.outbox, t.outbox.c.recipient == "sup1")
     assert [p["payload"]["title"] for p in pushed] == [f"物流冲突 · {early}"] and pushed[0]["payload"]["highlight"]
+
+
+async def test_a_packed_parcel_pushed_signed_is_flagged_at_once_without_a_sweep(push_app: PushApp) -> None:
+    order, _ = await push_app.bus.handle(create_cmd("DY3"))
+    await drive(push_app.bus, order.order_no, "pick", "check", "pack", waybill="SF600")
+    moving = await push_app.shipped("DY4", "SF601")
+    now = push_app.bus.deps.now
+    url = push_app.callback_url
+
+    signed = await push_app.fake.push("SF600", "3", [(now, "已签收，签收人：前台代收")], callback_url=url, salt=SALT)
+    await push_app.fake.push("SF601", "0", [(now, "已揽收")], callback_url=url, salt=SALT)
+
+    assert signed.status_code == 200
+    [conflict] = await rows(push_app.db, t.exceptions, t.exceptions.c.kind == "logistics_conflict")
+    assert conflict["order_no"] == order.order_no and "尚未出库" in conflict["message"]
+    pushed = await rows(push_app.db, t.outbox, t.outbox.c.recipient == "sup1")
+    assert [(p["payload"]["title"], p["urgent"]) for p in pushed] == [(f"物流冲突 · {order.order_no}", True)]
+    states = {r["order_no"]: r["state"] for r in await rows(push_app.db, t.orders)}
+    assert states == {order.order_no: "packed", moving: "shipped"}  # moves wait for the sweep, which batches them

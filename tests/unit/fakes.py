@@ -87,6 +87,9 @@ class FakeTracks:
     async def tracked_page(self, after: str, size: int) -> list[tuple[TrackedOrder, CourierReport]]:
         return []
 
+    async def of_waybill(self, waybill: str) -> list[tuple[TrackedOrder, CourierReport]]:
+        return []
+
     async def untracked(self, cutoff: datetime, size: int) -> list[TrackedOrder]:
         return []
 
