@@ -17,7 +17,6 @@ from bot.keys import DB, SETTINGS
 from config.settings import EventsSettings, Settings
 from integrations.db.engine import Database
 from integrations.db.events import EventStore
-from integrations.events.jetstream import JetStreamSubscriber
 from integrations.events.publisher import EventPublisher, Subscriber
 from integrations.events.webhook import WebhookSubscriber
 
@@ -31,6 +30,9 @@ def subscribers(settings: EventsSettings, http: httpx.AsyncClient) -> list[Subsc
         for name, sub in sorted(settings.subscribers.items())
     ]
     if settings.nats_url:
+        # imported here: nats-py costs ~18 MiB of memory, and most deployments publish no JetStream
+        from integrations.events.jetstream import JetStreamSubscriber
+
         found.append(JetStreamSubscriber(settings.nats_url, settings.nats_stream, timeout_s=settings.timeout_s,
                                          prefix=settings.nats_subject_prefix))
     return found

@@ -8,13 +8,20 @@ by characters and by pinyin (rapidfuzz over pypinyin spellings), so "蒲东店",
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz, process
+
+# Names are spelled a character at a time, which needs only pypinyin's single-character table: its phrase table
+# and the segmenter built from it held ~45 MiB for nothing (every character spells the same without them).
+# pypinyin reads both variables when first imported; one already set by the operator is kept.
+os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
+os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")  # no copy of the character table: no custom dictionary is loaded
+from pypinyin import lazy_pinyin  # noqa: E402
 
 Kind = Literal["store", "sku", "part", "staff", "customer"]
 FUZZY_KINDS: tuple[Kind, ...] = ("store", "staff", "part")

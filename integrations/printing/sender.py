@@ -25,7 +25,6 @@ from domain.outbox import label_from_data
 from integrations.delivery.rows import OutboxRow, PermanentDelivery, RecipientTrouble, SetAside
 from integrations.delivery.set_aside import UNCONFIGURED
 from integrations.printing.cainiao import CainiaoPrintComponent, encrypted_document
-from integrations.printing.pdf import render_pdf
 from integrations.printing.transports import (
     PrinterAddress,
     PrinterTrouble,
@@ -101,6 +100,9 @@ class PrintSender:
             raise PrintRefused(f"运单 {label.waybill} 是菜鸟加密面单，只能由菜鸟打印组件（cainiao://）打印，"
                                f"门店打印机是 {printer}")
         if printer.scheme == "pdf":
+            # imported here: reportlab costs ~10 MiB of memory, and only pdf:// printers use it
+            from integrations.printing.pdf import render_pdf
+
             name = _FILE_NAME.sub("_", f"{label.order_no}_{label.waybill}_{copy}")
             data = await asyncio.to_thread(render_pdf, label, copy)
             path = await asyncio.to_thread(write_pdf, printer.path, name, data)
