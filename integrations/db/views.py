@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from integrations.db import tables as t
+from integrations.db.engine import HotStatement
 
 _o, _x, _a = t.orders.c, t.exceptions.c, t.audit_log.c
 
@@ -73,9 +74,8 @@ class WorklistViews:
 
     async def k3_bills(self, order_no: str) -> list[BookedBill]:
         """The documents booked in K3 for an order (its receivable, its refunds' red receivables), oldest first."""
-        k = t.k3_bills.c
-        stmt = select(k.kind, k.ref, k.bill_no, k.status).where(k.order_no == order_no).order_by(k.id)
-        return [BookedBill(r.kind, r.ref, r.bill_no, r.status) for r in await self.conn.execute(stmt)]
+        rows = await _K3_BILLS.fetch(self.conn, {"b_order_no": order_no})
+        return [BookedBill(r["kind"], r["ref"], r["bill_no"], r["status"]) for r in rows]
 
     async def warehouse_orders(self, store: str, states: Sequence[str], limit: int) -> tuple[int, list[WarehouseRow]]:
         """(how many, the first `limit`): address changes and open incidents pinned on top, then oldest."""
@@ -144,3 +144,10 @@ class WorklistViews:
                                        _a.detail["code"].as_string() == "illegal_transition")
         )).scalar_one()
         return DaySummary(int(created), by_state, int(open_count), int(jumps))
+
+
+_k = t.k3_bills.c
+# 查询 reads it with every answer: built once, run straight on asyncpg
+_K3_BILLS = HotStatement(
+    select(_k.kind, _k.ref, _k.bill_no, _k.status).where(_k.order_no == bindparam("b_order_no")).order_by(_k.id)
+)
