@@ -78,17 +78,12 @@ class WorklistViews:
         return [BookedBill(r["kind"], r["ref"], r["bill_no"], r["status"]) for r in rows]
 
     async def warehouse_orders(self, store: str, states: Sequence[str], limit: int) -> tuple[int, list[WarehouseRow]]:
-        """(how many, the first `limit`): address changes and open incidents pinned on top, then oldest."""
-        incident_id = select(func.min(_x.id)).where(_x.order_no == _o.order_no, _x.resolved_at.is_(None)).scalar_subquery()
-        pinned = _o.address_change_pending | incident_id.is_not(None)
-        where = (_o.store == store, _o.state.in_(states))
-        total = (await self.conn.execute(select(func.count()).select_from(t.orders).where(*where))).scalar_one()
-        rows = await self.conn.execute(
-            select(_o.order_no, _o.state, _o.waybill, _o.address_change_pending, _o.created_at,
-                   incident_id.label("incident_id"))
-            .where(*where).order_by(pinned.desc(), _o.created_at, _o.id).limit(limit)
-        )
-        return int(total), [
+        """(how many, the first `limit`): address changes and open incidents pinned on top, then oldest. The count
+        is a window over every matching order, so both come in one read."""
+        rows = (await self.conn.execute(
+            _WAREHOUSE_ORDERS, {"b_store": store, "b_states": list(states), "b_limit": limit}
+        )).all()
+        return (int(rows[0].total) if rows else 0), [
             WarehouseRow(r.order_no, r.state, r.waybill, bool(r.address_change_pending), r.created_at,  # type: ignore[arg-type]
                          r.incident_id)
             for r in rows
@@ -150,4 +145,14 @@ _k = t.k3_bills.c
 # 查询 reads it with every answer: built once, run straight on asyncpg
 _K3_BILLS = HotStatement(
     select(_k.kind, _k.ref, _k.bill_no, _k.status).where(_k.order_no == bindparam("b_order_no")).order_by(_k.id)
+)
+
+_incident_id = select(func.min(_x.id)).where(_x.order_no == _o.order_no, _x.resolved_at.is_(None)).scalar_subquery()
+# 待办 of a warehouse hand: built once
+_WAREHOUSE_ORDERS = (
+    select(_o.order_no, _o.state, _o.waybill, _o.address_change_pending, _o.created_at,
+           _incident_id.label("incident_id"), func.count().over().label("total"))
+    .where(_o.store == bindparam("b_store"), _o.state.in_(bindparam("b_states", expanding=True)))
+    .order_by((_o.address_change_pending | _incident_id.is_not(None)).desc(), _o.created_at, _o.id)
+    .limit(bindparam("b_limit"))
 )
