@@ -184,7 +184,7 @@ async def inbound_queue_ctx(app: web.Application) -> AsyncIterator[None]:
     asking = Asking(app[DB], store_names=ask.store_names, refresh_s=ask.refresh_s, cache_dir=ask.cache_dir)
     await asking.start()
     inbound_queue = InboundQueue(
-        app[DB], app[BUS], delivered=app[DISPATCHER].notify, workers=workers, pace=app[PACER].take_turn,
+        app[DB], app[BUS], delivered=app[DISPATCHER].notify, workers=workers, pace=app[PACER].yield_to_acks,
         max_attempts=inbox.max_attempts, retry_delay_s=inbox.retry_delay_s, lease_s=inbox.lease_s,
         sweep_batch=inbox.sweep_batch, commands={channels_douyin.CHANNEL: channels_douyin.push_command},
         asking=asking,

@@ -1,15 +1,13 @@
 """Acknowledgements first: background work lets the platform callbacks being answered go before it.
 
 WeCom retries a callback not answered within 5 s and DingTalk likewise; the work a message causes can
-wait a little, but not for ever. Background loops call one of two before each unit of work, each returning
-at once when no callback is in flight and waiting at most `max_wait_s`:
-
-- `take_turn()` (the inbound queue: the work people wait for, their 拣货 turning into a new state) waits
-  for the callbacks in flight at that moment, not for those that arrive meanwhile. Waiting for a moment
-  with none in flight would stall each message for `max_wait_s` under steady traffic (a busy day). A
-  burst's acknowledgements, waiting on their group commit, still go first; the work goes on behind them.
-- `yield_to_acks()` (outbox deliveries: many at once, each holding a database connection and an HTTP call)
-  waits for a moment with none in flight, so a burst is answered before they take connections and CPU.
+wait a little, but not for ever. Background loops call `yield_to_acks()` before each unit of work: it
+returns at once when no callback is in flight, else when every callback in flight at that moment has been
+answered (at most `max_wait_s`). Callbacks that arrive meanwhile do not hold it back again: waiting for a
+moment with none in flight would stall every step for `max_wait_s` under steady traffic (a busy day), and
+a person's 拣货 would take seconds. So each step yields one turn: a burst's acknowledgements, waiting on
+their group commit, are not queued behind the work, and the work goes on at the pace the acknowledgements
+leave room for.
 
 A callback counts as in flight only from the moment its body has been read and its signature verified
 (the route enters `acknowledging()` then): an unauthenticated sender that never finishes its body must not
@@ -31,26 +29,17 @@ class AckPacer:
         self.max_wait_s = max_wait_s
         self._tickets = itertools.count()
         self._open: dict[int, None] = {}  # the tickets of the callbacks in flight, oldest first
-        # (the first ticket not waited for, or None: every one; the wake-up)
-        self._waiters: list[tuple[int | None, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (first ticket not waited for, its wake-up)
 
     @property
     def in_flight(self) -> int:
         return len(self._open)
 
-    async def take_turn(self) -> None:
-        """Let the callbacks in flight now be answered first."""
-        if self._open:
-            await self._wait(next(reversed(self._open)) + 1)
-
     async def yield_to_acks(self) -> None:
-        """Wait for a moment with no callback in flight."""
-        if self._open:
-            await self._wait(None)
-
-    async def _wait(self, mark: int | None) -> None:
+        if not self._open:
+            return
         wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((mark, wake))
+        self._waiters.append((next(reversed(self._open)) + 1, wake))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake, self.max_wait_s)
 
@@ -66,13 +55,13 @@ class AckPacer:
             self._wake_waiters()
 
     def _wake_waiters(self) -> None:
-        """Wake the work whose callbacks (every ticket below its mark, or all) have been answered."""
+        """Wake the work whose callbacks (every ticket below its mark) have all been answered."""
         oldest = next(iter(self._open), None)
         waiting = []
         for mark, wake in self._waiters:
             if wake.done():
                 continue  # gave up after max_wait_s
-            if oldest is None or (mark is not None and oldest >= mark):
+            if oldest is None or oldest >= mark:
                 wake.set_result(None)
             else:
                 waiting.append((mark, wake))

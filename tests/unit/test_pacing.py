@@ -1,10 +1,8 @@
-"""Background work waits for the callbacks being acknowledged (the inbound queue: not for later ones), never longer
-than its bound."""
+"""Background work waits for the callbacks being acknowledged, not for later ones, and never longer than its bound."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from bot.pacing import AckPacer
 
@@ -52,9 +50,8 @@ async def test_the_wait_is_bounded() -> None:
     assert pacer.in_flight == 0
 
 
-async def test_callbacks_arriving_meanwhile_do_not_hold_a_turn_back() -> None:
-    """Under steady traffic some callback is always in flight: a message's processing waits its turn, not for a
-    quiet moment; outbox deliveries wait for the quiet moment (bounded)."""
+async def test_callbacks_arriving_meanwhile_do_not_hold_the_work_back() -> None:
+    """Under steady traffic some callback is always in flight: the work waits its turn, not for a quiet moment."""
     pacer = AckPacer(max_wait_s=5)
     first_done, later_done = asyncio.Event(), asyncio.Event()
     order: list[str] = []
@@ -64,23 +61,23 @@ async def test_callbacks_arriving_meanwhile_do_not_hold_a_turn_back() -> None:
             await done.wait()
             order.append(name)
 
-    async def work(name: str, pace: Callable[[], Awaitable[None]]) -> None:
-        await pace()
-        order.append(name)
-
     first = asyncio.create_task(ack(first_done, "first ack"))
     await asyncio.sleep(0)
-    turn = asyncio.create_task(work("processing", pacer.take_turn))
-    quiet = asyncio.create_task(work("delivery", pacer.yield_to_acks))
+
+    async def work() -> None:
+        await pacer.yield_to_acks()
+        order.append("work")
+
+    worker = asyncio.create_task(work())
     await asyncio.sleep(0)
     later = asyncio.create_task(ack(later_done, "later ack"))  # arrives while the work waits
     await asyncio.sleep(0)
     first_done.set()
-    await asyncio.wait_for(turn, timeout=1)  # not max_wait_s: the later callback is still in flight
-    assert order == ["first ack", "processing"] and pacer.in_flight == 1
+    await asyncio.wait_for(worker, timeout=1)  # not max_wait_s: the later callback is still in flight
+    assert order == ["first ack", "work"] and pacer.in_flight == 1
     later_done.set()
-    await asyncio.gather(first, later, quiet)
-    assert order == ["first ack", "processing", "later ack", "delivery"] and pacer.in_flight == 0
+    await asyncio.gather(first, later)
+    assert pacer.in_flight == 0
 
 
 async def test_outbox_delivery_waits_for_the_acknowledgement_too() -> None:
