@@ -246,13 +246,13 @@ async def seed(url: str, users: int, orders: int) -> tuple[list[str], list[str]]
 
 
 async def backlog(db: Database) -> tuple[int, int]:
-    """(inbox messages not processed yet, outbox rows due and not delivered)."""
+    """(inbox messages not processed yet, outbox rows due and not delivered), in one statement: it is polled."""
+    unprocessed = select(func.count()).where(t.inbound_messages.c.processed_at.is_(None)).scalar_subquery()
+    pending = select(func.count()).where(
+        t.outbox.c.status == "pending", t.outbox.c.next_attempt_at <= utcnow()).scalar_subquery()
     async with db.engine.connect() as conn:
-        unprocessed = (await conn.execute(select(func.count()).where(
-            t.inbound_messages.c.processed_at.is_(None)))).scalar_one()
-        pending = (await conn.execute(select(func.count()).where(
-            t.outbox.c.status == "pending", t.outbox.c.next_attempt_at <= utcnow()))).scalar_one()
-    return int(unprocessed), int(pending)
+        row = (await conn.execute(select(unprocessed, pending))).one()
+    return int(row[0]), int(row[1])
 
 
 async def delivered(db: Database) -> int:
@@ -260,14 +260,28 @@ async def delivered(db: Database) -> int:
         return int((await conn.execute(select(func.count()).where(t.outbox.c.status == "delivered"))).scalar_one())
 
 
-async def caught_up(db: Database, timeout_s: float = 300) -> float:
-    """Seconds until every stored message is processed and every due reply delivered."""
-    t0 = time.perf_counter()
+@dataclass
+class CatchUp:
+    """The background work left after the acknowledgements: how long it took, and the server CPU it used."""
+
+    seconds: float
+    messages: int  # messages not processed yet when the acknowledgements ended
+    server_cpu_s: float
+
+    @property
+    def cpu_ms_per_message(self) -> float:
+        return self.server_cpu_s / self.messages * 1e3 if self.messages else float("nan")
+
+
+async def caught_up(db: Database, server: ServerProcess, timeout_s: float = 300) -> CatchUp:
+    """Until every stored message is processed and every due reply delivered (polled every 0.1 s)."""
+    cpu0, t0 = server.cpu_s(), time.perf_counter()
+    left = (await backlog(db))[0]
     while time.perf_counter() - t0 < timeout_s:
         if await backlog(db) == (0, 0):
-            return time.perf_counter() - t0
-        await asyncio.sleep(0.05)
-    return float("inf")
+            return CatchUp(time.perf_counter() - t0, left, server.cpu_s() - cpu0)
+        await asyncio.sleep(0.1)
+    return CatchUp(float("inf"), left, server.cpu_s() - cpu0)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -288,15 +302,15 @@ async def run(url: str, args: argparse.Namespace) -> None:
             server = await start_server("full", url, fake.base_url, profile_out)
             try:
                 await closed_loop(server, messages.prepare(server.base, args.warmup), args.senders)
-                await caught_up(db)
+                await caught_up(db, server)
                 fulls = [await closed_loop(server, messages.prepare(server.base, args.requests), args.senders)
                          for _ in range(args.rounds)]  # back to back: the backlog grows, acks must stay fast
                 full = median_run(fulls)
-                full_catch_up = await caught_up(db)
+                full_catch_up = await caught_up(db, server)
                 replies_after_a = await delivered(db)
                 n_open = int(args.rate * args.duration)
                 opened = await open_loop(server, messages.prepare(server.base, n_open), args.rate)
-                open_catch_up = await caught_up(db)
+                open_catch_up = await caught_up(db, server)
             finally:
                 await server.stop()
             replies, shown = await delivered(db), len(fake.messages)
@@ -321,9 +335,11 @@ async def run(url: str, args: argparse.Namespace) -> None:
           f"({full.requests:,} requests in {full.elapsed_s:.2f} s; statuses {dict(full.statuses)}; "
           f"server CPU {full.server_cpu_s / full.elapsed_s:.0%} of one core, "
           f"{full.server_cpu_s / full.requests * 1e3:.2f} ms CPU/request incl. background work done meanwhile)")
-    print(f"    background processing caught up {full_catch_up:.2f} s after the last acknowledgement "
-          f"→ {full.requests / (full.elapsed_s + full_catch_up):,.0f} messages/s processed end to end; "
-          f"{replies_after_a:,} outbox rows delivered so far")
+    print(f"    background processing caught up {full_catch_up.seconds:.2f} s after the last acknowledgement "
+          f"→ {full.requests / (full.elapsed_s + full_catch_up.seconds):,.0f} messages/s processed end to end; "
+          f"{replies_after_a:,} outbox rows delivered so far; while catching up, server CPU "
+          f"{full_catch_up.cpu_ms_per_message:.2f} ms per message left ({full_catch_up.messages:,}: processed, "
+          f"answered, delivered)")
     print(f"(b) bare wechatpy decrypt endpoint, same load: {bare.per_s:,.0f} req/s "
           f"({bare.requests:,} requests in {bare.elapsed_s:.2f} s; statuses {dict(bare.statuses)}; "
           f"server CPU {bare.server_cpu_s / bare.requests * 1e3:.2f} ms/request)")
@@ -335,7 +351,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
           f"(target p99 < 50 ms: {'met' if p99 < 50 else 'MISSED'}); measured from send: "
           f"p50 {opened.pct(opened.service_ms, 0.5):.1f} ms, p99 {opened.pct(opened.service_ms, 0.99):.1f} ms; "
           f"server CPU {opened.server_cpu_s / opened.elapsed_s:.0%} of one core; "
-          f"caught up {open_catch_up:.2f} s after the last send")
+          f"caught up {open_catch_up.seconds:.2f} s after the last send")
     print(f"    {sent_total:,} messages sent in all; {replies:,} replies delivered through the outbox, {shown:,} of them "
           f"shown by FakeWeCom (its duplicate check folds a repeated identical reply to one user)")
     if profile_out:

@@ -107,7 +107,16 @@ class InboundQueue:
         if problem:
             log.warning("%s message refused at the edge: %s", msg.platform, problem)
             raise MessageRefused(problem)
-        stored = await self.inbox.record(msg.platform, msg.message_id, dict(vars(msg)), utcnow())  # flat: no deep copy
+        key = _key(msg)
+        new_here = key not in self._held  # else a re-send of a message under way here: a duplicate, left as it is
+        if new_here:  # in hand from before its row commits: a sweep meanwhile must not take the row for a stray
+            self._held[key] = msg
+        stored = False
+        try:
+            stored = await self.inbox.record(msg.platform, msg.message_id, dict(vars(msg)), utcnow())  # flat: no deep copy
+        finally:
+            if new_here and not stored:
+                self._held.pop(key, None)
         if stored:
             self._spawn(msg)
         else:

@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.customers import FROM_KEYS, NAMED, Customer, KnownCustomer, OtherOrder, customer_number
 from integrations.db import tables as t
+from integrations.db.engine import HotStatement
 from integrations.db.numbering import next_ids
 
 _c = t.customers.c
+_o = t.orders.c
 
 
 class CustomerRepository:
@@ -23,6 +25,14 @@ class CustomerRepository:
     _hold = (
         update(t.customers).where(_c.customer_id == bindparam("b_customer_id"))
         .values(settlement_hold=True, hold_reason=bindparam("b_reason"), updated_at=bindparam("b_at"))
+    )
+
+    # 查询 shows them with every answer: the count (a window over all of them) and the first few in one read
+    _other_orders = HotStatement(
+        select(_o.order_no, _o.channel, _o.state, func.count().over().label("total"))
+        .where(_o.customer_id == bindparam("b_customer_id"), _o.order_no != bindparam("b_but"), _o.parent_no.is_(None))
+        .order_by(_o.created_at.desc(), _o.id.desc())
+        .limit(bindparam("b_limit"))
     )
 
     def __init__(self, conn: AsyncConnection) -> None:
@@ -109,15 +119,10 @@ class CustomerRepository:
 
     async def other_orders(self, customer_id: str, but: str, limit: int) -> tuple[int, list[OtherOrder]]:
         """The customer's other orders (not split-off children), newest first: how many, and the first `limit`."""
-        o = t.orders.c
-        where = (o.customer_id == customer_id, o.order_no != but, o.parent_no.is_(None))
-        total = int((await self.conn.execute(select(func.count()).where(*where))).scalar_one())
-        if not total:
+        rows = await self._other_orders.fetch(self.conn, {"b_customer_id": customer_id, "b_but": but, "b_limit": limit})
+        if not rows:
             return 0, []
-        rows = await self.conn.execute(
-            select(o.order_no, o.channel, o.state).where(*where).order_by(o.created_at.desc(), o.id.desc()).limit(limit)
-        )
-        return total, [OtherOrder(r.order_no, r.channel, r.state) for r in rows]
+        return int(rows[0]["total"]), [OtherOrder(r["order_no"], r["channel"], r["state"]) for r in rows]
 
     async def hold(self, reasons: Mapping[str, str], at: datetime) -> None:
         """Hold each customer's settlement with its reason (customers not known yet are added first)."""

@@ -23,14 +23,14 @@ from collections.abc import Container, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from integrations.db import tables as t
-from integrations.db.engine import Database, driver_connection
+from integrations.db.engine import Database, HotStatement, driver_connection
 
 _inbox = t.inbound_messages
 log = logging.getLogger(__name__)
@@ -148,14 +148,17 @@ def _settle(batch: list[tuple[dict[str, Any], asyncio.Future[bool]]], stored: se
         stored.discard(key)  # a second copy in the same batch is a duplicate
 
 
+# every message's unit of work runs it: built once, run straight on asyncpg
+_claim = HotStatement(
+    update(_inbox)
+    .where(_inbox.c.platform == bindparam("b_platform"), _inbox.c.message_id == bindparam("b_message_id"), _open)
+    .values(processed_at=bindparam("b_at"))
+)
+
+
 async def claim(conn: AsyncConnection, platform: str, message_id: str, at: datetime) -> bool:
     """Inside the unit of work that handles the message: False if it was already processed."""
-    result = await conn.execute(
-        update(_inbox)
-        .where(_key(platform, message_id), _open)
-        .values(processed_at=at)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await _claim.execute(conn, {"b_platform": platform, "b_message_id": message_id, "b_at": at}) == 1
 
 
 class InboxRepository:

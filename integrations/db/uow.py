@@ -7,7 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -259,12 +259,14 @@ class UnitOfWork:
             .values(status="used", waybill=waybill, used_at=at)
         )
 
+    _hot_history = HotStatement(
+        select(t.audit_log)
+        .where(t.audit_log.c.entity == bindparam("b_entity"), t.audit_log.c.entity_id == bindparam("b_entity_id"))
+        .order_by(t.audit_log.c.id.desc())
+        .limit(bindparam("b_limit"))
+    )
+
     async def history(self, entity: str, entity_id: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The audit trail of one record, oldest first: who, when, through what, from → to."""
-        rows = await self.conn.execute(
-            select(t.audit_log)
-            .where(t.audit_log.c.entity == entity, t.audit_log.c.entity_id == entity_id)
-            .order_by(t.audit_log.c.id.desc())
-            .limit(limit)
-        )
-        return [dict(r._mapping) for r in reversed(rows.all())]
+        """The audit trail of one record, oldest first: who, when, through what, from → to (查询 reads it)."""
+        rows = await self._hot_history.fetch(self.conn, {"b_entity": entity, "b_entity_id": entity_id, "b_limit": limit})
+        return [dict(r) for r in reversed(rows)]

@@ -5,20 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.users import User
 from integrations.db import tables as t
+from integrations.db.engine import HotStatement
 
 
 class UserRepository:
+    # every chat message looks its sender up: built once, run straight on asyncpg
+    _get = HotStatement(select(t.users).where(t.users.c.userid == bindparam("b_id")))
+    _by_dingtalk_id = HotStatement(select(t.users).where(t.users.c.dingtalk_id == bindparam("b_id")))
+
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
     async def get(self, userid: str) -> User | None:
-        row = (await self.conn.execute(select(t.users).where(t.users.c.userid == userid))).first()
-        return _user(row) if row else None
+        m = await self._get.fetchrow(self.conn, {"b_id": userid})
+        return _user_of(m) if m is not None else None
 
     async def by_platform_id(self, platform: str, platform_id: str) -> User | None:
         """The user behind a platform's sender id: a DingTalk staffId, else our (WeCom) userid."""
@@ -27,8 +32,8 @@ class UserRepository:
         return await self.get(platform_id)
 
     async def by_dingtalk_id(self, staff_id: str) -> User | None:
-        row = (await self.conn.execute(select(t.users).where(t.users.c.dingtalk_id == staff_id))).first()
-        return _user(row) if row else None
+        m = await self._by_dingtalk_id.fetchrow(self.conn, {"b_id": staff_id})
+        return _user_of(m) if m is not None else None
 
     async def list(self, *, role: str | None = None, store: str | None = None) -> list[User]:
         stmt = select(t.users).where(t.users.c.active.is_(True)).order_by(t.users.c.userid)
@@ -54,5 +59,9 @@ class UserRepository:
 
 
 def _user(row: Any) -> User:
-    m = row._mapping
+    return _user_of(row._mapping)
+
+
+def _user_of(m: Any) -> User:
+    """From anything read by column name (a RowMapping, an asyncpg Record)."""
     return User(m["userid"], m["name"], frozenset(m["roles"]), m["store"], m["dingtalk_id"], bool(m["active"]))

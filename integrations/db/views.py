@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from integrations.db import tables as t
+from integrations.db.engine import HotStatement
 
 _o, _x, _a = t.orders.c, t.exceptions.c, t.audit_log.c
 
@@ -73,22 +74,16 @@ class WorklistViews:
 
     async def k3_bills(self, order_no: str) -> list[BookedBill]:
         """The documents booked in K3 for an order (its receivable, its refunds' red receivables), oldest first."""
-        k = t.k3_bills.c
-        stmt = select(k.kind, k.ref, k.bill_no, k.status).where(k.order_no == order_no).order_by(k.id)
-        return [BookedBill(r.kind, r.ref, r.bill_no, r.status) for r in await self.conn.execute(stmt)]
+        rows = await _K3_BILLS.fetch(self.conn, {"b_order_no": order_no})
+        return [BookedBill(r["kind"], r["ref"], r["bill_no"], r["status"]) for r in rows]
 
     async def warehouse_orders(self, store: str, states: Sequence[str], limit: int) -> tuple[int, list[WarehouseRow]]:
-        """(how many, the first `limit`): address changes and open incidents pinned on top, then oldest."""
-        incident_id = select(func.min(_x.id)).where(_x.order_no == _o.order_no, _x.resolved_at.is_(None)).scalar_subquery()
-        pinned = _o.address_change_pending | incident_id.is_not(None)
-        where = (_o.store == store, _o.state.in_(states))
-        total = (await self.conn.execute(select(func.count()).select_from(t.orders).where(*where))).scalar_one()
-        rows = await self.conn.execute(
-            select(_o.order_no, _o.state, _o.waybill, _o.address_change_pending, _o.created_at,
-                   incident_id.label("incident_id"))
-            .where(*where).order_by(pinned.desc(), _o.created_at, _o.id).limit(limit)
-        )
-        return int(total), [
+        """(how many, the first `limit`): address changes and open incidents pinned on top, then oldest. The count
+        is a window over every matching order, so both come in one read."""
+        rows = (await self.conn.execute(
+            _WAREHOUSE_ORDERS, {"b_store": store, "b_states": list(states), "b_limit": limit}
+        )).all()
+        return (int(rows[0].total) if rows else 0), [
             WarehouseRow(r.order_no, r.state, r.waybill, bool(r.address_change_pending), r.created_at,  # type: ignore[arg-type]
                          r.incident_id)
             for r in rows
@@ -144,3 +139,20 @@ class WorklistViews:
                                        _a.detail["code"].as_string() == "illegal_transition")
         )).scalar_one()
         return DaySummary(int(created), by_state, int(open_count), int(jumps))
+
+
+_k = t.k3_bills.c
+# 查询 reads it with every answer: built once, run straight on asyncpg
+_K3_BILLS = HotStatement(
+    select(_k.kind, _k.ref, _k.bill_no, _k.status).where(_k.order_no == bindparam("b_order_no")).order_by(_k.id)
+)
+
+_incident_id = select(func.min(_x.id)).where(_x.order_no == _o.order_no, _x.resolved_at.is_(None)).scalar_subquery()
+# 待办 of a warehouse hand: built once
+_WAREHOUSE_ORDERS = (
+    select(_o.order_no, _o.state, _o.waybill, _o.address_change_pending, _o.created_at,
+           _incident_id.label("incident_id"), func.count().over().label("total"))
+    .where(_o.store == bindparam("b_store"), _o.state.in_(bindparam("b_states", expanding=True)))
+    .order_by((_o.address_change_pending | _incident_id.is_not(None)).desc(), _o.created_at, _o.id)
+    .limit(bindparam("b_limit"))
+)

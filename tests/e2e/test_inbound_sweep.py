@@ -51,7 +51,8 @@ async def test_messages_acked_by_a_process_that_then_died_are_answered_without_a
     quick: Chat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queue = quick.app[INBOUND_QUEUE]
-    monkeypatch.setattr(queue, "_spawn", lambda msg, replayed=False: None)  # acked, then "died" before queueing
+    # acked, then "died" before queueing: nothing of the message is left in hand
+    monkeypatch.setattr(queue, "_spawn", lambda msg, replayed=False: queue._held.pop((msg.platform, msg.message_id)))
 
     async def dead() -> int:
         return 0
@@ -121,3 +122,24 @@ async def test_a_failure_that_cannot_be_counted_is_still_retried(
     assert await quick.say("wh1", "帮助", msg_id="9601") == 200
     row = (await until_processed(quick, 1, deadline_s=30))["9601"]
     assert (row.processed_at is not None, row.parked_at, calls[0]) == (True, None, 2)
+
+
+async def test_a_sweep_while_a_message_is_being_stored_does_not_take_it_for_a_stray(
+    quick: Chat, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its row is committed a moment before the callback queues the message: a sweep in that moment (it happens
+    under load) must not free it as dropped, which spent an attempt and queued it twice."""
+    queue = quick.app[INBOUND_QUEUE]
+    real = queue.inbox.record
+
+    async def stored_then_swept(*args: Any) -> bool:
+        stored = await real(*args)
+        queue._stray_check = None  # the sweep's look for strays is due
+        await queue.sweep()
+        return stored
+
+    monkeypatch.setattr(queue.inbox, "record", stored_then_swept)
+    assert await quick.say("wh1", "帮助", msg_id="91001") == 200
+    found = await until_processed(quick, 1)
+    assert found["91001"].processed_at is not None and found["91001"].attempts == 0
+    assert "dropped unanswered" not in caplog.text
