@@ -138,17 +138,6 @@ class HotStatement:
         except Exception as err:
             raise form.translated(conn, err, params) from err
 
-    async def fetch(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:
-        """Every row, each read by column name (RowMappings or asyncpg Records)."""
-        driver = await driver_connection(conn)
-        if driver is None or not self._fits(params):
-            return list((await conn.execute(self.stmt, params)).mappings())
-        form = self.compiled(conn.dialect)
-        try:
-            return await driver.fetch(form.sql, *form.args(params))  # type: ignore[no-any-return]
-        except Exception as err:
-            raise form.translated(conn, err, params) from err
-
     async def execute(self, conn: AsyncConnection, params: Mapping[str, Any]) -> int:
         """Run it once; the number of rows it touched."""
         driver = await driver_connection(conn)
