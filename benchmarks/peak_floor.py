@@ -36,11 +36,11 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from benchmarks._support import ServerProcess, database, pct, serve  # noqa: E402
+from benchmarks.peak_support import AES_KEY, CORP_ID, TOKEN  # noqa: E402
+from bot.demo_data import USERS  # noqa: E402
 from integrations.fakes.wecom_signer import sign_callback, text_xml  # noqa: E402
 
-TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
-AES_KEY = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
-CORP_ID = "ww1436e0e65a779aee"
+HANDS = sum(1 for u in USERS if "warehouse" in u.roles)  # the replay's hands: the demo chain's warehouse staff
 STEPS = (("paid", "allocate", "allocated"), ("allocated", "pick", "picking"), ("picking", "check", "quality_check"),
          ("quality_check", "pack", "packed"), ("packed", "ship", "shipped"), ("shipped", "deliver", "delivered"),
          ("delivered", "complete", "completed"))
@@ -194,7 +194,7 @@ async def run(db_url: str, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=18_000)
-    parser.add_argument("--hands", type=int, default=42, help="warehouse hands, one order at a time each (the demo's 42)")
+    parser.add_argument("--hands", type=int, default=HANDS, help="warehouse hands, one order at a time each")
     parser.add_argument("--pool", type=int, default=16, help="the bare server's PostgreSQL connections")
     parser.add_argument("--serve", default="", help=argparse.SUPPRESS)
     parser.add_argument("--receiver", default="", help=argparse.SUPPRESS)
