@@ -20,12 +20,10 @@ class CustomerKeyRepository:
         _k.value.in_(bindparam("b_values", expanding=True)), _k.kind.in_(bindparam("b_kinds", expanding=True))
     )
     _hot_add = HotStatement(insert(t.customer_keys), ("kind", "value", "customer_id", "created_at"))
-    _any_customer, _in_customers = in_list(_k.customer_id, "b_customer_ids")
     _keys_of = select(_k.kind, _k.value, _k.customer_id).order_by(_k.id)
     # a shipment's reactions read its customers' keys: built once, as the rest of the command's statements
-    _hot_keys_of = HotStatement(_keys_of.where(_any_customer), elsewhere=_keys_of.where(_in_customers))
-    _hot_keys_of_kind = HotStatement(_keys_of.where(_any_customer, _k.kind == bindparam("b_kind")),
-                                     elsewhere=_keys_of.where(_in_customers, _k.kind == bindparam("b_kind")))
+    _hot_keys_of = in_list(_keys_of, _k.customer_id, "b_customer_ids")
+    _hot_keys_of_kind = in_list(_keys_of.where(_k.kind == bindparam("b_kind")), _k.customer_id, "b_customer_ids")
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.sql.expression import ColumnElement, Executable
+from sqlalchemy.sql.expression import ColumnElement, Executable, Select
 
 
 def is_sqlite(url: str) -> bool:
@@ -83,12 +83,12 @@ async def driver_connection(conn: AsyncConnection) -> Any | None:
     return adapted.driver_connection
 
 
-def in_list(column: ColumnElement[Any], name: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """`column` IN the list given as parameter `name`: for PostgreSQL as `= ANY(array)` (one prepared statement
-    for any length; the elements' type without its length, so a longer value is compared, not cut), and as an
-    expanding IN for the others. The pair is a HotStatement's statement and `elsewhere`."""
-    return (column == any_(bindparam(name, type_=ARRAY(String()))),
-            column.in_(bindparam(name, expanding=True)))
+def in_list(stmt: Select[Any], column: ColumnElement[Any], name: str) -> HotStatement:
+    """`stmt` WHERE `column` IN the list given as parameter `name`: for PostgreSQL as `= ANY(array)` (one prepared
+    statement for any length; the elements' type without its length, so a longer value is compared, not cut), and
+    as an expanding IN for the others."""
+    return HotStatement(stmt.where(column == any_(bindparam(name, type_=ARRAY(String())))),
+                        elsewhere=stmt.where(column.in_(bindparam(name, expanding=True))))
 
 
 class HotStatement:

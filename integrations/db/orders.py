@@ -27,7 +27,6 @@ class OrderRepository:
 
     # the hot path's statements are built once: constructing them per call costs more than running them
     _get = _select.where(t.orders.c.order_no == bindparam("b_order_no"))
-    _any_no, _in_nos = in_list(t.orders.c.order_no, "b_order_nos")
     _save = (
         update(t.orders)
         .where(and_(t.orders.c.order_no == bindparam("b_order_no"), t.orders.c.version == bindparam("b_version")))
@@ -37,9 +36,8 @@ class OrderRepository:
     _hot_get = HotStatement(_get)
     _hot_get_for_update = HotStatement(_get.with_for_update(of=t.orders))
     _hot_save = HotStatement(_save)
-    _hot_get_many = HotStatement(  # SQLite compiles no FOR UPDATE: its one writer locks the file
-        _select.where(_any_no).order_by(t.orders.c.order_no).with_for_update(of=t.orders),
-        elsewhere=_select.where(_in_nos).order_by(t.orders.c.order_no).with_for_update(of=t.orders),
+    _hot_get_many = in_list(  # SQLite compiles no FOR UPDATE: its one writer locks the file
+        _select.order_by(t.orders.c.order_no).with_for_update(of=t.orders), t.orders.c.order_no, "b_order_nos"
     )
 
     def __init__(self, conn: AsyncConnection, seen: list[Any]) -> None:

@@ -8,14 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from integrations.db import tables as t
-from integrations.db.engine import HotStatement, in_list
-
-_any_key, _in_keys = in_list(t.outbox.c.dedup_key, "b_keys")
+from integrations.db.engine import in_list
 
 
 class OutboxKeys:
-    _hot_taken = HotStatement(select(t.outbox.c.dedup_key).where(_any_key),
-                              elsewhere=select(t.outbox.c.dedup_key).where(_in_keys))
+    _hot_taken = in_list(select(t.outbox.c.dedup_key), t.outbox.c.dedup_key, "b_keys")
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
