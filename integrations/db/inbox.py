@@ -18,6 +18,7 @@ FOR UPDATE SKIP LOCKED, so two replicas never take the same row, and re-queues i
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Container, Iterable
 from datetime import datetime, timedelta
@@ -30,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from integrations.db import tables as t
-from integrations.db.engine import Database, HotStatement, driver_connection
+from integrations.db.engine import Database, HotStatement, autocommit_driver, driver_error
 
 _inbox = t.inbound_messages
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 class InboxWriter:
     """Group commit for the acknowledgement path: every message that arrives while the previous batch is
     being written goes into the next one, so a burst costs one INSERT … ON CONFLICT DO NOTHING RETURNING
-    and one commit per batch instead of one transaction per message. The first of two copies wins.
+    per batch instead of one transaction per message (on PostgreSQL one statement in autocommit, one round
+    trip). The first of two copies wins.
     """
 
     def __init__(self, db: Database, max_batch: int = 500, *, holder: str | None = None,
@@ -51,9 +53,9 @@ class InboxWriter:
         self.alive_until: datetime | None = None  # this holder's heartbeat as last written (here or by the sweep)
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        # built once and run as an executemany (SQLAlchemy batches it into one INSERT … VALUES …, cached)
+        # SQLite's: built once and run as an executemany (SQLAlchemy batches it into one INSERT … VALUES …)
         self._insert = (
-            (sqlite_insert if db.is_sqlite else pg_insert)(_inbox)
+            sqlite_insert(_inbox)
             .on_conflict_do_nothing(index_elements=["platform", "message_id"])
             .returning(_inbox.c.platform, _inbox.c.message_id)
         )
@@ -94,42 +96,57 @@ class InboxWriter:
 
     async def _write(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
         unique = list({(r["platform"], r["message_id"]): r for r in reversed(rows)}.values())
-        async with self.db.engine.begin() as conn:
-            # A copy of a message whose unit of work is running right now (a platform retry, perhaps through
-            # another replica) is found by a plain read. Left to ON CONFLICT, it would wait for that unit of
-            # work to end, and hold the acknowledgements of its whole batch meanwhile.
-            seen = await _stored(conn, [(r["platform"], r["message_id"]) for r in unique])
-            fresh = [r for r in unique if (r["platform"], r["message_id"]) not in seen]
-            if not fresh:
-                return set()
-            await self._keep_alive(conn, max(r["received_at"] for r in fresh))
-            return {(p, m) for p, m in await conn.execute(self._insert, fresh)}
+        if not self.db.is_sqlite:
+            return await self._write_pg(unique)
+        async with self.db.engine.begin() as conn:  # one writer at a time: a copy under way waits anyway
+            await self._keep_alive(conn, max(r["received_at"] for r in unique))
+            return {(p, m) for p, m in await conn.execute(self._insert, unique)}
+
+    async def _write_pg(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        """One statement in autocommit: one round trip for the whole batch, no BEGIN or COMMIT. The heartbeat,
+        when due, is written first, so no row is ever stored under a holder that looks dead."""
+        async with self.db.engine.connect() as conn:
+            if self.holder and not self._alive_at(max(r["received_at"] for r in rows)):
+                async with conn.begin():
+                    await self._keep_alive(conn, max(r["received_at"] for r in rows))
+            driver = await autocommit_driver(conn)
+            columns = ([r["platform"] for r in rows], [r["message_id"] for r in rows],
+                       [r["received_at"] for r in rows], [json.dumps(r["payload"]) for r in rows])
+            try:
+                stored = await driver.fetch(_RECORD, *columns, self.holder)
+            except Exception as err:
+                error = driver_error(conn, err, _RECORD)
+                if driver.is_closed():  # not back into the pool: SQLAlchemy did not see it fail
+                    await conn.invalidate()
+                raise error from err
+        return {(r[0], r[1]) for r in stored}
+
+    def _alive_at(self, at: datetime) -> bool:
+        return self.alive_until is not None and self.alive_until - at > timedelta(seconds=self.lease_s / 2)
 
     async def _keep_alive(self, conn: AsyncConnection, at: datetime) -> None:
         """Rows stored under this holder are not free while it lives: its heartbeat is written with the first
         rows (before any sweep ran) and again only when it would lapse soon, not with every batch."""
-        fresh_enough = self.alive_until is not None and self.alive_until - at > timedelta(seconds=self.lease_s / 2)
-        if not self.holder or fresh_enough:
+        if not self.holder or self._alive_at(at):
             return
         until = at + timedelta(seconds=self.lease_s)
         await conn.execute(_heartbeat(conn, self.holder, until))
         self.alive_until = until
 
 
-_STORED = (
-    "SELECT platform, message_id FROM inbound_messages WHERE platform = ANY($1::text[]) AND message_id = ANY($2::text[])"
+# A copy of a message whose unit of work is running right now (a platform retry, perhaps through another
+# replica) is filtered out by the statement's own snapshot (NOT EXISTS). Left to ON CONFLICT alone, the insert
+# would wait for that unit of work to end, and hold the acknowledgements of its whole batch meanwhile.
+_RECORD = """
+INSERT INTO inbound_messages (platform, message_id, received_at, payload, claimed_by)
+SELECT v.platform, v.message_id, v.received_at, v.payload::json, $5::text
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS v(platform, message_id, received_at, payload)
+WHERE NOT EXISTS (
+    SELECT 1 FROM inbound_messages i WHERE i.platform = v.platform AND i.message_id = v.message_id
 )
-
-
-async def _stored(conn: AsyncConnection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The keys already stored, by a plain (snapshot) read: straight on asyncpg, one cheap round trip on the
-    acknowledgement path. On SQLite, nothing: one writer at a time, so any write waits for the others anyway."""
-    driver = await driver_connection(conn)
-    if driver is None:
-        return set()
-    wanted = set(keys)
-    rows = await driver.fetch(_STORED, list({p for p, _ in keys}), [m for _, m in keys])
-    return {(r[0], r[1]) for r in rows} & wanted
+ON CONFLICT (platform, message_id) DO NOTHING
+RETURNING platform, message_id
+"""
 
 
 _open = and_(_inbox.c.processed_at.is_(None), _inbox.c.parked_at.is_(None))  # neither handled nor dead
