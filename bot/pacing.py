@@ -20,22 +20,56 @@ from integrations.delivery.dispatcher import OutboxRow, Sender
 
 
 class AckPacer:
-    def __init__(self, max_wait_s: float = 1.0) -> None:
+    """`max_wait_s`: how long one unit of background work waits for the acknowledgements at most.
+
+    A flood — `flood_in_flight` callbacks or more in flight at once — means the acknowledgements themselves are
+    the bottleneck: background work then waits until `flood_hold_s` after the flood was last seen, not only for
+    the callbacks in flight (between two batches nothing is in flight for a moment, and a unit of work started
+    then runs to its end among the next batch). A unit that has waited `max_wait_s` goes anyway, one every
+    `forced_gap_s` at most, so work still progresses under a flood that does not end."""
+
+    def __init__(self, max_wait_s: float = 1.0, *, flood_in_flight: int = 8, flood_hold_s: float = 0.1,
+                 forced_gap_s: float = 0.1) -> None:
         self.in_flight = 0
         self.max_wait_s = max_wait_s
+        self.flood_in_flight = flood_in_flight
+        self.flood_hold_s = flood_hold_s
+        self.forced_gap_s = forced_gap_s
         self._idle = asyncio.Event()
         self._idle.set()
+        self._flood_until = 0.0
+        self._forced_at = -forced_gap_s
+
+    def flooding(self, now: float) -> bool:
+        return now < self._flood_until
 
     async def yield_to_acks(self) -> None:
-        if self.in_flight:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), self.max_wait_s)
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not self.in_flight and not self.flooding(now):
+            return
+        deadline = now + self.max_wait_s
+        while True:
+            if now >= deadline and now - self._forced_at >= self.forced_gap_s:
+                self._forced_at = now
+                return
+            left = max(deadline, self._forced_at + self.forced_gap_s) - now
+            if self.in_flight:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._idle.wait(), left)
+            elif self.flooding(now):
+                await asyncio.sleep(min(self._flood_until - now, left))
+            else:
+                return
+            now = loop.time()
 
     @contextlib.asynccontextmanager
     async def acknowledging(self) -> AsyncIterator[None]:
         """Around the work of answering a verified callback: background work steps aside meanwhile."""
         self.in_flight += 1
         self._idle.clear()
+        if self.in_flight >= self.flood_in_flight:
+            self._flood_until = asyncio.get_running_loop().time() + self.flood_hold_s
         try:
             yield
         finally:

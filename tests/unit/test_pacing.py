@@ -52,6 +52,61 @@ async def test_the_wait_is_bounded() -> None:
     assert pacer.in_flight == 0
 
 
+async def _flood(pacer: AckPacer, callbacks: int) -> tuple[asyncio.Event, asyncio.Task[list[None]]]:
+    """`callbacks` verified callbacks in flight at once; they are answered when the event is set."""
+    answered = asyncio.Event()
+
+    async def ack() -> None:
+        async with pacer.acknowledging():
+            await answered.wait()
+
+    acks = asyncio.gather(*(ack() for _ in range(callbacks)))
+    await asyncio.sleep(0)
+    assert pacer.in_flight == callbacks
+    return answered, acks  # type: ignore[return-value]
+
+
+async def test_after_a_flood_work_waits_for_it_to_pass_not_only_for_the_callbacks_in_flight() -> None:
+    pacer = AckPacer(max_wait_s=5, flood_in_flight=3, flood_hold_s=0.3)
+    answered, acks = await _flood(pacer, 3)
+    answered.set()
+    await acks
+    assert pacer.in_flight == 0  # nothing in flight, the moment between two batches of a flood
+    worker = asyncio.create_task(pacer.yield_to_acks())
+    await asyncio.sleep(0.1)
+    assert not worker.done()  # still stepping aside
+    await asyncio.wait_for(worker, timeout=2)  # and going on once the flood has passed
+
+
+async def test_callbacks_below_the_flood_hold_work_back_only_while_in_flight() -> None:
+    pacer = AckPacer(max_wait_s=5, flood_in_flight=3, flood_hold_s=5)
+    answered, acks = await _flood(pacer, 2)
+    answered.set()
+    await acks
+    await asyncio.wait_for(pacer.yield_to_acks(), timeout=0.05)  # at once: two callbacks are no flood
+
+
+async def test_under_a_flood_that_does_not_end_work_trickles_one_unit_per_gap() -> None:
+    pacer = AckPacer(max_wait_s=0.05, flood_in_flight=3, flood_hold_s=0.1, forced_gap_s=0.4)
+    answered, acks = await _flood(pacer, 3)
+    passed: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def unit() -> None:
+        await pacer.yield_to_acks()
+        passed.append(loop.time())
+
+    started = loop.time()
+    units = [asyncio.create_task(unit()) for _ in range(3)]
+    await asyncio.sleep(0.3)
+    assert len(passed) == 1  # the first waited its bound and went; the others wait for the gap
+    await asyncio.wait_for(asyncio.gather(*units), timeout=3)
+    gaps = [b - a for a, b in zip(passed, passed[1:], strict=False)]
+    assert passed[0] - started >= 0.05 and all(gap >= 0.39 for gap in gaps)
+    answered.set()
+    await acks
+
+
 def _row(row_id: int, *, urgent: bool = False) -> OutboxRow:
     return OutboxRow(row_id, "chat", "message", "wh1", {}, 0, datetime.now(UTC), urgent=urgent)
 
