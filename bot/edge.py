@@ -50,9 +50,11 @@ def edge_guard(body_timeout_s: float) -> Middleware:
         if any(_undecodable(name) or _undecodable(value) for name, value in request.headers.items()):
             log.warning("refused a request with undecodable header bytes from %s", request.remote)
             return _refuse(400, "invalid_header", "请求头含有无法识别的字节。")
-        if request.method == "POST" and request.can_read_body and is_platform_callback(request.path):
+        if (request.method == "POST" and request.can_read_body and not request.content.is_eof()
+                and is_platform_callback(request.path)):  # a body already in full needs no clock
             try:
-                await asyncio.wait_for(request.read(), body_timeout_s)  # kept by aiohttp for the route
+                async with asyncio.timeout(body_timeout_s):
+                    await request.read()  # kept by aiohttp for the route
             except TimeoutError:
                 log.warning("callback body not received within %.1f s from %s", body_timeout_s, request.remote)
                 return _refuse(408, "body_timeout", "请求体发送超时。")
