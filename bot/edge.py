@@ -47,7 +47,8 @@ def _refuse(status: int, code: str, message: str) -> web.Response:
 def edge_guard(body_timeout_s: float) -> Middleware:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if any(_undecodable(name) or _undecodable(value) for name, value in request.headers.items()):
+        if any(not (name.isascii() and value.isascii()) and (_undecodable(name) or _undecodable(value))
+               for name, value in request.headers.items()):
             log.warning("refused a request with undecodable header bytes from %s", request.remote)
             return _refuse(400, "invalid_header", "请求头含有无法识别的字节。")
         if (request.method == "POST" and request.can_read_body and not request.content.is_eof()
