@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -192,7 +193,7 @@ def _verified_decrypt(
     With no token, key or corp id configured nothing can be verified, so nothing is accepted: an empty token
     would make the signature computable by anyone.
     """
-    key = _aes_key(settings)
+    key = _aes_key(settings.aes_key.get_secret_value() if settings.aes_key else "")
     if key is None or not settings.token or not settings.corp_id:
         missing = [name for name, ok in (("TOKEN", bool(settings.token)), ("AES_KEY", key is not None),
                                          ("CORP_ID", bool(settings.corp_id))) if not ok]
@@ -205,20 +206,28 @@ def _verified_decrypt(
             and hmac.compare_digest(expected.encode(), msg_signature.encode())):
         raise CallbackRejected("bad signature", status=403)
     try:
-        return str(PrpCrypto(key).decrypt(encrypted, settings.corp_id))
+        return str(_crypto(key).decrypt(encrypted, settings.corp_id))
     except InvalidCorpIdException as exc:
         raise CallbackRejected("message is for another corp id", status=403) from exc
     except _UNDECRYPTABLE as exc:
         raise CallbackRejected(f"{what} cannot be decrypted") from exc
 
 
-def _aes_key(settings: WecomSettings) -> bytes | None:
-    """The 32-byte key behind the 43-character EncodingAESKey; None when unset or malformed."""
+@functools.lru_cache(maxsize=4)
+def _aes_key(encoding_aes_key: str) -> bytes | None:
+    """The 32-byte key behind the 43-character EncodingAESKey; None when unset or malformed (decoded once)."""
     try:
-        key = base64.b64decode(settings.aes_key.get_secret_value() + "=", validate=True) if settings.aes_key else b""
+        key = base64.b64decode(encoding_aes_key + "=", validate=True) if encoding_aes_key else b""
     except (binascii.Error, ValueError):
         return None
     return key if len(key) == 32 else None
+
+
+@functools.lru_cache(maxsize=4)
+def _crypto(key: bytes) -> PrpCrypto:
+    """wechatpy's cipher for a key, built once: it holds no state between messages (each decryption starts
+    its own decryptor)."""
+    return PrpCrypto(key)
 
 
 # WeCom's envelope is always this shape. Taking the ciphertext with a strict pattern, when the body has no
