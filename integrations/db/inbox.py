@@ -45,14 +45,19 @@ class InboxWriter:
     """
 
     def __init__(self, db: Database, max_batch: int = 500, *, holder: str | None = None,
-                 lease_s: float = 0.0) -> None:
+                 lease_s: float = 0.0, writers: int | None = None) -> None:
+        """`writers`: batches written at once. On PostgreSQL a batch waits for its commit's flush to disk; while
+        it does, the next batch is written (PostgreSQL flushes commits that arrive together once). SQLite has one
+        writer at a time anyway."""
         self.db = db
         self.max_batch = max_batch
         self.holder = holder  # a stored row is leased to the process that queues it, so no sweep takes it meanwhile
         self.lease_s = lease_s
         self.alive_until: datetime | None = None  # this holder's heartbeat as last written (here or by the sweep)
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()  # kept referenced while they run
+        self._flushing = 0  # counted down by the flusher itself as it ends: exact at every moment
+        self.writers = 1 if db.is_sqlite else writers or 3
         # SQLite's: built once and run as an executemany (SQLAlchemy batches it into one INSERT … VALUES …)
         self._insert = (
             sqlite_insert(_inbox)
@@ -66,20 +71,26 @@ class InboxWriter:
         row = {"platform": platform, "message_id": message_id, "received_at": at, "payload": payload,
                "claimed_by": self.holder}
         self._pending.append((row, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        if self._flushing < self.writers:
+            self._flushing += 1
+            flusher = asyncio.create_task(self._flush())
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
         return await future
 
     async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            try:
-                stored = await self._write([row for row, _ in batch])
-            except Exception:
-                log.warning("inbox batch of %d failed; writing its rows one by one", len(batch))
-                await self._write_each(batch)
-                continue
-            _settle(batch, stored)
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+                try:
+                    stored = await self._write([row for row, _ in batch])
+                except Exception:
+                    log.warning("inbox batch of %d failed; writing its rows one by one", len(batch))
+                    await self._write_each(batch)
+                    continue
+                _settle(batch, stored)
+        finally:
+            self._flushing -= 1
 
     async def _write_each(self, batch: list[tuple[dict[str, Any], asyncio.Future[bool]]]) -> None:
         """One bad row must not fail the others of its burst: each is written alone, and only the row that
