@@ -28,7 +28,7 @@ class AckPacer:
     then runs to its end among the next batch). A unit that has waited `max_wait_s` goes anyway, one every
     `forced_gap_s` at most, so work still progresses under a flood that does not end."""
 
-    def __init__(self, max_wait_s: float = 1.0, *, flood_in_flight: int = 8, flood_hold_s: float = 0.1,
+    def __init__(self, max_wait_s: float = 1.0, *, flood_in_flight: int = 16, flood_hold_s: float = 0.1,
                  forced_gap_s: float = 0.25) -> None:
         self.in_flight = 0
         self.max_wait_s = max_wait_s
