@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.sql.expression import ColumnElement, Executable, Select
+from sqlalchemy.util.concurrency import greenlet_spawn
+from sqlalchemy.util.queue import AsyncAdaptedQueue
 
 
 def is_sqlite(url: str) -> bool:
@@ -105,6 +107,41 @@ def driver_error(conn: AsyncConnection, err: Exception, sql: str) -> Exception:
     except Exception as other:
         return other
     return err
+
+
+async def commit(conn: AsyncConnection) -> None:
+    """`conn.commit()`. On asyncpg the COMMIT goes straight to the driver; SQLAlchemy's own bookkeeping then has no
+    I/O left to do and runs without a greenlet round (which costs about as much as the round trip itself)."""
+    adapted: Any = conn.info.get(_ADAPTED) if conn.dialect.driver == "asyncpg" else None
+    if adapted is None or adapted._transaction is None:
+        await conn.commit()
+        return
+    try:
+        await adapted._call_and_discard(adapted._transaction.commit)
+    except Exception as err:  # as SQLAlchemy reports it (and invalidates a lost connection), in its greenlet
+        await greenlet_spawn(_raise_as_sqlalchemy, conn, adapted, err)
+        raise
+    conn.sync_connection.commit()  # type: ignore[union-attr]  # the driver's transaction is gone: no I/O
+
+
+def _raise_as_sqlalchemy(conn: AsyncConnection, adapted: Any, err: Exception) -> None:
+    try:
+        adapted._handle_exception(err)  # the DBAPI's exception class for asyncpg's
+    except Exception as mapped:
+        conn.sync_connection._handle_dbapi_exception(mapped, None, None, None, None)  # type: ignore[union-attr]
+
+
+async def close(conn: AsyncConnection) -> None:
+    """`conn.close()`, without a greenlet round when giving the connection back does no I/O: asyncpg, nothing
+    left to roll back, and room in the pool (an overflow connection is closed, a lost one discarded)."""
+    adapted: Any = conn.info.get(_ADAPTED) if conn.dialect.driver == "asyncpg" and not conn.invalidated else None
+    pool: Any = conn.sync_engine.pool
+    idle: Any = getattr(pool, "_pool", None)
+    if (adapted is None or adapted._transaction is not None or adapted._connection.is_closed()
+            or not isinstance(idle, AsyncAdaptedQueue) or idle.full()):
+        await conn.close()
+        return
+    conn.sync_connection.close()  # type: ignore[union-attr]
 
 
 def in_list(stmt: Select[Any], column: ColumnElement[Any], name: str) -> HotStatement:

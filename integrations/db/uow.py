@@ -21,7 +21,7 @@ from integrations.db.ask_views import AskViews
 from integrations.db.consistency import ConsistencyRepository
 from integrations.db.customer_keys import CustomerKeyRepository
 from integrations.db.customers import CustomerRepository
-from integrations.db.engine import Database, HotInserts, HotStatement
+from integrations.db.engine import Database, HotInserts, HotStatement, close, commit
 from integrations.db.events import EVENT_KEYS, event_rows
 from integrations.db.health_views import HealthViews
 from integrations.db.inbox import InboxRepository
@@ -130,7 +130,7 @@ class UnitOfWork:
             if self._session is not None:
                 await self._session.close()
         finally:
-            await self.conn.close()  # rolls back whatever was not committed
+            await close(self.conn)  # rolls back whatever was not committed
 
     async def commit(self) -> None:
         inventory: InventoryRepository | None = vars(self).get("inventory")  # made only if used
@@ -138,7 +138,7 @@ class UnitOfWork:
             await inventory.flush()  # deductions go last: their row locks are held for the commit alone
         if self._session is not None:
             await self._session.flush()
-        await self.conn.commit()
+        await commit(self.conn)
 
     async def rollback(self) -> None:
         await self.conn.rollback()
