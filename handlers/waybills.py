@@ -74,7 +74,9 @@ def provider_name(provider: str) -> str:
 @router.events_of(events.OrderStateChanged)
 async def request_on_pack(changes: list[events.OrderStateChanged], uow: UnitOfWork, deps: Deps) -> None:
     """打包 without a typed waybill: the store's provider is asked for one, in the same transaction."""
-    packed = [e.order_no for e in changes if e.trigger == "pack" and e.to_state == "packed"]
+    # an order packed with a typed waybill has one (entering `packed` sets it): no need to read it
+    packed = [e.order_no for e in changes if e.trigger == "pack" and e.to_state == "packed"
+              and not (e.detail and e.detail.get("waybill"))]
     if not packed:
         return
     for order in (await uow.orders.get_many(packed)).values():  # one read for a scanned wave
