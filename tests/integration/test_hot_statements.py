@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from domain.errors import OutOfStock
@@ -128,3 +128,27 @@ async def test_a_list_read_finds_exactly_the_keys_asked_for(db: Database) -> Non
         assert await uow.outbox_keys.taken([kept + "k", "sms:shipped:OB2"]) == set()
         assert await uow.outbox_keys.taken([kept, "sms:shipped:OB1", "sms:shipped:OB2"]) == {kept, "sms:shipped:OB1"}
         assert await uow.orders.get_many([]) == {}
+
+
+async def test_a_commit_the_database_refuses_is_sqlalchemys_error_and_the_pool_goes_on(db: Database) -> None:
+    """On asyncpg the COMMIT goes straight to the driver: a refusal at COMMIT (a deferred unique check) still
+    surfaces as SQLAlchemy's IntegrityError, nothing is kept, and the connection serves the next unit of work."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL: a constraint checked at COMMIT")
+    async with db.engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE deferred_once (k int UNIQUE DEFERRABLE INITIALLY DEFERRED)"))
+    try:
+        with pytest.raises(IntegrityError):
+            async with UnitOfWork(db) as uow:
+                await uow.conn.execute(text("INSERT INTO deferred_once VALUES (1), (1)"))  # accepted until COMMIT
+                await uow.record([Change("order", "OB1", "pick", "split", "picking")], AT)
+                await uow.commit()
+        async with UnitOfWork(db) as uow:
+            await uow.record([Change("order", "OB2", "pick", "split", "picking")], AT)
+            await uow.commit()
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM deferred_once"))).scalar_one() == 0
+            assert [r.entity_id for r in await conn.execute(select(t.audit_log))] == ["OB2"]
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("DROP TABLE deferred_once"))
