@@ -46,7 +46,7 @@ from config.settings import Settings
 from domain.aftersale import ApprovalPolicy
 from handlers.bootstrap import build_bus
 from handlers.bus import Deps
-from integrations.db.engine import Database
+from integrations.db.engine import Database, is_sqlite
 from integrations.db.tokens import DbTokenCache
 from integrations.delivery.dead_rows import DeadRowWarnings
 from integrations.delivery.dead_tasks import both
@@ -202,7 +202,7 @@ async def inbound_queue_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, *, deliver: bool = True, schedule: bool = False) -> web.Application:
     """`deliver=False` leaves the outbox to another process (tests that drive delivery themselves);
     `schedule=True` (only `orderbot serve`) runs the scheduled jobs on whichever replica holds the lease."""
-    pacer, metrics = AckPacer(), Metrics()
+    pacer, metrics = AckPacer(flood_in_flight=0 if is_sqlite(settings.database_url) else 16), Metrics()
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
         middlewares=[metrics.callback_timing(), work_context, edge_guard(settings.http.body_timeout_s), api.api_errors],

@@ -25,8 +25,11 @@ class AckPacer:
     A flood — `flood_in_flight` callbacks or more in flight at once — means the acknowledgements themselves are
     the bottleneck: background work then waits until `flood_hold_s` after the flood was last seen, not only for
     the callbacks in flight (between two batches nothing is in flight for a moment, and a unit of work started
-    then runs to its end among the next batch). A unit that has waited `max_wait_s` goes anyway, one every
-    `forced_gap_s` at most, so work still progresses under a flood that does not end."""
+    then runs to its end among the next batch). A unit that has waited `max_wait_s` goes anyway — under a flood one
+    every `forced_gap_s` at most — so work still progresses while callbacks never stop.
+
+    `flood_in_flight=0`: no flood is ever seen. On SQLite an acknowledgement waits for the write lock the work
+    holds, so callbacks pile up because of the work itself: holding the work back there only slows everything."""
 
     def __init__(self, max_wait_s: float = 1.0, *, flood_in_flight: int = 16, flood_hold_s: float = 0.1,
                  forced_gap_s: float = 0.25) -> None:
@@ -41,7 +44,9 @@ class AckPacer:
         self._forced_at = -forced_gap_s
 
     def flooding(self, now: float) -> bool:
-        return now < self._flood_until
+        if not self.flood_in_flight:
+            return False
+        return self.in_flight >= self.flood_in_flight or now < self._flood_until
 
     async def yield_to_acks(self) -> None:
         loop = asyncio.get_running_loop()
@@ -50,14 +55,16 @@ class AckPacer:
             return
         deadline = now + self.max_wait_s
         while True:
-            if now >= deadline and now - self._forced_at >= self.forced_gap_s:
-                self._forced_at = now
+            flood = self.flooding(now)
+            if now >= deadline and not (flood and now - self._forced_at < self.forced_gap_s):
+                if flood:
+                    self._forced_at = now
                 return
-            left = max(deadline, self._forced_at + self.forced_gap_s) - now
+            left = (max(deadline, self._forced_at + self.forced_gap_s) if flood else deadline) - now
             if self.in_flight:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._idle.wait(), left)
-            elif self.flooding(now):
+            elif flood:
                 await asyncio.sleep(min(self._flood_until - now, left))
             else:
                 return
@@ -68,11 +75,11 @@ class AckPacer:
         """Around the work of answering a verified callback: background work steps aside meanwhile."""
         self.in_flight += 1
         self._idle.clear()
-        if self.in_flight >= self.flood_in_flight:
-            self._flood_until = asyncio.get_running_loop().time() + self.flood_hold_s
         try:
             yield
         finally:
+            if self.flood_in_flight and self.in_flight >= self.flood_in_flight:  # held from its last moment
+                self._flood_until = asyncio.get_running_loop().time() + self.flood_hold_s
             self.in_flight -= 1
             if not self.in_flight:
                 self._idle.set()

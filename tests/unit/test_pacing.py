@@ -107,6 +107,24 @@ async def test_under_a_flood_that_does_not_end_work_trickles_one_unit_per_gap() 
     await acks
 
 
+async def test_callbacks_always_in_flight_but_no_flood_hold_each_unit_for_its_bound_only() -> None:
+    pacer = AckPacer(max_wait_s=0.1, flood_in_flight=3, forced_gap_s=5)
+    answered, acks = await _flood(pacer, 2)  # never answered meanwhile, but two are no flood
+
+    units = asyncio.gather(*(pacer.yield_to_acks() for _ in range(4)))
+    await asyncio.wait_for(units, timeout=1)  # all four after their 0.1 s, not one per 5 s gap
+    answered.set()
+    await acks
+
+
+async def test_with_no_flood_threshold_many_callbacks_hold_work_back_only_while_in_flight() -> None:
+    pacer = AckPacer(max_wait_s=5, flood_in_flight=0, flood_hold_s=5)  # SQLite's pacer
+    answered, acks = await _flood(pacer, 30)
+    answered.set()
+    await acks
+    await asyncio.wait_for(pacer.yield_to_acks(), timeout=0.05)
+
+
 def _row(row_id: int, *, urgent: bool = False) -> OutboxRow:
     return OutboxRow(row_id, "chat", "message", "wh1", {}, 0, datetime.now(UTC), urgent=urgent)
 
