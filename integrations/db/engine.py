@@ -76,10 +76,7 @@ async def driver_connection(conn: AsyncConnection) -> Any | None:
     of the unit of work, without SQLAlchemy's per-execute cost (which is larger than the round trip itself)."""
     if conn.dialect.driver != "asyncpg":
         return None
-    info = conn.info  # belongs to the pooled DBAPI connection: looked up once per connection, not per unit of work
-    adapted: Any = info.get(_ADAPTED)
-    if adapted is None:
-        adapted = info[_ADAPTED] = (await conn.get_raw_connection()).dbapi_connection
+    adapted = await _adapted(conn)
     if adapted._transaction is None:  # SQLAlchemy's adapter begins lazily, at the first statement; so do we
         await adapted._start_transaction()
     return adapted.driver_connection
@@ -88,22 +85,29 @@ async def driver_connection(conn: AsyncConnection) -> Any | None:
 async def autocommit_driver(conn: AsyncConnection) -> Any:
     """The asyncpg connection under `conn`, with no transaction begun: each statement commits by itself, one
     round trip. For a statement that stands on its own on the hottest paths; asyncpg only."""
+    return (await _adapted(conn)).driver_connection
+
+
+async def _adapted(conn: AsyncConnection) -> Any:
+    """SQLAlchemy's adapter of the asyncpg connection under `conn`. Kept in the pooled DBAPI connection's info: looked
+    up once per connection, not per unit of work."""
     info = conn.info
     adapted: Any = info.get(_ADAPTED)
     if adapted is None:
         adapted = info[_ADAPTED] = (await conn.get_raw_connection()).dbapi_connection
-    return adapted.driver_connection
+    return adapted
 
 
-def driver_error(conn: AsyncConnection, err: Exception, sql: str) -> Exception:
-    """What SQLAlchemy would have raised for `err` from a statement run straight on asyncpg."""
+def driver_error(conn: AsyncConnection, err: Exception, sql: str, params: Any = None) -> Exception:
+    """What SQLAlchemy would have raised for `err` from a statement run straight on asyncpg (IntegrityError for a
+    duplicate key, and so on)."""
     dbapi = conn.dialect.loaded_dbapi
     if isinstance(err, dbapi.Error):
-        return DBAPIError.instance(sql, None, err, dbapi.Error, dialect=conn.dialect)
+        return DBAPIError.instance(sql, params, err, dbapi.Error, dialect=conn.dialect)
     try:
         conn.info[_ADAPTED]._handle_exception(err)  # asyncpg's exception classes mapped to the DBAPI's
     except dbapi.Error as mapped:
-        return DBAPIError.instance(sql, None, mapped, dbapi.Error, dialect=conn.dialect)
+        return DBAPIError.instance(sql, params, mapped, dbapi.Error, dialect=conn.dialect)
     except Exception as other:
         return other
     return err
@@ -325,16 +329,5 @@ class _Compiled:
         return out
 
     def translated(self, conn: AsyncConnection, err: Exception, params: Any, *, sql: str | None = None) -> Exception:
-        """The exception SQLAlchemy would have raised (IntegrityError for a duplicate key, and so on)."""
-        dbapi = self.dialect.loaded_dbapi
-        sql = sql or self.sql
-        if isinstance(err, dbapi.Error):
-            return DBAPIError.instance(sql, params, err, dbapi.Error, dialect=self.dialect)
-        adapted: Any = conn.info.get(_ADAPTED)
-        try:
-            adapted._handle_exception(err)  # maps asyncpg's exception classes to the DBAPI's, as SQLAlchemy does
-        except dbapi.Error as mapped:
-            return DBAPIError.instance(sql, params, mapped, dbapi.Error, dialect=self.dialect)
-        except Exception as other:
-            return other
-        return err
+        """The exception SQLAlchemy would have raised (see driver_error)."""
+        return driver_error(conn, err, sql or self.sql, params)

@@ -55,8 +55,7 @@ class InboxWriter:
         self.lease_s = lease_s
         self.alive_until: datetime | None = None  # this holder's heartbeat as last written (here or by the sweep)
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
-        self._flushers: set[asyncio.Task[None]] = set()  # kept referenced while they run
-        self._flushing = 0  # counted down by the flusher itself as it ends: exact at every moment
+        self._flushers: set[asyncio.Task[None]] = set()  # running; each takes itself out as it ends
         self.writers = 1 if db.is_sqlite else writers or 3
         # SQLite's: built once and run as an executemany (SQLAlchemy batches it into one INSERT … VALUES …)
         self._insert = (
@@ -71,11 +70,8 @@ class InboxWriter:
         row = {"platform": platform, "message_id": message_id, "received_at": at, "payload": payload,
                "claimed_by": self.holder}
         self._pending.append((row, future))
-        if self._flushing < self.writers:
-            self._flushing += 1
-            flusher = asyncio.create_task(self._flush())
-            self._flushers.add(flusher)
-            flusher.add_done_callback(self._flushers.discard)
+        if len(self._flushers) < self.writers:
+            self._flushers.add(asyncio.create_task(self._flush()))
         return await future
 
     async def _flush(self) -> None:
@@ -89,8 +85,8 @@ class InboxWriter:
                     await self._write_each(batch)
                     continue
                 _settle(batch, stored)
-        finally:
-            self._flushing -= 1
+        finally:  # at once, not in a done callback: a message recorded in between must start the next flusher
+            self._flushers.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _write_each(self, batch: list[tuple[dict[str, Any], asyncio.Future[bool]]]) -> None:
         """One bad row must not fail the others of its burst: each is written alone, and only the row that
@@ -116,10 +112,11 @@ class InboxWriter:
     async def _write_pg(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
         """One statement in autocommit: one round trip for the whole batch, no BEGIN or COMMIT. The heartbeat,
         when due, is written first, so no row is ever stored under a holder that looks dead."""
+        latest = max(r["received_at"] for r in rows)
         async with self.db.engine.connect() as conn:
-            if self.holder and not self._alive_at(max(r["received_at"] for r in rows)):
+            if self.holder and not self._alive_at(latest):
                 async with conn.begin():
-                    await self._keep_alive(conn, max(r["received_at"] for r in rows))
+                    await self._keep_alive(conn, latest)
             driver = await autocommit_driver(conn)
             columns = ([r["platform"] for r in rows], [r["message_id"] for r in rows],
                        [r["received_at"] for r in rows], [json.dumps(r["payload"]) for r in rows])
