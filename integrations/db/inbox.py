@@ -145,12 +145,15 @@ class InboxWriter:
 # A copy of a message whose unit of work is running right now (a platform retry, perhaps through another
 # replica) is filtered out by the statement's own snapshot (NOT EXISTS). Left to ON CONFLICT alone, the insert
 # would wait for that unit of work to end, and hold the acknowledgements of its whole batch meanwhile.
+# OFFSET 0 keeps the NOT EXISTS a probe of the primary key per row: as a join, the cached generic plan of a
+# table whose statistics lag behind its growth (a new inbox, a burst before autovacuum's next analyze) is a hash
+# anti join over a sequential scan of the whole inbox, on every batch.
 _RECORD = """
 INSERT INTO inbound_messages (platform, message_id, received_at, payload, claimed_by)
 SELECT v.platform, v.message_id, v.received_at, v.payload::json, $5::text
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS v(platform, message_id, received_at, payload)
 WHERE NOT EXISTS (
-    SELECT 1 FROM inbound_messages i WHERE i.platform = v.platform AND i.message_id = v.message_id
+    SELECT 1 FROM inbound_messages i WHERE i.platform = v.platform AND i.message_id = v.message_id OFFSET 0
 )
 ON CONFLICT (platform, message_id) DO NOTHING
 RETURNING platform, message_id

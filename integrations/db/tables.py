@@ -176,6 +176,7 @@ outbox = Table(
     Column("delivered_at", TS),
     Column("urgent", Boolean, nullable=False, default=False, server_default=false()),  # exception push: first, never merged
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_recipient", "recipient", "channel", "delivered_at"),  # the rate limiter's reads per person; recipient first, so the dispatcher's claim by channel keeps to ix_outbox_due
 )
 
 inbound_messages = Table(
