@@ -318,6 +318,7 @@ class InboundQueue:
             log.warning("could not give up %d inbox messages (%s); they are free in %.0f s", len(self._held),
                         type(err).__name__, self.lease_s)
         self._held.clear()
+        await self.inbox.close()
 
 
 def default_holder() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +59,17 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+        self._keepers: list[Callable[[], Awaitable[None]]] = []
+
+    def keeps_connection(self, give_back: Callable[[], Awaitable[None]]) -> None:
+        """A user that keeps a connection checked out between its statements: `give_back` returns it to the pool,
+        and runs at `dispose` if its owner has not run it by then."""
+        self._keepers.append(give_back)
 
     async def dispose(self) -> None:
+        keepers, self._keepers = self._keepers, []
+        for give_back in keepers:
+            await give_back()
         await self.engine.dispose()
 
 

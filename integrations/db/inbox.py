@@ -45,10 +45,11 @@ class InboxWriter:
     """
 
     def __init__(self, db: Database, max_batch: int = 500, *, holder: str | None = None,
-                 lease_s: float = 0.0, writers: int | None = None) -> None:
-        """`writers`: batches written at once. On PostgreSQL a batch waits for its commit's flush to disk; while
-        it does, the next batch is written (PostgreSQL flushes commits that arrive together once). SQLite has one
-        writer at a time anyway."""
+                 lease_s: float = 0.0, writers: int | None = None, spill: int = 32) -> None:
+        """One batch is written at a time while the rest wait for it: the longer a write takes, the more the next
+        batch carries, and each statement's cost is shared by more messages. On PostgreSQL, once `spill` messages
+        wait, up to `writers` batches are written at once (PostgreSQL flushes commits that arrive together once),
+        so a slow disk's flush does not hold a whole burst. SQLite has one writer at a time anyway."""
         self.db = db
         self.max_batch = max_batch
         self.holder = holder  # a stored row is leased to the process that queues it, so no sweep takes it meanwhile
@@ -57,6 +58,11 @@ class InboxWriter:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._flushers: set[asyncio.Task[None]] = set()  # running; each takes itself out as it ends
         self.writers = 1 if db.is_sqlite else writers or 3
+        self.spill = spill
+        self._kept: AsyncConnection | None = None  # PostgreSQL: the last batch's connection, for the next one
+        self._closed = False
+        if not db.is_sqlite:
+            db.keeps_connection(self.close)
         # SQLite's: built once and run as an executemany (SQLAlchemy batches it into one INSERT … VALUES …)
         self._insert = (
             sqlite_insert(_inbox)
@@ -70,7 +76,7 @@ class InboxWriter:
         row = {"platform": platform, "message_id": message_id, "received_at": at, "payload": payload,
                "claimed_by": self.holder}
         self._pending.append((row, future))
-        if len(self._flushers) < self.writers:
+        if not self._flushers or (len(self._flushers) < self.writers and len(self._pending) >= self.spill):
             self._flushers.add(asyncio.create_task(self._flush()))
         return await future
 
@@ -111,9 +117,14 @@ class InboxWriter:
 
     async def _write_pg(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
         """One statement in autocommit: one round trip for the whole batch, no BEGIN or COMMIT. The heartbeat,
-        when due, is written first, so no row is ever stored under a holder that looks dead."""
+        when due, is written first, so no row is ever stored under a holder that looks dead.
+
+        The connection is kept for the next batch (taking one from the pool and giving it back cost half as
+        much as the statement); one that failed goes back, or is dropped when the server cut it."""
         latest = max(r["received_at"] for r in rows)
-        async with self.db.engine.connect() as conn:
+        conn, self._kept = self._kept or await self.db.engine.connect(), None
+        kept = False
+        try:
             if self.holder and not self._alive_at(latest):
                 async with conn.begin():
                     await self._keep_alive(conn, latest)
@@ -127,7 +138,19 @@ class InboxWriter:
                 if driver.is_closed():  # not back into the pool: SQLAlchemy did not see it fail
                     await conn.invalidate()
                 raise error from err
+            if self._kept is None and not self._closed:
+                self._kept, kept = conn, True
+        finally:
+            if not kept:
+                await conn.close()
         return {(r[0], r[1]) for r in stored}
+
+    async def close(self) -> None:
+        """Give back the kept connection (the process is stopping); a batch still under way gives back its own."""
+        self._closed = True
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            await kept.close()
 
     def _alive_at(self, at: datetime) -> bool:
         return self.alive_until is not None and self.alive_until - at > timedelta(seconds=self.lease_s / 2)
