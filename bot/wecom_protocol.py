@@ -68,7 +68,7 @@ def open_callback(
         raise CallbackRejected("callback has no Encrypt element")
     plaintext = _verified_decrypt(settings, encrypted, msg_signature, timestamp, nonce, what="Encrypt",
                                    shape=_CIPHERTEXT)
-    return _parse_xml(plaintext.encode("utf-8"))
+    return _parse_plaintext(plaintext)
 
 
 def dedup_key(fields: Mapping[str, str]) -> str:
@@ -243,6 +243,26 @@ def _envelope_encrypt(body: bytes) -> str | None:
         if len(found) == 1:
             return str(found[0].decode("ascii"))
     return _parse_xml(body).get("Encrypt")
+
+
+# A decrypted message is nearly always one flat <xml> of elements holding a CDATA section or plain text. Such a
+# document is read by these two patterns (a fifth of the parser's cost); the first admits only what the parser
+# would read the same way: no attribute, entity, declaration, nesting, carriage return or character XML forbids,
+# no "]]>" outside CDATA. Anything else goes to the parser.
+_TEXT = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\r\ufffe\uffff"
+_FLAT_DOCUMENT = re.compile(
+    r"[ \t\n]*<xml>((?:[ \t\n]*<([A-Za-z_][A-Za-z0-9_]*)>"
+    rf"(?:<!\[CDATA\[(?:{_TEXT}\]]|\](?!\]>))*\]\]>|{_TEXT}<&\]]*)</\2>)*)[ \t\n]*</xml>[ \t\n]*"
+)
+_FLAT_FIELD = re.compile(r"<([A-Za-z0-9_]+)>(?:<!\[CDATA\[(.*?)\]\]>|([^<]*))</\1>", re.DOTALL)
+
+
+def _parse_plaintext(document: str) -> dict[str, str]:
+    """The decrypted message as a flat tag → text dict: the same as `_parse_xml` gives, faster when flat."""
+    flat = _FLAT_DOCUMENT.fullmatch(document)
+    if flat is None:
+        return _parse_xml(document.encode("utf-8"))
+    return {tag: cdata or text for tag, cdata, text in _FLAT_FIELD.findall(flat.group(1))}
 
 
 def _parse_xml(document: bytes) -> dict[str, str]:
