@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -133,8 +134,13 @@ class Metrics:
                 code = answered.status
                 raise
             finally:
-                self.callback_seconds.labels(route, str(code)).observe(time.perf_counter() - started)
+                key = (route, code)
+                child = children.get(key)
+                if child is None:  # the labelled child looked up once per route and code, not per callback
+                    child = children[key] = self.callback_seconds.labels(route, str(code))
+                child.observe(time.perf_counter() - started)
 
+        children: dict[tuple[str, int], Any] = {}
         return timed
 
     def counting(self, senders: Mapping[str, Sender], on_dead: OnDead | None) -> tuple[dict[str, Sender], OnDead]:

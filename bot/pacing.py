@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from integrations.delivery.dispatcher import OutboxRow, Sender
 
@@ -70,19 +70,34 @@ class AckPacer:
                 return
             now = loop.time()
 
-    @contextlib.asynccontextmanager
-    async def acknowledging(self) -> AsyncIterator[None]:
-        """Around the work of answering a verified callback: background work steps aside meanwhile."""
+    def acknowledging(self) -> _Acknowledging:
+        """`async with` around the work of answering a verified callback: background work steps aside meanwhile.
+        (A plain object rather than a generator-based context manager: every callback enters it.)"""
+        return _Acknowledging(self)
+
+    def _enter(self) -> None:
         self.in_flight += 1
         self._idle.clear()
-        try:
-            yield
-        finally:
-            if self.flood_in_flight and self.in_flight >= self.flood_in_flight:  # held from its last moment
-                self._flood_until = asyncio.get_running_loop().time() + self.flood_hold_s
-            self.in_flight -= 1
-            if not self.in_flight:
-                self._idle.set()
+
+    def _leave(self) -> None:
+        if self.flood_in_flight and self.in_flight >= self.flood_in_flight:  # held from its last moment
+            self._flood_until = asyncio.get_running_loop().time() + self.flood_hold_s
+        self.in_flight -= 1
+        if not self.in_flight:
+            self._idle.set()
+
+
+class _Acknowledging:
+    __slots__ = ("_pacer",)
+
+    def __init__(self, pacer: AckPacer) -> None:
+        self._pacer = pacer
+
+    async def __aenter__(self) -> None:
+        self._pacer._enter()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._pacer._leave()
 
 
 class PacedSender:
