@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from domain.outbox import REPLY_TO, ReplyTo
 from integrations.db import tables as t
@@ -32,19 +32,26 @@ async def repeat_stamp(db: Database, row: OutboxRow) -> datetime | None:
     asked = ReplyTo.from_payload(row.payload)
     if asked is None:
         return None
-    c = t.outbox.c
-    earlier = select(c.payload).where(
-        c.id < row.id, c.id >= row.id - LOOKBACK_ROWS, c.channel == row.channel, c.recipient == row.recipient,
-        c.kind == row.kind, c.created_at >= row.created_at - LOOKBACK,
-    )
-    inbox = t.inbound_messages.c
-    question = select(inbox.received_at).where(inbox.platform == asked.platform, inbox.message_id == asked.message_id)
+    earlier = {"b_id": row.id, "b_low": row.id - LOOKBACK_ROWS, "b_channel": row.channel,
+               "b_recipient": row.recipient, "b_kind": row.kind, "b_since": row.created_at - LOOKBACK}
     async with one_statement(db) as conn:
         content = _content(row.payload)
-        if not any(_content(p) == content for (p,) in await conn.execute(earlier)):
+        if not any(_content(p) == content for (p,) in await conn.execute(_EARLIER, earlier)):
             return None
-        received = (await conn.execute(question)).scalar_one_or_none()
+        question = {"b_platform": asked.platform, "b_message_id": asked.message_id}
+        received = (await conn.execute(_QUESTION, question)).scalar_one_or_none()
     return received or row.created_at  # a question not kept in the inbox (the demo console): the answer's time
+
+
+# built once: every answer delivered runs the first
+_c = t.outbox.c
+_EARLIER = select(_c.payload).where(
+    _c.id < bindparam("b_id"), _c.id >= bindparam("b_low"), _c.channel == bindparam("b_channel"),
+    _c.recipient == bindparam("b_recipient"), _c.kind == bindparam("b_kind"), _c.created_at >= bindparam("b_since"),
+)
+_inbox = t.inbound_messages.c
+_QUESTION = select(_inbox.received_at).where(
+    _inbox.platform == bindparam("b_platform"), _inbox.message_id == bindparam("b_message_id"))
 
 
 def _content(payload: Any) -> Any:

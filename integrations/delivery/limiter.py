@@ -71,7 +71,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.clock import utcnow
@@ -98,6 +98,7 @@ __all__ = ["APP_MESSAGE_LIMITS", "CARD_UPDATE", "GROUP_ROBOT_LIMITS", "MERGED_PR
            "RecipientLimiter", "chat_line", "command_text", "plain", "short"]
 
 APP_MESSAGE_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))  # (window s, messages)
+_TAKE_TURN = select(func.pg_advisory_xact_lock(func.hashtext(bindparam("b_key", type_=String))))  # built once
 GROUP_ROBOT_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 20),)
 URGENT_RESERVE = 5  # slots of each window only urgent rows may use
 
@@ -190,8 +191,7 @@ class RecipientLimiter:
     async def _take_turn(self, conn: AsyncConnection, recipient: str) -> None:
         """PostgreSQL: one admission per channel and recipient at a time, across replicas (released at commit)."""
         if not self._db.is_sqlite:
-            key = f"outbox-limit:{self._channel}:{recipient}"
-            await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
+            await conn.execute(_TAKE_TURN, {"b_key": f"outbox-limit:{self._channel}:{recipient}"})
 
     def digest_text(self, admission: Admission) -> str:
         lines = [numbered(n, self._line(row)) for n, row in enumerate(admission.rows, start=1)]

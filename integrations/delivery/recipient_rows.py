@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import Executable
 
 from integrations.db import tables as t
 from integrations.delivery.rows import DEFERRED_PREFIX, OutboxRow
@@ -35,50 +37,86 @@ class Counts:
 
 
 class RecipientRows:
+    """Each statement is built once per shape (urgent or not, claimed or not, the limits' count) with its values
+    as parameters: a delivery admits its row with it, and building the expression each time cost more than
+    running it."""
+
     def __init__(self, channel: str, windows: Sequence[float], *, is_sqlite: bool, max_merge: int) -> None:
         self._channel = channel
         self._windows = tuple(windows)
         self._is_sqlite = is_sqlite
         self._max_merge = max_merge
+        self._built: dict[tuple[Any, ...], Executable] = {}
+
+    def _statement(self, key: tuple[Any, ...], build: Any) -> Any:
+        stmt = self._built.get(key)
+        if stmt is None:
+            stmt = self._built[key] = build()
+        return stmt
 
     async def count_and_reserve(self, conn: AsyncConnection, row: OutboxRow, now: datetime, limits: Limits) -> Counts:
         """The sends in each window, the recipient's deferred pending rows, whether `row` is still pending under
         its claim, (for an urgent row) the recipient's other urgent rows waiting; and the row's slot reserved
         when it is ours and every window of `limits` has room."""
-        c = t.outbox.c
         since = [now - timedelta(seconds=window_s) for window_s in self._windows]
-        sent = self.sent_to(row.recipient, min(since))
+        params: dict[str, Any] = {
+            "b_recipient": row.recipient, "b_id": row.id, "b_claimed": row.claimed_until, "b_now": now,
+            "b_since": min(since), **{f"b_since{n}": at for n, at in enumerate(since)},
+            **{f"b_limit{n}": limit for n, (_, limit) in enumerate(limits)},
+        }
+        claimed = row.claimed_until is not None
+        if self._is_sqlite:
+            counting = self._statement(("count", row.urgent, claimed), lambda: self._counting(row.urgent, claimed))
+            found = (await conn.execute(counting, params)).one()._mapping
+            counts = _counts(found, row.urgent, reserved=False)
+            if counts.ours and _fits(counts.used, limits):
+                await conn.execute(self._statement(("reserve",), self._reserve_one), params)
+                counts = _counts(found, row.urgent, reserved=True)
+            return counts
+        stmt = self._statement(("count_and_reserve", row.urgent, claimed, len(limits)),
+                               lambda: self._counting_and_reserving(row.urgent, claimed, len(limits)))
+        found = (await conn.execute(stmt, params)).one()._mapping
+        return _counts(found, row.urgent, reserved=found["reserved"] > 0)
+
+    def _counting(self, urgent: bool, claimed: bool) -> Any:
+        c = t.outbox.c
+        recipient: Any = bindparam("b_recipient")
+        sent = self.sent_to(recipient, bindparam("b_since"))
         deferred = (
             (c.channel == self._channel)
-            & (c.recipient == row.recipient)
+            & (c.recipient == recipient)
             & (c.status == "pending")
             & c.last_error.startswith(DEFERRED_PREFIX)
         )
-        ours = (c.id == row.id) & (c.status == "pending")
-        if row.claimed_until is not None:
-            ours = ours & (c.claimed_until == row.claimed_until)
-        urgent = self.due_for(row, now, urgent=True) if row.urgent else None
-        columns = [_how_many(sent & (c.delivered_at > s)).label(f"used{n}") for n, s in enumerate(since)]
+        ours = (c.id == bindparam("b_id")) & (c.status == "pending")
+        if claimed:
+            ours = ours & (c.claimed_until == bindparam("b_claimed"))
+        others_urgent = (
+            self.due_for(recipient, bindparam("b_id"), bindparam("b_now"), urgent=True) if urgent else None
+        )
+        columns = [_how_many(sent & (c.delivered_at > bindparam(f"b_since{n}"))).label(f"used{n}")
+                   for n in range(len(self._windows))]
         columns += [_how_many(deferred).label("deferred"), _how_many(ours).label("ours")]
-        if urgent is not None:
-            columns.append(_how_many(urgent).label("urgent"))
-        counting = select(*columns).where(or_(sent, deferred, c.id == row.id, *([urgent] if urgent is not None else [])))
-        if self._is_sqlite:
-            found = (await conn.execute(counting)).one()._mapping
-            counts = _counts(found, row.urgent, reserved=False)
-            if counts.ours and _fits(counts.used, limits):
-                await conn.execute(update(t.outbox).where(c.id == row.id).values(delivered_at=now))
-                counts = _counts(found, row.urgent, reserved=True)
-            return counts
-        counted = counting.cte("counted")
-        fits = and_(counted.c.ours > 0, *(counted.c[f"used{n}"] < limit for n, (_, limit) in enumerate(limits)))
+        if others_urgent is not None:
+            columns.append(_how_many(others_urgent).label("urgent"))
+        return select(*columns).where(
+            or_(sent, deferred, c.id == bindparam("b_id"), *([others_urgent] if others_urgent is not None else []))
+        )
+
+    def _reserve_one(self) -> Any:
+        c = t.outbox.c
+        return update(t.outbox).where(c.id == bindparam("b_id")).values(delivered_at=bindparam("b_now"))
+
+    def _counting_and_reserving(self, urgent: bool, claimed: bool, n_limits: int) -> Any:
+        c = t.outbox.c
+        counted = self._counting(urgent, claimed).cte("counted")
+        fits = and_(counted.c.ours > 0, *(counted.c[f"used{n}"] < bindparam(f"b_limit{n}") for n in range(n_limits)))
         room_left = select(counted.c.ours).where(fits).exists()
         reserve = (
-            update(t.outbox).where(c.id == row.id, room_left).values(delivered_at=now).returning(c.id).cte("reserve")
+            update(t.outbox).where(c.id == bindparam("b_id"), room_left).values(delivered_at=bindparam("b_now"))
+            .returning(c.id).cte("reserve")
         )
-        stmt = select(counted, select(func.count()).select_from(reserve).scalar_subquery().label("reserved"))
-        found = (await conn.execute(stmt)).one()._mapping
-        return _counts(found, row.urgent, reserved=found["reserved"] > 0)
+        return select(counted, select(func.count()).select_from(reserve).scalar_subquery().label("reserved"))
 
     async def room(self, conn: AsyncConnection, recipient: str, now: datetime, used: Sequence[int],
                    limits: Limits) -> tuple[int, datetime]:
@@ -87,14 +125,16 @@ class RecipientRows:
         for (window_s, limit), used_here in zip(limits, used, strict=True):
             room = min(room, limit - used_here)
             if used_here >= limit:  # the limit-th newest send leaving the window frees one slot
-                since = now - timedelta(seconds=window_s)
-                nth = select(t.outbox.c.delivered_at).where(self.sent_to(recipient, since))
-                nth = nth.order_by(t.outbox.c.delivered_at.desc()).offset(limit - 1).limit(1)
-                oldest = (await conn.execute(nth)).scalar_one()
+                nth = self._statement(("nth", limit), lambda limit=limit: (
+                    select(t.outbox.c.delivered_at).where(self.sent_to(bindparam("b_recipient"), bindparam("b_since")))
+                    .order_by(t.outbox.c.delivered_at.desc()).offset(limit - 1).limit(1)
+                ))
+                params = {"b_recipient": recipient, "b_since": now - timedelta(seconds=window_s)}
+                oldest = (await conn.execute(nth, params)).scalar_one()
                 free_at = max(free_at, oldest + timedelta(seconds=window_s))
         return room, free_at
 
-    def sent_to(self, recipient: str, since: datetime) -> ColumnElement[bool]:
+    def sent_to(self, recipient: Any, since: Any) -> ColumnElement[bool]:
         c = t.outbox.c
         return (  # any status: a dead row that timed out once may have been shown
             (c.channel == self._channel)
@@ -104,28 +144,31 @@ class RecipientRows:
             & ~c.last_error.startswith(MERGED_PREFIX)
         )
 
-    def due_for(self, row: OutboxRow, now: datetime, *, urgent: bool) -> ColumnElement[bool]:
+    def due_for(self, recipient: Any, row_id: Any, now: Any, *, urgent: bool,
+                claimed_until: Any = None) -> ColumnElement[bool]:
         """The recipient's other rows of the same priority that are due and not yet admitted. A routine row's
         digest leaves rows another dispatcher holds alone; an urgent bundle takes them (see limiter.py)."""
         c = t.outbox.c
         due = (
             (c.channel == self._channel)
-            & (c.recipient == row.recipient)
+            & (c.recipient == recipient)
             & (c.status == "pending")
             & (c.kind != CARD_UPDATE)
             & (c.urgent.is_(True) if urgent else c.urgent.is_(False))  # a digest carries routine rows only
-            & (c.id != row.id)
+            & (c.id != row_id)
             & (c.next_attempt_at <= now)
             & c.delivered_at.is_(None)  # a row that may have been shown already keeps its own slot
         )
         if urgent:
             return due
-        held_by_us = c.claimed_until == row.claimed_until if row.claimed_until else c.claimed_until.is_(None)
+        held_by_us = c.claimed_until == claimed_until if claimed_until is not None else c.claimed_until.is_(None)
         return due & or_(c.claimed_until.is_(None), c.claimed_until < now, held_by_us)
 
     async def waiting(self, conn: AsyncConnection, row: OutboxRow, now: datetime, *, urgent: bool) -> list[OutboxRow]:
         c = t.outbox.c
-        stmt = select(t.outbox).where(self.due_for(row, now, urgent=urgent)).order_by(c.id).limit(self._max_merge)
+        stmt = select(t.outbox).where(
+            self.due_for(row.recipient, row.id, now, urgent=urgent, claimed_until=row.claimed_until)
+        ).order_by(c.id).limit(self._max_merge)
         if not self._is_sqlite:
             stmt = stmt.with_for_update(skip_locked=True)
         return [OutboxRow.from_mapping(r._mapping) for r in await conn.execute(stmt)]
