@@ -9,7 +9,10 @@ One run measures:
   (b) the same load against a bare aiohttp endpoint that only verifies and decrypts with wechatpy
       (WeChatCrypto.decrypt_message) and answers 200: the ceiling of the protocol alone. Ratio a / b;
   (c) open loop against the full app: one message every 1/rate s for `--duration` s (sent on schedule
-      whether or not earlier ones were answered), p50/p99/max acknowledgement latency.
+      whether or not earlier ones were answered), p50/p99/max acknowledgement latency;
+  (d) on PostgreSQL, the same load against the durable floor: the bare endpoint plus the least a durable
+      acknowledgement must do, every message INSERTed (one statement per batch of waiting messages, one batch
+      at a time, on a kept raw asyncpg connection) before its 200. Ratio d / b is what this machine allows.
 
 Processes: each server (full app, bare endpoint) runs in a SUBPROCESS of this script on 127.0.0.1,
 port 0, under aiohttp's web.AppRunner, so the load generator does not steal the server's event loop.
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import shlex
 import sys
@@ -90,6 +94,61 @@ def bare_app() -> web.Application:
     return app
 
 
+FLOOR_TABLE = "bench_ack_floor"
+FLOOR_INSERT = (f"INSERT INTO {FLOOR_TABLE} SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[]::json[]) "
+                "ON CONFLICT DO NOTHING RETURNING message_id")
+
+
+def floor_app(db_url: str) -> web.Application:
+    """The bare endpoint, and each message stored before its answer: group commit on one raw asyncpg connection."""
+    import asyncpg
+
+    crypto = WeChatCrypto(TOKEN, AES_KEY, CORP_ID)
+    pending: list[tuple[str, str, asyncio.Future[None]]] = []
+    state: dict[str, Any] = {"writing": False}
+
+    async def write() -> None:
+        try:
+            while pending:
+                batch = pending[:]
+                del pending[:]
+                await state["conn"].fetch(FLOOR_INSERT, [m for m, _, _ in batch], [utcnow()] * len(batch),
+                                          [p for _, p, _ in batch])
+                for _, _, done in batch:
+                    done.set_result(None)
+        finally:
+            state["writing"] = False
+
+    async def callback(request: web.Request) -> web.Response:
+        q = request.query
+        body = await request.read()
+        try:
+            plain = crypto.decrypt_message(body.decode("utf-8"), q["msg_signature"], q["timestamp"], q["nonce"])
+        except (InvalidSignatureException, InvalidCorpIdException):
+            return web.Response(status=403)
+        done = asyncio.get_running_loop().create_future()
+        pending.append((q["nonce"], json.dumps({"xml": plain}), done))
+        if not state["writing"]:  # one batch at a time; what arrives meanwhile goes in the next
+            state["writing"] = True
+            asyncio.ensure_future(write())
+        await done
+        return web.Response(text="")
+
+    async def connect(app: web.Application) -> None:
+        state["conn"] = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
+        await state["conn"].execute(f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (message_id text PRIMARY KEY, "
+                                    "received_at timestamptz NOT NULL, payload json)")
+
+    async def close(app: web.Application) -> None:
+        await state["conn"].close()
+
+    app = web.Application()
+    app.on_startup.append(connect)
+    app.on_cleanup.append(close)
+    app.router.add_post(PATH, callback)
+    return app
+
+
 def full_app(db_url: str, fake_base: str) -> web.Application:
     from bot.app import create_app
     from config.settings import Settings, WecomSettings
@@ -103,7 +162,8 @@ def full_app(db_url: str, fake_base: str) -> web.Application:
 
 
 async def serve_kind(kind: str, db_url: str, fake_base: str, profile_out: str) -> None:
-    await serve(full_app(db_url, fake_base) if kind == "full" else bare_app(), profile_out)
+    apps = {"full": lambda: full_app(db_url, fake_base), "floor": lambda: floor_app(db_url), "bare": bare_app}
+    await serve(apps[kind](), profile_out)
 
 
 # -- the client (this process) --------------------------------------------------------------------
@@ -287,6 +347,16 @@ async def caught_up(db: Database, server: ServerProcess, timeout_s: float = 300)
 # -- the run --------------------------------------------------------------------------------------
 
 
+async def rounds_against(server: ServerProcess, messages: Messages, args: argparse.Namespace) -> list[ClosedLoop]:
+    """The closed-loop rounds against a server started for them (then stopped)."""
+    try:
+        await closed_loop(server, messages.prepare(server.base, args.warmup), args.senders)
+        return [await closed_loop(server, messages.prepare(server.base, args.requests), args.senders)
+                for _ in range(args.rounds)]
+    finally:
+        await server.stop()
+
+
 def median_run(runs: list[Any]) -> Any:
     """The bare endpoint's figure swings ±30 % run to run (the client is the limit): compare medians."""
     return sorted(runs, key=lambda r: r.per_s)[len(runs) // 2]
@@ -314,21 +384,16 @@ async def run(url: str, args: argparse.Namespace) -> None:
             finally:
                 await server.stop()
             replies, shown = await delivered(db), len(fake.messages)
-        bare_server = await start_server("bare")
-        try:
-            await closed_loop(bare_server, messages.prepare(bare_server.base, args.warmup), args.senders)
-            bares = [await closed_loop(bare_server, messages.prepare(bare_server.base, args.requests), args.senders)
-                     for _ in range(args.rounds)]
-            bare = median_run(bares)
-        finally:
-            await bare_server.stop()
+        bares = await rounds_against(await start_server("bare"), messages, args)
+        bare = median_run(bares)
+        floors = [] if args.db != "postgres" else await rounds_against(await start_server("floor", url), messages, args)
     finally:
         await db.dispose()
 
     ratio = full.per_s / bare.per_s
     rounds = lambda runs: ", ".join(f"{r.per_s:,.0f}" for r in runs)  # noqa: E731
     p50, p99 = opened.pct(opened.latencies_ms, 0.50), opened.pct(opened.latencies_ms, 0.99)
-    sent_total = args.warmup + args.requests + n_open
+    sent_total = args.warmup + args.rounds * args.requests + n_open
     print(f"database: {args.db}; {args.users} demo users, {args.orders} paid orders; "
           f"messages: 3/4 “查询 OB…”, 1/4 “帮助”, each with its own MsgId")
     print(f"(a) full app, closed loop, {args.senders} senders: {full.per_s:,.0f} req/s "
@@ -352,8 +417,15 @@ async def run(url: str, args: argparse.Namespace) -> None:
           f"p50 {opened.pct(opened.service_ms, 0.5):.1f} ms, p99 {opened.pct(opened.service_ms, 0.99):.1f} ms; "
           f"server CPU {opened.server_cpu_s / opened.elapsed_s:.0%} of one core; "
           f"caught up {open_catch_up.seconds:.2f} s after the last send")
-    print(f"    {sent_total:,} messages sent in all; {replies:,} replies delivered through the outbox, {shown:,} of them "
-          f"shown by FakeWeCom (its duplicate check folds a repeated identical reply to one user)")
+    print(f"    {sent_total:,} messages sent to the full app in all; {replies:,} replies delivered through the outbox when "
+          f"it stopped (a person's replies past the per-minute cap wait for the next minute, merged into a digest), "
+          f"{shown:,} of them shown by FakeWeCom (its duplicate check folds a repeated identical reply to one user)")
+    if floors:
+        floor = median_run(floors)
+        print(f"(d) durable floor (bare endpoint + each message INSERTed before its answer, group commit on raw "
+              f"asyncpg), same load: {floor.per_s:,.0f} req/s (rounds {rounds(floors)}; server CPU "
+              f"{floor.server_cpu_s / floor.requests * 1e3:.2f} ms/request); floor / bare {floor.per_s / bare.per_s:.2f}, "
+              f"full / floor {full.per_s / floor.per_s:.2f}")
     if profile_out:
         print(f"    cProfile of the full-app server: {profile_out} (and .prof)")
 
@@ -370,7 +442,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--orders", type=int, default=50)
     parser.add_argument("--profile", default="", help="directory for a cProfile profile of the full app")
-    parser.add_argument("--serve", choices=["full", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["full", "bare", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--db-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--fake-base", default="", help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", default="", help=argparse.SUPPRESS)
