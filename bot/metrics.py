@@ -119,6 +119,8 @@ class Metrics:
     def callback_timing(self) -> Middleware:
         """Middleware: the platform callbacks' answer time by route and status code."""
 
+        children: dict[tuple[str, int], Any] = {}  # the labelled child per route and code, looked up once
+
         @web.middleware
         async def timed(request: web.Request, handler: Handler) -> web.StreamResponse:
             resource = getattr(request.match_info.route, "resource", None)
@@ -136,11 +138,10 @@ class Metrics:
             finally:
                 key = (route, code)
                 child = children.get(key)
-                if child is None:  # the labelled child looked up once per route and code, not per callback
+                if child is None:
                     child = children[key] = self.callback_seconds.labels(route, str(code))
                 child.observe(time.perf_counter() - started)
 
-        children: dict[tuple[str, int], Any] = {}
         return timed
 
     def counting(self, senders: Mapping[str, Sender], on_dead: OnDead | None) -> tuple[dict[str, Sender], OnDead]:

@@ -98,9 +98,9 @@ __all__ = ["APP_MESSAGE_LIMITS", "CARD_UPDATE", "GROUP_ROBOT_LIMITS", "MERGED_PR
            "RecipientLimiter", "chat_line", "command_text", "plain", "short"]
 
 APP_MESSAGE_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 30), (3600.0, 1000))  # (window s, messages)
-_TAKE_TURN = select(func.pg_advisory_xact_lock(func.hashtext(bindparam("b_key", type_=String))))  # built once
 GROUP_ROBOT_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 20),)
 URGENT_RESERVE = 5  # slots of each window only urgent rows may use
+_TAKE_TURN = select(func.pg_advisory_xact_lock(func.hashtext(bindparam("b_key", type_=String))))  # built once
 
 
 @dataclass(frozen=True)

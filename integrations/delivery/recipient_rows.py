@@ -8,9 +8,10 @@ SQLite counts, then reserves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
@@ -48,7 +49,7 @@ class RecipientRows:
         self._max_merge = max_merge
         self._built: dict[tuple[Any, ...], Executable] = {}
 
-    def _statement(self, key: tuple[Any, ...], build: Any) -> Any:
+    def _statement(self, key: tuple[Any, ...], build: Callable[[], Executable]) -> Executable:
         stmt = self._built.get(key)
         if stmt is None:
             stmt = self._built[key] = build()
@@ -125,14 +126,18 @@ class RecipientRows:
         for (window_s, limit), used_here in zip(limits, used, strict=True):
             room = min(room, limit - used_here)
             if used_here >= limit:  # the limit-th newest send leaving the window frees one slot
-                nth = self._statement(("nth", limit), lambda limit=limit: (
-                    select(t.outbox.c.delivered_at).where(self.sent_to(bindparam("b_recipient"), bindparam("b_since")))
-                    .order_by(t.outbox.c.delivered_at.desc()).offset(limit - 1).limit(1)
-                ))
+                nth = self._statement(("nth", limit), partial(self._nth_send, limit))
                 params = {"b_recipient": recipient, "b_since": now - timedelta(seconds=window_s)}
                 oldest = (await conn.execute(nth, params)).scalar_one()
                 free_at = max(free_at, oldest + timedelta(seconds=window_s))
         return room, free_at
+
+    def _nth_send(self, limit: int) -> Executable:
+        """The delivered_at of the recipient's `limit`-th newest send since `b_since`."""
+        return (
+            select(t.outbox.c.delivered_at).where(self.sent_to(bindparam("b_recipient"), bindparam("b_since")))
+            .order_by(t.outbox.c.delivered_at.desc()).offset(limit - 1).limit(1)
+        )
 
     def sent_to(self, recipient: Any, since: Any) -> ColumnElement[bool]:
         c = t.outbox.c

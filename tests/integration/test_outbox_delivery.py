@@ -294,6 +294,26 @@ async def test_fifty_pushes_in_a_minute_respect_the_limit_and_lose_nothing(
     assert {r["status"] for r in await outbox(db)} == {"delivered"}
 
 
+async def test_a_push_past_the_cap_waits_exactly_until_the_oldest_send_leaves_the_window(
+    db: Database, fake: FakeWeCom, chat_sender: WeComChatSender, clock: Clock
+) -> None:
+    """30 sends a minute, one a second from `start`: the 31st push is put off until `start` + 60 s, when the first
+    of the 30 leaves the window — not earlier (the cap would be broken) and not later (it would wait for nothing)."""
+    start = clock()
+    d = dispatcher(db, chat_sender, clock)
+    for i in range(1, 31):
+        await push(db, clock(), ("wh1", Reply(f"推送#{i:02d}")))
+        await d.run_once()
+        clock.advance(1)
+    [late] = await push(db, clock(), ("wh1", Reply("推送#31")))
+    await d.run_once()
+
+    assert len(texts_to(fake, "wh1")) == 30
+    [row] = await outbox(db, t.outbox.c.id == late)
+    assert row["status"] == "pending" and row["last_error"].startswith("deferred")
+    assert row["next_attempt_at"] == start + timedelta(seconds=60)
+
+
 async def _pass(d: OutboxDispatcher, fake: FakeWeCom, sent_at: list[datetime], clock: Clock) -> None:
     before = len(fake.messages)
     await d.run_once()
