@@ -22,8 +22,9 @@ class CustomerKeyRepository:
     _hot_add = HotStatement(insert(t.customer_keys), ("kind", "value", "customer_id", "created_at"))
     _keys_of = select(_k.kind, _k.value, _k.customer_id).order_by(_k.id)
     # a shipment's reactions read its customers' keys: built once, as the rest of the command's statements
-    _hot_keys_of = in_list(_keys_of, _k.customer_id, "b_customer_ids")
-    _hot_keys_of_kind = in_list(_keys_of.where(_k.kind == bindparam("b_kind")), _k.customer_id, "b_customer_ids")
+    _hot_keys_of = in_list(_keys_of, _k.customer_id, "b_customer_ids", read=True)
+    _hot_keys_of_kind = in_list(_keys_of.where(_k.kind == bindparam("b_kind")), _k.customer_id, "b_customer_ids",
+                                read=True)
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,7 +18,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.sql.expression import ColumnElement, Executable, Select
-from sqlalchemy.util.concurrency import greenlet_spawn
+from sqlalchemy.sql.util import find_tables
+from sqlalchemy.util.concurrency import await_only, greenlet_spawn
 from sqlalchemy.util.queue import AsyncAdaptedQueue
 
 
@@ -58,6 +58,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
+        else:
+            event.listen(self.engine.sync_engine, "before_cursor_execute", _send_held)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
         self._keepers: list[Callable[[], Awaitable[None]]] = []
 
@@ -76,35 +78,56 @@ class Database:
 # -- the hot statements: compiled once, run on the asyncpg connection inside the unit of work's transaction
 
 _ADAPTED = "orderbot.asyncpg_adapted"
+HELD = "orderbot.held_writes"  # a unit of work's HeldWrites (integrations/db/held_writes.py), while it runs
 
 
-async def driver_connection(conn: AsyncConnection) -> Any | None:
-    """The asyncpg connection under `conn`, its transaction begun; None on any other driver.
+async def driver_connection(conn: AsyncConnection, *, reads: frozenset[str] | None = None) -> Any | None:
+    """The asyncpg connection under `conn`, its transaction begun and the writes held back so far sent
+    (held_writes); None on any other driver.
 
     It is the connection and the transaction SQLAlchemy commits or rolls back: statements run on it are part
-    of the unit of work, without SQLAlchemy's per-execute cost (which is larger than the round trip itself)."""
+    of the unit of work, without SQLAlchemy's per-execute cost (which is larger than the round trip itself).
+    `reads`: the tables of a plain read (no lock, no side effect). It runs as things are when nothing held
+    back writes to them: inside the transaction if one has begun, else on its own — under READ COMMITTED each
+    statement reads its own snapshot, in a transaction or not, so it reads the same and saves the BEGIN."""
     if conn.dialect.driver != "asyncpg":
         return None
-    adapted = await _adapted(conn)
+    info = conn.info
+    adapted = await _adapted(conn, info)
+    held = info.get(HELD)
+    if reads is not None and not (held and held.changes(reads)):
+        return adapted.driver_connection
     if adapted._transaction is None:  # SQLAlchemy's adapter begins lazily, at the first statement; so do we
         await adapted._start_transaction()
+    if held:
+        await held.send(conn, adapted.driver_connection)
     return adapted.driver_connection
 
 
 async def autocommit_driver(conn: AsyncConnection) -> Any:
     """The asyncpg connection under `conn`, with no transaction begun: each statement commits by itself, one
     round trip. For a statement that stands on its own on the hottest paths; asyncpg only."""
-    return (await _adapted(conn)).driver_connection
+    return (await _adapted(conn, conn.info)).driver_connection
 
 
-async def _adapted(conn: AsyncConnection) -> Any:
+async def _adapted(conn: AsyncConnection, info: Any) -> Any:
     """SQLAlchemy's adapter of the asyncpg connection under `conn`. Kept in the pooled DBAPI connection's info: looked
     up once per connection, not per unit of work."""
-    info = conn.info
     adapted: Any = info.get(_ADAPTED)
     if adapted is None:
         adapted = info[_ADAPTED] = (await conn.get_raw_connection()).dbapi_connection
     return adapted
+
+
+def _send_held(conn: Any, *_args: Any) -> None:
+    """SQLAlchemy's `before_cursor_execute`: the writes a unit of work holds back go first, inside its transaction
+    (this runs in SQLAlchemy's greenlet, where a coroutine is awaited with await_only)."""
+    held = conn.info.get(HELD)
+    if held:
+        adapted = conn.connection.dbapi_connection
+        if adapted._transaction is None:
+            await_only(adapted._start_transaction())
+        await_only(held.send(conn, adapted.driver_connection))
 
 
 def driver_error(conn: AsyncConnection, err: Exception, sql: str, params: Any = None) -> Exception:
@@ -126,8 +149,11 @@ async def commit(conn: AsyncConnection) -> None:
     """`conn.commit()`. On asyncpg the COMMIT goes straight to the driver; SQLAlchemy's own bookkeeping then has no
     I/O left to do and runs without a greenlet round (which costs about as much as the round trip itself)."""
     adapted: Any = conn.info.get(_ADAPTED) if conn.dialect.driver == "asyncpg" else None
-    if adapted is None or adapted._transaction is None:
+    if adapted is None:
         await conn.commit()
+        return
+    if adapted._transaction is None:  # nothing began one (or the unit of work's one statement committed itself)
+        conn.sync_connection.commit()  # type: ignore[union-attr]  # no I/O: the driver has nothing to commit
         return
     try:
         await adapted._call_and_discard(adapted._transaction.commit)
@@ -157,12 +183,14 @@ async def close(conn: AsyncConnection) -> None:
     conn.sync_connection.close()  # type: ignore[union-attr]
 
 
-def in_list(stmt: Select[Any], column: ColumnElement[Any], name: str) -> HotStatement:
+def in_list(
+    stmt: Select[Any], column: ColumnElement[Any], name: str, *, read: bool | frozenset[str] = False
+) -> HotStatement:
     """`stmt` WHERE `column` IN the list given as parameter `name`: for PostgreSQL as `= ANY(array)` (one prepared
     statement for any length; the elements' type without its length, so a longer value is compared, not cut), and
     as an expanding IN for the others."""
     return HotStatement(stmt.where(column == any_(bindparam(name, type_=ARRAY(String())))),
-                        elsewhere=stmt.where(column.in_(bindparam(name, expanding=True))))
+                        elsewhere=stmt.where(column.in_(bindparam(name, expanding=True))), read=read)
 
 
 class HotStatement:
@@ -170,11 +198,21 @@ class HotStatement:
     compiled form), or through SQLAlchemy on other drivers. Errors surface as the same sqlalchemy.exc types."""
 
     def __init__(
-        self, stmt: Executable, keys: Sequence[str] | None = None, *, elsewhere: Executable | None = None
+        self, stmt: Executable, keys: Sequence[str] | None = None, *, elsewhere: Executable | None = None,
+        read: bool | frozenset[str] = False,
     ) -> None:
         """`elsewhere`: what other drivers run instead, with the same parameters (an expanding IN where
-        PostgreSQL takes the list as one array: `= ANY(...)`, one statement whatever the list's length)."""
+        PostgreSQL takes the list as one array: `= ANY(...)`, one statement whatever the list's length).
+        `read`: a plain read — no lock, no side effect — that need not wait for the writes held back to other
+        tables (see driver_connection); or the tables whose held writes it must wait for, where its caller
+        reads the held rows of the others itself (held_writes.held_rows)."""
         self.stmt = stmt
+        self.reads: frozenset[str] | None = None
+        if read is not False:
+            if not isinstance(stmt, Select) or stmt._for_update_arg is not None:
+                raise ValueError("only a SELECT without FOR UPDATE is a plain read")
+            self.reads = read if isinstance(read, frozenset) else frozenset(
+                table.name for table in find_tables(stmt, check_columns=True))
         self.elsewhere = elsewhere if elsewhere is not None else stmt
         self.keys = frozenset(keys) if keys is not None else None
         self._forms: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
@@ -191,7 +229,7 @@ class HotStatement:
 
     async def fetch(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Any]:
         """Every row, each read by column name (a RowMapping or an asyncpg Record)."""
-        driver = await driver_connection(conn)
+        driver = await driver_connection(conn, reads=self.reads)
         if driver is None or not self._fits(params):
             return (await conn.execute(self.elsewhere, params)).mappings().all()
         form = self.compiled(conn.dialect)
@@ -202,7 +240,7 @@ class HotStatement:
 
     async def fetchrow(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Any | None:
         """The first row, as something read by column name (a RowMapping or an asyncpg Record)."""
-        driver = await driver_connection(conn)
+        driver = await driver_connection(conn, reads=self.reads)
         if driver is None or not self._fits(params):
             row = (await conn.execute(self.elsewhere, params)).first()
             return row._mapping if row is not None else None
@@ -238,75 +276,6 @@ class HotStatement:
             await driver.executemany(form.sql, [form.args(row) for row in rows])
         except Exception as err:
             raise form.translated(conn, err, rows) from err
-
-
-class HotInserts:
-    """Rows for several tables, each through its HotStatement (an INSERT), in one statement and one round trip
-    on asyncpg: one data-modifying CTE per table. A table's few rows (a command's one or two audit lines) go in
-    as VALUES rows; more go in as unnest() of their columns as arrays, so the SQL depends on how many rows only
-    up to `VALUES_ROWS`. Rows keep their order within a table; tables are written in the order given. Other
-    drivers, and a single table, run the statements one after the other."""
-
-    VALUES_ROWS = 4
-
-    def __init__(self, *inserts: HotStatement) -> None:
-        self.inserts = inserts
-        self._sql: dict[tuple[Dialect, tuple[tuple[int, int], ...]], str] = {}
-
-    async def execute(self, conn: AsyncConnection, batches: Sequence[Sequence[Mapping[str, Any]]]) -> None:
-        """`batches[i]`: the rows for `inserts[i]` (may be empty)."""
-        used = [i for i, rows in enumerate(batches) if rows]
-        fit = all(self.inserts[i]._fits(row) for i in used for row in batches[i])
-        driver = await driver_connection(conn) if len(used) > 1 and fit else None
-        if driver is None:
-            for i in used:
-                await self.inserts[i].executemany(conn, batches[i])
-            return
-        forms = [self.inserts[i].compiled(conn.dialect) for i in used]
-        # per table: its number of VALUES rows, or 0 for arrays
-        shape = tuple((i, len(batches[i]) if len(batches[i]) <= self.VALUES_ROWS else 0) for i in used)
-        sql = self._sql.get((conn.dialect, shape))
-        if sql is None:
-            sql = self._sql[conn.dialect, shape] = _inserts_sql(
-                [(self.inserts[i], form, rows) for (i, rows), form in zip(shape, forms, strict=True)], conn.dialect
-            )
-        args: list[Any] = []
-        for (i, values_rows), form in zip(shape, forms, strict=True):
-            rows = [form.args(row) for row in batches[i]]
-            if values_rows:
-                for row_args in rows:
-                    args.extend(row_args)
-            else:
-                args.extend(list(column) for column in zip(*rows, strict=True))
-        try:
-            await driver.execute(sql, *args)
-        except Exception as err:
-            raise forms[0].translated(conn, err, batches, sql=sql) from err
-
-
-def _inserts_sql(tables: Sequence[tuple[HotStatement, _Compiled, int]], dialect: Dialect) -> str:
-    """(insert, its compiled form, VALUES rows or 0 for arrays) per table → one statement."""
-    parts: list[str] = []
-    n = 0
-    for insert_, form, values_rows in tables:
-        table = insert_.stmt.table  # type: ignore[attr-defined]
-        columns = [table.c[name] for name, _process, _default in form.slots]
-        names = ", ".join(dialect.identifier_preparer.format_column(column) for column in columns)
-        # each value's type without length: a cast to varchar(n) would cut a long value silently, where the
-        # column rejects it (as the plain INSERT does)
-        types = [re.sub(r"\(\d+(,\s*\d+)?\)", "", dialect.type_compiler_instance.process(c.type)) for c in columns]
-        if values_rows:
-            rows = []
-            for _ in range(values_rows):
-                rows.append("(" + ", ".join(f"${n + k + 1}::{sql_type}" for k, sql_type in enumerate(types)) + ")")
-                n += len(types)
-            source = "VALUES " + ", ".join(rows)
-        else:
-            source = "SELECT * FROM unnest(" + ", ".join(f"${n + k + 1}::{t}[]" for k, t in enumerate(types)) + ")"
-            n += len(types)
-        parts.append(f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) {source}")
-    ctes = ", ".join(f"w{k} AS ({part})" for k, part in enumerate(parts[:-1]))
-    return f"WITH {ctes} {parts[-1]}"
 
 
 _REQUIRED = object()

@@ -12,6 +12,7 @@ from domain.errors import Conflict
 from domain.order import Order, OrderLine
 from integrations.db import tables as t
 from integrations.db.engine import HotStatement, in_list
+from integrations.db.held_writes import hold_update
 from integrations.db.numbering import assign_number, assign_numbers, name, next_ids
 
 _MUTABLE = ("store", "address", "state", "waybill", "address_change_pending", "updated_at", "shipped_at")
@@ -33,7 +34,7 @@ class OrderRepository:
         .values({**{name: bindparam(f"b_{name}") for name in _MUTABLE}, "version": t.orders.c.version + 1})
     )
 
-    _hot_get = HotStatement(_get)
+    _hot_get = HotStatement(_get, read=True)
     _hot_get_for_update = HotStatement(_get.with_for_update(of=t.orders))
     _hot_save = HotStatement(_save)
     _hot_get_many = in_list(  # SQLite compiles no FOR UPDATE: its one writer locks the file
@@ -50,7 +51,12 @@ class OrderRepository:
         return self._track(_order_from_mapping(row) if row is not None else None)
 
     async def get_many(self, order_nos: Sequence[str]) -> dict[str, Order]:
-        """Load and lock (on PostgreSQL) many orders at once, in order_no order so batches cannot deadlock."""
+        """Load and lock (on PostgreSQL) many orders at once, in order_no order so batches cannot deadlock. Orders
+        this unit of work has loaded already are the ones it has (a reaction reads the orders its command moved):
+        when it has them all, nothing is read."""
+        mine = {o.order_no: o for o in self.seen if isinstance(o, Order)}
+        if all(no in mine for no in order_nos):
+            return {no: mine[no] for no in sorted(order_nos)}
         rows = await self._hot_get_many.fetch(self.conn, {"b_order_nos": list(order_nos)})
         found = {o.order_no: o for o in map(_order_from_mapping, rows)}
         self.seen.extend(found.values())
@@ -135,8 +141,12 @@ class OrderRepository:
         self.seen.extend(orders)
 
     async def save(self, order: Order) -> None:
-        if await self._hot_save.execute(self.conn, _save_params(order)) != 1:
-            raise Conflict(f"订单 {order.order_no} 刚被其他人修改过，请刷新后再试。")
+        """Checked against the version it was loaded with. On PostgreSQL held back, to go with the audit and event
+        rows of the change (held_writes), so a version conflict may surface at the unit of work's next statement."""
+        params, conflict = _save_params(order), Conflict(f"订单 {order.order_no} 刚被其他人修改过，请刷新后再试。")
+        if not await hold_update(self.conn, self._hot_save, params, conflict, ("orders", order.order_no)):
+            if await self._hot_save.execute(self.conn, params) != 1:
+                raise conflict
         order.version += 1
 
     async def save_many(self, orders: Sequence[Order]) -> None:

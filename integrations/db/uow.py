@@ -21,9 +21,10 @@ from integrations.db.ask_views import AskViews
 from integrations.db.consistency import ConsistencyRepository
 from integrations.db.customer_keys import CustomerKeyRepository
 from integrations.db.customers import CustomerRepository
-from integrations.db.engine import Database, HotInserts, HotStatement, close, commit
+from integrations.db.engine import HELD, Database, HotStatement, close, commit
 from integrations.db.events import EVENT_KEYS, event_rows
 from integrations.db.health_views import HealthViews
+from integrations.db.held_writes import HeldWrites, insert_rows, send_held
 from integrations.db.inbox import InboxRepository
 from integrations.db.incidents import IncidentRepository
 from integrations.db.inventory import InventoryRepository
@@ -100,6 +101,9 @@ class UnitOfWork:
         self._made: list[str] = []  # the repositories made in this `async with` (see _Repository)
         self._raised: list[Event] = []
         self.actor, self.via = "system", "system"  # who acts through this unit of work: set by the bus
+        # on PostgreSQL, the order's save and the audit and event rows it raised go as one statement (held_writes)
+        self._held: HeldWrites | None = None if db.is_sqlite else HeldWrites()
+        self._info: dict[Any, Any] = {}
 
     @property
     def session(self) -> AsyncSession:
@@ -115,6 +119,9 @@ class UnitOfWork:
         # begun without a greenlet round (AsyncConnection.begin takes one): beginning does no I/O, the driver
         # begins at the first statement
         self.conn.sync_connection.begin()  # type: ignore[union-attr]
+        if self._held is not None:
+            self._info = self.conn.info
+            self._info[HELD] = self._held
         self._session = None
         self._seen = []
         self._raised = []
@@ -126,6 +133,9 @@ class UnitOfWork:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._held is not None:  # what is still held was never sent: nothing of it is written
+            self._held.clear()
+            self._info.pop(HELD, None)
         try:
             if self._session is not None:
                 await self._session.close()
@@ -138,9 +148,13 @@ class UnitOfWork:
             await inventory.flush()  # deductions go last: their row locks are held for the commit alone
         if self._session is not None:
             await self._session.flush()
+        if self._held:  # in the transaction if anything began it, else committed by itself
+            await send_held(self.conn)
         await commit(self.conn)
 
     async def rollback(self) -> None:
+        if self._held is not None:
+            self._held.clear()
         await self.conn.rollback()
 
     def acting(self, actor: str, via: str) -> None:
@@ -163,17 +177,16 @@ class UnitOfWork:
         ]
 
     async def log(self, changes: list[Change], events: list[WireEvent], at: datetime) -> None:
-        """`record` and `store_events` together, in one round trip on PostgreSQL (what every command pays)."""
-        await self._hot_log.execute(self.conn, [
-            self._audit_rows(changes, at), event_rows(events, at=at, actor=self.actor, via=self.via)
-        ])
+        """`record` and `store_events` together (what every command pays): on PostgreSQL held back, to go with
+        the order's save and the messages of the reactions in one statement (held_writes)."""
+        await insert_rows(self.conn, (self._hot_audit, self._audit_rows(changes, at)),
+                          (self._hot_events, event_rows(events, at=at, actor=self.actor, via=self.via)))
 
     _hot_events = HotStatement(insert(t.events), EVENT_KEYS)
 
     async def store_events(self, events: list[WireEvent], at: datetime) -> None:
         """The order event bus's one writer: events commit with the change that raised them, or not at all."""
-        if events:
-            await self._hot_events.executemany(self.conn, event_rows(events, at=at, actor=self.actor, via=self.via))
+        await insert_rows(self.conn, (self._hot_events, event_rows(events, at=at, actor=self.actor, via=self.via)))
 
     def pop_events(self) -> list[Event]:
         """Take the events raised so far by every aggregate this unit of work has touched, and by its use cases."""
@@ -189,11 +202,8 @@ class UnitOfWork:
     _hot_audit = HotStatement(_audit, AUDIT_KEYS)
 
     async def audit_many(self, rows: list[dict[str, Any]]) -> None:
-        """Audit rows with the keys of AUDIT_KEYS, in one executemany (use `record`)."""
-        if rows:
-            await self._hot_audit.executemany(self.conn, rows)
-
-    _hot_log = HotInserts(_hot_audit, _hot_events)
+        """Audit rows with the keys of AUDIT_KEYS (use `record`)."""
+        await insert_rows(self.conn, (self._hot_audit, rows))
 
     _outbox = insert(t.outbox)
     _hot_outbox = HotStatement(_outbox, OUTBOX_KEYS)
@@ -223,18 +233,16 @@ class UnitOfWork:
         ], at=at)
 
     async def enqueue_many(self, rows: list[dict[str, Any]], *, at: datetime) -> None:
-        """Outbox rows with the keys of `enqueue`, in one executemany."""
-        if rows:
-            await self._hot_outbox.executemany(self.conn, [
-                {"dedup_key": None, "urgent": False, **row, "created_at": at, "status": "pending", "attempts": 0,
-                 "next_attempt_at": at, "last_error": ""}
-                for row in rows
-            ])
+        """Outbox rows with the keys of `enqueue` (held back on PostgreSQL, as `log`)."""
+        await insert_rows(self.conn, (self._hot_outbox, [
+            {"dedup_key": None, "urgent": False, **row, "created_at": at, "status": "pending", "attempts": 0,
+             "next_attempt_at": at, "last_error": ""}
+            for row in rows
+        ]))
 
     async def create_receivables(self, rows: list[dict[str, Any]], *, at: datetime) -> None:
         """Receivables (order_no, customer_id, amount_fen) created when orders ship."""
-        if rows:
-            await self._hot_receivables.executemany(self.conn, [{**row, "created_at": at} for row in rows])
+        await insert_rows(self.conn, (self._hot_receivables, [{**row, "created_at": at} for row in rows]))
 
     _hot_receivables = HotStatement(insert(t.receivables), ("order_no", "customer_id", "amount_fen", "created_at"))
 

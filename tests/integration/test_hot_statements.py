@@ -42,8 +42,9 @@ async def test_a_repeated_dedup_key_is_an_integrity_error(db: Database) -> None:
     """The bus retries on IntegrityError: the driver's own exception must not leak instead."""
     async with UnitOfWork(db) as uow:
         await uow.enqueue(channel="sms", kind="x", recipient="1", payload={}, at=AT, dedup_key="k")
-        with pytest.raises(IntegrityError):
+        with pytest.raises(IntegrityError):  # at the second row, or (PostgreSQL holds rows back) at the commit
             await uow.enqueue(channel="sms", kind="x", recipient="1", payload={}, at=AT, dedup_key="k")
+            await uow.commit()
 
 
 async def test_a_short_deduction_refuses_at_commit_and_writes_nothing(db: Database) -> None:
@@ -108,10 +109,12 @@ async def test_a_value_too_long_for_its_column_fails_the_log_as_it_fails_the_aud
     async with UnitOfWork(db) as uow:
         with pytest.raises(DBAPIError) as apart:
             await uow.record([Change("order", "OB1", "pick", outcome="x" * 17)], AT)
+            await uow.commit()
     async with UnitOfWork(db) as uow:
         with pytest.raises(DBAPIError) as together:
             await uow.log([Change("order", "OB1", "pick", outcome="x" * 17)],
                           [WireEvent("order.state_changed", "OB1", {})], AT)
+            await uow.commit()
     assert type(together.value) is type(apart.value)
     async with db.engine.connect() as conn:
         assert (await conn.execute(select(t.audit_log))).all() == []

@@ -136,8 +136,9 @@ async def test_two_concurrent_changes_to_one_order_cannot_both_win(bus: MessageB
         b.fire("cancel", b.created_at)
         await first.orders.save(a)
         await first.commit()
-        with pytest.raises(Conflict, match="刚被其他人修改过"):
+        with pytest.raises(Conflict, match="刚被其他人修改过"):  # on PostgreSQL the save is sent with the commit
             await second.orders.save(b)
+            await second.commit()
     async with UnitOfWork(db) as uow:
         final = await uow.orders.get(order.order_no)
     assert final is not None and (final.state, final.version) == ("picking", order.version + 1)
