@@ -39,12 +39,11 @@ class HeldWrites:
     is raised), then rows for INSERTs, each table's rows in the order they were held. Falsy when it holds
     nothing."""
 
-    __slots__ = ("inserts", "rows", "tables", "updates")
+    __slots__ = ("inserts", "rows", "updates")
 
     def __init__(self) -> None:
         self.updates: list[Update] = []
         self.inserts: dict[HotStatement, list[Mapping[str, Any]]] = {}
-        self.tables: set[str] = set()
         self.rows: set[Hashable] = set()  # the rows the held UPDATEs touch
 
     def __bool__(self) -> bool:
@@ -53,15 +52,12 @@ class HeldWrites:
     def clear(self) -> None:
         self.updates = []
         self.inserts = {}
-        self.tables = set()
         self.rows = set()
-
-    def inserts_tables(self) -> set[str]:
-        return {stmt.stmt.table.name for stmt in self.inserts}  # type: ignore[attr-defined]
 
     def changes(self, tables: frozenset[str]) -> bool:
         """Whether what is held writes to any of `tables`."""
-        return not self.tables.isdisjoint(tables)
+        return any(_table(stmt) in tables for stmt, _params, _error in self.updates) or any(
+            _table(stmt) in tables for stmt in self.inserts)
 
     async def send(self, conn: Any, driver: Any) -> None:
         """Everything held, as one statement on `driver`: inside the transaction if one has begun, else committed
@@ -83,29 +79,33 @@ class HeldWrites:
             raise driver_error(conn, err, sql, args) from err
 
 
+def _table(stmt: HotStatement) -> str:
+    """The table an INSERT or UPDATE statement writes to."""
+    return str(stmt.stmt.table.name)  # type: ignore[attr-defined]
+
+
 def _held(conn: AsyncConnection) -> HeldWrites | None:
     held: HeldWrites | None = conn.info.get(HELD)
     return held
 
 
-async def hold_update(
-    conn: AsyncConnection, stmt: HotStatement, params: Mapping[str, Any], error: Exception, row: Hashable
-) -> bool:
-    """Hold back `stmt`, an UPDATE of the one row `row` names (a hashable key: table and primary key) that must
-    touch it (`error` is raised when it does not), if the unit of work on `conn` holds writes back; False: it
-    does not (SQLite), or holds as many UPDATEs as it takes: run it now (what is held goes first)."""
+async def update_one(
+    conn: AsyncConnection, stmt: HotStatement, params: Mapping[str, Any], row: Hashable, error: Exception
+) -> None:
+    """Run `stmt`, an UPDATE of the one row `row` names (a hashable key: table and primary key) that must touch
+    it, else `error` is raised. Held back if the unit of work on `conn` holds writes back and has room for it
+    (the error then surfaces when it is sent); run now otherwise (SQLite), after what is held."""
     held = _held(conn)
     if held is None or not stmt._fits(params) or len(held.updates) >= HELD_UPDATES:
-        return False
-    table = stmt.stmt.table.name  # type: ignore[attr-defined]
+        if await stmt.execute(conn, params) != 1:
+            raise error
+        return
     # one statement may not change a row twice, and its parts do not see each other's changes: a second change
     # of a row, or a change of a table rows were inserted into, waits for what is held to go first
-    if row in held.rows or table in held.inserts_tables():
+    if row in held.rows or _table(stmt) in {_table(insert_) for insert_ in held.inserts}:
         await driver_connection(conn)
     held.updates.append((stmt, params, error))
     held.rows.add(row)
-    held.tables.add(table)
-    return True
 
 
 async def insert_rows(conn: AsyncConnection, *batches: tuple[HotStatement, Sequence[Mapping[str, Any]]]) -> None:
@@ -117,7 +117,6 @@ async def insert_rows(conn: AsyncConnection, *batches: tuple[HotStatement, Seque
             continue
         if held is not None and all(stmt._fits(row) for row in rows):
             held.inserts.setdefault(stmt, []).extend(rows)
-            held.tables.add(stmt.stmt.table.name)  # type: ignore[attr-defined]
         else:
             await stmt.executemany(conn, rows)
 
@@ -127,8 +126,7 @@ def held_rows(conn: AsyncConnection, table: str) -> list[Mapping[str, Any]]:
     held = _held(conn)
     if held is None:
         return []
-    return [row for stmt, rows in held.inserts.items() if stmt.stmt.table.name == table  # type: ignore[attr-defined]
-            for row in rows]
+    return [row for stmt, rows in held.inserts.items() if _table(stmt) == table for row in rows]
 
 
 async def send_held(conn: AsyncConnection) -> None:

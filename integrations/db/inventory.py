@@ -13,7 +13,7 @@ from domain.errors import Conflict, OutOfStock
 from domain.inventory import Stock
 from integrations.db import tables as t
 from integrations.db.engine import HotStatement
-from integrations.db.held_writes import hold_update
+from integrations.db.held_writes import update_one
 
 
 class InventoryRepository:
@@ -139,11 +139,9 @@ class InventoryRepository:
         waiting, self._deductions = self._deductions, {}
         for (store, sku), (qty, at) in sorted(waiting.items()):
             params = {"b_store": store, "b_sku": sku, "b_qty": qty, "b_at": at}
-            short = OutOfStock(f"门店 {store} 的 {sku} 占用库存不足 {qty} 件，不能出库。")
             # on PostgreSQL held back, to go with the shipment's other writes in one statement (held_writes)
-            if not await hold_update(self.conn, self._deduct, params, short, ("inventory", store, sku)):
-                if await self._deduct.execute(self.conn, params) != 1:
-                    raise short
+            await update_one(self.conn, self._deduct, params, ("inventory", store, sku),
+                             OutOfStock(f"门店 {store} 的 {sku} 占用库存不足 {qty} 件，不能出库。"))
 
     async def _apply(self, store: str, sku: str, at: datetime, condition: Any, *, refusal: str, **values: Any) -> None:
         c = t.inventory.c

@@ -12,7 +12,7 @@ from domain.errors import Conflict
 from domain.order import Order, OrderLine
 from integrations.db import tables as t
 from integrations.db.engine import HotStatement, in_list
-from integrations.db.held_writes import hold_update
+from integrations.db.held_writes import update_one
 from integrations.db.numbering import assign_number, assign_numbers, name, next_ids
 
 _MUTABLE = ("store", "address", "state", "waybill", "address_change_pending", "updated_at", "shipped_at")
@@ -44,22 +44,28 @@ class OrderRepository:
     def __init__(self, conn: AsyncConnection, seen: list[Any]) -> None:
         self.conn = conn
         self.seen = seen
+        # the orders this unit of work has locked (loaded FOR UPDATE) or written (its version-checked UPDATE locks
+        # the row when it runs): another read of them would find the same row, and take no lock it lacks
+        self._owned: dict[str, Order] = {}
 
     async def get(self, order_no: str, *, for_update: bool = False) -> Order | None:
         stmt = self._hot_get_for_update if for_update else self._hot_get
         row = await stmt.fetchrow(self.conn, {"b_order_no": order_no})
-        return self._track(_order_from_mapping(row) if row is not None else None)
+        order = self._track(_order_from_mapping(row) if row is not None else None)
+        if order is not None and for_update:
+            self._owned[order.order_no] = order
+        return order
 
     async def get_many(self, order_nos: Sequence[str]) -> dict[str, Order]:
-        """Load and lock (on PostgreSQL) many orders at once, in order_no order so batches cannot deadlock. Orders
-        this unit of work has loaded already are the ones it has (a reaction reads the orders its command moved):
-        when it has them all, nothing is read."""
-        mine = {o.order_no: o for o in self.seen if isinstance(o, Order)}
-        if all(no in mine for no in order_nos):
-            return {no: mine[no] for no in sorted(order_nos)}
+        """Load and lock (on PostgreSQL) many orders at once, in order_no order so batches cannot deadlock. When this
+        unit of work has locked or written them all already (a reaction reads the orders its command moved), they
+        are the ones it has and nothing is read."""
+        if all(no in self._owned for no in order_nos):
+            return {no: self._owned[no] for no in sorted(order_nos)}
         rows = await self._hot_get_many.fetch(self.conn, {"b_order_nos": list(order_nos)})
         found = {o.order_no: o for o in map(_order_from_mapping, rows)}
         self.seen.extend(found.values())
+        self._owned.update(found)
         return found
 
     async def find(self, ref: str) -> Order | None:
@@ -98,6 +104,7 @@ class OrderRepository:
             await assign_number(self.conn, t.orders, row_id, order, "order_no", order_number(row_id))
         order.version = 1
         self.seen.append(order)
+        self._owned[order.order_no] = order
         return order
 
     _known = select(t.orders.c.external_id).where(
@@ -138,15 +145,15 @@ class OrderRepository:
                                  "order_no", order_number)
         for order in orders:
             order.version = 1
+            self._owned[order.order_no] = order
         self.seen.extend(orders)
 
     async def save(self, order: Order) -> None:
         """Checked against the version it was loaded with. On PostgreSQL held back, to go with the audit and event
         rows of the change (held_writes), so a version conflict may surface at the unit of work's next statement."""
-        params, conflict = _save_params(order), Conflict(f"订单 {order.order_no} 刚被其他人修改过，请刷新后再试。")
-        if not await hold_update(self.conn, self._hot_save, params, conflict, ("orders", order.order_no)):
-            if await self._hot_save.execute(self.conn, params) != 1:
-                raise conflict
+        await update_one(self.conn, self._hot_save, _save_params(order), ("orders", order.order_no),
+                         Conflict(f"订单 {order.order_no} 刚被其他人修改过，请刷新后再试。"))
+        self._owned[order.order_no] = order
         order.version += 1
 
     async def save_many(self, orders: Sequence[Order]) -> None:
@@ -158,6 +165,7 @@ class OrderRepository:
             raise Conflict("有订单刚被其他人修改过，本批未提交，请刷新后再试。")
         for order in orders:
             order.version += 1
+            self._owned[order.order_no] = order
 
     async def _one(self, stmt: Any) -> Order | None:
         row = (await self.conn.execute(stmt)).first()

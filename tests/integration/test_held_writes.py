@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from domain import commands as c
 from domain.errors import Conflict, IllegalTransition, OutOfStock
@@ -184,3 +184,19 @@ async def test_a_refused_command_leaves_its_audit_line(bus: MessageBus, db: Data
         await bus.handle(c.FireOrderTrigger(order.order_no, "ship", by="wh1", via="wecom"))
     refused = await rows(db, t.audit_log, t.audit_log.c.entity_id == order.order_no, t.audit_log.c.action == "ship")
     assert [a["outcome"] for a in refused] == ["refused"]
+
+
+async def test_an_order_read_without_a_lock_is_locked_when_a_batch_loads_it(bus: MessageBus, db: Database) -> None:
+    """A batch loads its orders FOR UPDATE (its save does not check versions on PostgreSQL). One the unit of work has
+    only read must still be locked then, not handed back from what the unit of work holds."""
+    if db.is_sqlite:
+        pytest.skip("SQLite locks the whole file for its one writer")
+    await stock(bus, "SH01", "BP-001", 10)
+    order, _ = await bus.handle(create_cmd())
+    async with UnitOfWork(db) as uow:
+        assert await uow.orders.get(order.order_no) is not None
+        assert list(await uow.orders.get_many([order.order_no])) == [order.order_no]
+        async with db.engine.connect() as other:
+            with pytest.raises(DBAPIError, match="could not obtain lock"):
+                await other.execute(select(t.orders.c.id).where(t.orders.c.order_no == order.order_no)
+                                    .with_for_update(nowait=True))
