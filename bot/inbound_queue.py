@@ -45,6 +45,7 @@ from handlers.metrics import command_name
 from integrations.channels import MappingError
 from integrations.db import inbox
 from integrations.db.engine import Database
+from integrations.db.inbox_writer import InboxWriter
 
 log = logging.getLogger(__name__)
 MAX_RETRY_DELAY_S = 600.0
@@ -81,7 +82,7 @@ class InboundQueue:
         self.holder = holder or default_holder()
         self.lease_s = lease_s
         self.sweep_batch = sweep_batch  # claimed per sweep at most while the queue is short; the next sweep takes more
-        self.inbox = inbox.InboxWriter(db, holder=self.holder, lease_s=lease_s)
+        self.inbox = InboxWriter(db, holder=self.holder, lease_s=lease_s)
         self._stray_check: datetime | None = None  # when to look next for rows of ours we no longer have in hand
         self.max_attempts = max_attempts
         self.retry_delay_s = retry_delay_s
