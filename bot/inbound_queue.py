@@ -2,10 +2,10 @@
 
 The edge calls `accept` before answering the platform; processing runs in a task kept referenced until
 done. The stored row is leased to this process while the message is under way here (queued, running, or
-waiting for a retry), and the lease is renewed by `sweep`, which runs every few seconds for as long as the
-process lives. A row whose lease has lapsed — its process died, or lost it while cut off from the database —
-is claimed by the next sweep on any replica and queued again: no restart is needed, and nothing is left
-behind however many there are or however old they are.
+waiting for a retry), and the lease is renewed by `sweep` (bot/inbound_sweep.py), which runs every few
+seconds for as long as the process lives. A row whose lease has lapsed — its process died, or lost it while cut
+off from the database — is claimed by the next sweep on any replica and queued again: no restart is needed, and
+nothing is left behind however many there are or however old they are.
 
 Every accepted message ends answered or parked: a failed attempt is counted on its inbox row and retried
 after a growing delay; after `max_attempts` (a claim by the sweep counts as one) the message is parked as
@@ -16,7 +16,6 @@ connection is not the message's fault: it is retried without counting an attempt
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
@@ -25,12 +24,13 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from bot.asking import Asking
+from bot.inbound_sweep import InboxSweep, dead_message
 from bot.parser import command_for
 from bot.sender_turns import SenderTurns
 from domain import log_context
@@ -40,11 +40,12 @@ from domain.commands import Command
 from domain.errors import DomainError
 from domain.limits import MESSAGE_ID, USERID
 from handlers.bus import MessageBus
-from handlers.chat_router import DeadMessage, report_dead_messages
+from handlers.chat_router import report_dead_messages
 from handlers.metrics import command_name
 from integrations.channels import MappingError
 from integrations.db import inbox
 from integrations.db.engine import Database
+from integrations.db.inbox_writer import InboxWriter
 
 log = logging.getLogger(__name__)
 MAX_RETRY_DELAY_S = 600.0
@@ -64,7 +65,7 @@ class MessageRefused(web.HTTPBadRequest):
         self.refusal = reason
 
 
-class InboundQueue:
+class InboundQueue(InboxSweep):
     """Stored messages wait in a queue for a few workers: a burst is acknowledged at once and worked off
     at the pace the database allows, instead of hundreds of tasks fighting the acknowledgements for
     connections (and, on SQLite, for the write lock)."""
@@ -81,7 +82,7 @@ class InboundQueue:
         self.holder = holder or default_holder()
         self.lease_s = lease_s
         self.sweep_batch = sweep_batch  # claimed per sweep at most while the queue is short; the next sweep takes more
-        self.inbox = inbox.InboxWriter(db, holder=self.holder, lease_s=lease_s)
+        self.inbox = InboxWriter(db, holder=self.holder, lease_s=lease_s)
         self._stray_check: datetime | None = None  # when to look next for rows of ours we no longer have in hand
         self.max_attempts = max_attempts
         self.retry_delay_s = retry_delay_s
@@ -200,7 +201,7 @@ class InboundQueue:
                     error=f"{type(err).__name__}: {err}", counted=replayed,
                 )
                 if row is not None and row["parked"]:
-                    await report_dead_messages(uow, self.bus.deps, [_dead(row)])
+                    await report_dead_messages(uow, self.bus.deps, [dead_message(row)])
                 await uow.commit()
         except Exception as count_err:
             log.warning("could not count the failed attempt of %s message %s (%s); retrying", msg.platform,
@@ -233,65 +234,6 @@ class InboundQueue:
     async def _respawn(self, msg: InboundMessage, delay: float, replayed: bool) -> None:
         await asyncio.sleep(delay)
         self._spawn(msg, replayed=replayed)
-
-    async def sweep(self, now: datetime | None = None) -> int:
-        """Renew the lease on what is under way here; park free rows that have had their last attempt (one
-        digest to the managers); claim and queue free rows, as many as the queue has room for. Returns how many
-        were queued. `now` later than the clock stands for a restart after the leases lapsed (tests)."""
-        now = now or utcnow()
-        until = now + timedelta(seconds=self.lease_s)
-        room = self.sweep_batch - self._queue.qsize()
-        dead: list[dict[str, Any]] = []
-        rows: list[dict[str, Any]] = []
-        renewed = False
-        async with self.bus.uow_factory() as uow:
-            alive = self.inbox.alive_until
-            if self._held and (alive is None or alive - now <= timedelta(seconds=self.lease_s / 2)):
-                await uow.inbox.renew(self.holder, until)  # one heartbeat row, however long the queue
-                renewed = True
-            if self._stray_check is None or now >= self._stray_check:
-                self._stray_check = now + timedelta(seconds=self.lease_s)
-                lost = await uow.inbox.strays(self.holder, self._held, len(self._held))
-                if lost:
-                    log.warning("%d inbox messages of this process were dropped unanswered; queued again", len(lost))
-                    await uow.inbox.free_strays(lost, self.holder)
-            if await uow.inbox.any_free(now):
-                renewed = True  # claiming renews the heartbeat too
-                dead = await uow.inbox.park_exhausted(now, self.max_attempts)
-                await report_dead_messages(uow, self.bus.deps, [_dead(r) for r in dead])
-                rows = await uow.inbox.claim_free(self.holder, now, until, limit=room, max_attempts=self.max_attempts,
-                                                  mine=self._held.keys())
-            await uow.commit()
-        if renewed:
-            self.inbox.alive_until = until
-        if dead:
-            log.warning("%d inbound messages parked as dead after %d attempts", len(dead), self.max_attempts)
-            self.delivered()
-        fresh = [row for row in rows if (row["platform"], row["message_id"]) not in self._held]  # queued meanwhile
-        for row in fresh:
-            self._spawn(InboundMessage(**row["payload"]), replayed=True)
-        if fresh:
-            log.info("inbox sweep queued %d unprocessed messages", len(fresh))
-        return len(fresh)
-
-    async def sweep_forever(self, stop: asyncio.Event, interval_s: float) -> None:
-        """Sweep now (what the last run of any replica left) and every `interval_s` until stopped; a sweep that
-        fails (the database is away) is retried at the next tick, with one warning per outage."""
-        failing = False
-        while not stop.is_set():
-            try:
-                await self.sweep()
-            except Exception as err:
-                if not failing:
-                    log.warning("inbox sweep failed (%s: %s); retrying every %.0f s", type(err).__name__, err,
-                                interval_s)
-                failing = True
-            else:
-                if failing:
-                    log.info("inbox sweep works again")
-                failing = False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
 
     async def drain(self) -> None:
         """Wait until every queued message has been processed, retries included."""
@@ -328,9 +270,3 @@ def default_holder() -> str:
 
 def _key(msg: InboundMessage) -> tuple[str, str]:
     return msg.platform, msg.message_id
-
-
-def _dead(row: dict[str, Any]) -> DeadMessage:
-    payload = row.get("payload") or {}
-    text = str(payload.get("text") or payload.get("scan_result") or payload.get("event_key") or "")
-    return DeadMessage(row["platform"], row["message_id"], str(payload.get("sender", "")), text, row["attempts"])

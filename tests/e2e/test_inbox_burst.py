@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.keys import DB, INBOUND_QUEUE
 from integrations.db import tables as t
-from integrations.db.inbox import InboxWriter
+from integrations.db.inbox_writer import InboxWriter
 from integrations.fakes.wecom_signer import sign_callback, text_xml
 from tests.e2e.conftest import AES_KEY, CORP_ID, TOKEN, Chat
 from tests.e2e.dingtalk_harness import Ding, staff_id

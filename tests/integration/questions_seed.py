@@ -20,7 +20,7 @@ from domain.safety_stock import RegisterSku
 from domain.users import User
 from handlers.bus import MessageBus
 from integrations.db.engine import Database
-from integrations.db.inbox import InboxWriter
+from integrations.db.inbox_writer import InboxWriter
 from integrations.db.uow import UnitOfWork
 
 NOW = datetime(2026, 3, 11, 10, 0, tzinfo=CST).astimezone(UTC)

@@ -20,7 +20,7 @@ from handlers.chat_aftersales import approve_aftersale
 from handlers.chat_router import run_pipeline
 from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.db.inbox import InboxWriter
+from integrations.db.inbox_writer import InboxWriter
 from integrations.db.uow import UnitOfWork
 from tests.integration.helpers import create_cmd, inventory, rows, stock
 

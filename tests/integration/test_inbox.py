@@ -10,7 +10,7 @@ from sqlalchemy import text
 from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.db.inbox import InboxWriter
+from integrations.db.inbox_writer import InboxWriter
 from tests.integration.helpers import rows
 
 

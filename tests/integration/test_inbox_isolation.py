@@ -11,7 +11,7 @@ from domain import limits
 from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.db.inbox import InboxWriter
+from integrations.db.inbox_writer import InboxWriter
 from tests.integration.helpers import rows
 
 
@@ -21,7 +21,7 @@ async def test_a_poisoned_row_fails_alone_and_the_other_19_are_stored(
     writer = InboxWriter(db)
     payloads: list[dict[str, object]] = [{"text": f"m{i}"} for i in range(20)]
     payloads[7] = {"text": object()}  # cannot be stored on any database: the batch it rides in fails
-    with caplog.at_level(logging.WARNING, logger="integrations.db.inbox"):
+    with caplog.at_level(logging.WARNING, logger="integrations.db.inbox_writer"):
         results = await asyncio.gather(
             *(writer.record("wecom", f"m{i}", p, utcnow()) for i, p in enumerate(payloads)), return_exceptions=True
         )

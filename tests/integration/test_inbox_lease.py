@@ -12,7 +12,7 @@ import pytest
 from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.engine import Database
-from integrations.db.inbox import InboxWriter
+from integrations.db.inbox_writer import InboxWriter
 from integrations.db.uow import UnitOfWork
 from tests.integration.helpers import rows
 

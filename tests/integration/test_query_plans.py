@@ -17,7 +17,7 @@ from sqlalchemy import event, text
 from domain.clock import utcnow
 from integrations.db import tables as t
 from integrations.db.engine import Database, autocommit_driver
-from integrations.db.inbox import _RECORD
+from integrations.db.inbox_writer import _RECORD
 from integrations.delivery.limiter import RecipientLimiter
 from integrations.delivery.rows import OutboxRow
 
