@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable, Mapping
 
 from bot.lexicon import Lexicon
-from bot.understanding import Understander, prepare
+from bot.question_words import prepare
+from bot.understanding import Understander
 from integrations.db.ask_views import AskViews
 from integrations.db.engine import Database
 

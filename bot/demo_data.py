@@ -1,7 +1,7 @@
 """The demo at the case's scale: 18 stores, 62 staff, a few hundred SKUs and a day of orders in every state.
 
 Deterministic (a seeded random generator), so every `orderbot demo` tells the same story. The few hand-written
-orders of bot/demo.py stay as they are; this adds the crowd around them.
+orders of bot/demo_seed.py stay as they are; this adds the crowd around them.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from bot.demo import SEEDED, STOCK, USERS, build_demo
+from bot.demo import SEEDED, build_demo
+from bot.demo_data import USERS
+from bot.demo_seed import STOCK
 from bot.keys import DB
 from config.settings import Settings
 from domain.clock import utcnow

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from bot.lexicon import Lexicon
 from bot.parser import command_for
-from bot.understanding import Understander, normalise
+from bot.question_words import normalise
+from bot.understanding import Understander
 from domain.chat import InboundMessage
 from domain.chat_commands import Answer, AskQuestion, StockLookup
 from domain.questions import (
