@@ -86,7 +86,7 @@ INCIDENT_NO = Limit("异常编号", 9, re.compile(r"[0-9]+"), "数字，如 12")
 CUSTOMER_ID = Limit("客户编号", 64)
 CUSTOMER_NAME = Limit("客户名称", 64)
 PHONE = Limit("电话", 32, re.compile(r"[0-9+() -]+"), "数字")
-# What channels call a customer (integrations/db/tables.py customer_keys.value holds up to 128 characters).
+# What channels call a customer (integrations/db/tables_orders.py customer_keys.value holds up to 128 characters).
 _KEY = re.compile(r"[A-Za-z0-9_.:=+/-]+")
 OPENID = Limit("OpenID", 128, _KEY, "字母、数字、- 或 _")
 UNIONID = Limit("UnionID", 128, _KEY, "字母、数字、- 或 _")

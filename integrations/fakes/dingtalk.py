@@ -4,7 +4,8 @@ Routes: POST /v1.0/oauth2/accessToken, POST /v1.0/robot/oToMessages/batchSend, P
 /v1.0/card/instances/createAndDeliver (interactive cards into the robot's single chat), and the session webhooks it
 hands out (POST /robot/sendBySession?session=...). Failures and stalls can be queued per route; see
 fail_next and stall_next. `robot_message` builds a signed HTTP-mode robot callback, as DingTalk sends it;
-`card_click` builds the signed HTTP-mode callback of a click on an interactive card's button.
+`card_click` builds the signed HTTP-mode callback of a click on an interactive card's button. The card route and
+`card_click` are in integrations/fakes/dingtalk_cards.py, what the routes record in dingtalk_received.py.
 """
 
 from __future__ import annotations
@@ -18,19 +19,17 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
+from integrations.fakes.dingtalk_cards import CARD_CREATE_PATH, DingTalkCards
+from integrations.fakes.dingtalk_received import JsonObject, Received, refusal
+from integrations.fakes.dingtalk_received import visible_text as visible_text  # tests take it from here
 from integrations.fakes.server import FakeServer, json_body
 
 TOKEN_PATH = "/v1.0/oauth2/accessToken"
 BATCH_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
 SESSION_PATH = "/robot/sendBySession"
-CARD_CREATE_PATH = "/v1.0/card/instances/createAndDeliver"
-CARD_SIGNATURE_TIMESTAMP = "x-ddpaas-signature-timestamp"
-CARD_SIGNATURE = "x-ddpaas-signature"
-CARD_BUTTON_SLOTS = 5
 
 TOKEN_TTL_S = 7200
 SESSION_TTL_S = 5400  # DingTalk's sessionWebhook lives about 1.5 hours
@@ -39,30 +38,7 @@ SESSION_EXPIRED = 300001  # fake's errcode for an unknown or expired session web
 _MSG_KEY_KINDS = {"sampleText": "text", "sampleMarkdown": "markdown", "sampleActionCard": "actionCard",
                   **{f"sampleActionCard{n}": "actionCard" for n in range(2, 7)}}
 
-JsonObject = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class Received:
-    """One message the fake accepted, normalised: what reached whom, by which way."""
-
-    via: str  # "batch" (robot batchSend) | "session" (a sessionWebhook reply) | "card" (createAndDeliver)
-    to: tuple[str, ...]  # staff ids: batchSend's userIds, or the sender of the message a session answers
-    conversation: str  # the session's conversation id; "" for batchSend
-    kind: str  # "text" | "markdown" | "actionCard" | "interactiveCard"
-    content: JsonObject  # text: content; markdown: title, text; actionCard: title, text, buttons [(title, url)];
-    # interactiveCard: title, text, buttons [(title, command)], out_track_id
-
-
-def visible_text(message: Received) -> str:
-    """What a person sees of one message."""
-    c = message.content
-    if message.kind == "text":
-        return str(c.get("content", ""))
-    parts = [str(c.get("text", ""))]
-    parts += [f"[{title}]" for title, _ in c.get("buttons", [])]
-    return " ".join(p for p in parts if p)
 
 
 @dataclass(frozen=True)
@@ -82,11 +58,7 @@ class _Session:
     expires_at_ms: int
 
 
-def _refusal(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "message": message, "requestid": secrets.token_hex(8)}, status=status)
-
-
-class FakeDingTalk(FakeServer):
+class FakeDingTalk(DingTalkCards, FakeServer):
     def __init__(
         self,
         *,
@@ -181,31 +153,6 @@ class FakeDingTalk(FakeServer):
         stamp = timestamp_ms if timestamp_ms is not None else self._send_stamp()
         return {"timestamp": str(stamp), "sign": self.sign(stamp)}, body
 
-    def card_signature(self, timestamp_ms: int, api_secret: str | None = None) -> str:
-        key = (self.card_api_secret if api_secret is None else api_secret).encode()
-        return base64.b64encode(hmac.new(key, str(timestamp_ms).encode(), hashlib.sha256).digest()).decode()
-
-    def card_click(
-        self,
-        user_id: str,
-        out_track_id: str,
-        button_text: str,
-        *,
-        timestamp_ms: int | None = None,
-        api_secret: str | None = None,
-    ) -> tuple[dict[str, str], JsonObject]:
-        """(headers, JSON body) of the HTTP-mode callback DingTalk sends when `user_id` taps the button labelled
-        `button_text` on card `out_track_id`: button slot n answers with actionIds ["btn<n>"] and the 回传参数
-        {"command": <btn<n>_command>} the template binds. Signed with the card apiSecret unless told otherwise."""
-        params = self.cards[out_track_id]["cardData"]["cardParamMap"]
-        slot = next(n for n in range(1, CARD_BUTTON_SLOTS + 1) if params.get(f"btn{n}_text") == button_text)
-        content = {"cardPrivateData": {"actionIds": [f"btn{slot}"], "params": {"command": params[f"btn{slot}_command"]}}}
-        body: JsonObject = {
-            "type": "actionCallback", "outTrackId": out_track_id, "corpId": "dingfakecorp", "userId": user_id,
-            "content": json.dumps(content, ensure_ascii=False),
-        }
-        stamp = timestamp_ms if timestamp_ms is not None else self._send_stamp()
-        return {CARD_SIGNATURE_TIMESTAMP: str(stamp), CARD_SIGNATURE: self.card_signature(stamp, api_secret)}, body
 
     def _send_stamp(self) -> int:
         """The time DingTalk stamps a callback with (ms); each callback the fake sends gets its own, as the
@@ -213,8 +160,6 @@ class FakeDingTalk(FakeServer):
         self._last_stamp_ms = max(int(time.time() * 1000), self._last_stamp_ms + 1)
         return self._last_stamp_ms
 
-    def cards_to(self, staff_id: str) -> list[Received]:
-        return [m for m in self.received if m.via == "card" and staff_id in m.to]
 
     def messages_to(self, staff_id: str) -> list[Received]:
         return [m for m in self.received if staff_id in m.to]
@@ -236,9 +181,9 @@ class FakeDingTalk(FakeServer):
         self.token_requests += 1
         body = await json_body(request)
         if body is None:
-            return _refusal(400, "MissingBody", "body is mandatory for this action.")
+            return refusal(400, "MissingBody", "body is mandatory for this action.")
         if body.get("appKey") != self.app_key or body.get("appSecret") != self.app_secret:
-            return _refusal(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
+            return refusal(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
         token = secrets.token_hex(16)
         self._tokens[token] = self._clock() + TOKEN_TTL_S
         return web.json_response({"accessToken": token, "expireIn": TOKEN_TTL_S})
@@ -246,19 +191,19 @@ class FakeDingTalk(FakeServer):
     async def _batch_send(self, request: web.Request) -> web.Response:
         expires_at = self._tokens.get(request.headers.get("x-acs-dingtalk-access-token", ""))
         if expires_at is None or expires_at <= self._clock():
-            return _refusal(400, "InvalidAuthentication", "不合法的access_token")
+            return refusal(400, "InvalidAuthentication", "不合法的access_token")
         body = await json_body(request)
         if body is None:
-            return _refusal(400, "MissingBody", "body is mandatory for this action.")
+            return refusal(400, "MissingBody", "body is mandatory for this action.")
         user_ids, msg_key, raw_param = body.get("userIds"), body.get("msgKey"), body.get("msgParam")
         if body.get("robotCode") != self.app_key:
-            return _refusal(400, "resource.not.found", "robot 不存在")
+            return refusal(400, "resource.not.found", "robot 不存在")
         if not isinstance(user_ids, list) or not user_ids or not all(isinstance(u, str) for u in user_ids):
-            return _refusal(400, "param.userIds.invalid", "userIds 不合法")
+            return refusal(400, "param.userIds.invalid", "userIds 不合法")
         kind = _MSG_KEY_KINDS.get(str(msg_key))
         param = _loads_object(raw_param) if isinstance(raw_param, str) else None
         if kind is None or param is None:
-            return _refusal(400, "param.msgParam.invalid", "msgKey 或 msgParam 不合法")
+            return refusal(400, "param.msgParam.invalid", "msgKey 或 msgParam 不合法")
         invalid = [u for u in user_ids if u in self.invalid_staff_ids]
         throttled = [u for u in user_ids if u in self.flow_controlled_staff_ids and u not in invalid]
         reached = tuple(u for u in user_ids if u not in invalid and u not in throttled)
@@ -268,31 +213,6 @@ class FakeDingTalk(FakeServer):
         return web.json_response({"processQueryKey": secrets.token_urlsafe(16), "invalidStaffIdList": invalid,
                                   "flowControlledStaffIdList": throttled})
 
-    async def _create_and_deliver(self, request: web.Request) -> web.Response:
-        expires_at = self._tokens.get(request.headers.get("x-acs-dingtalk-access-token", ""))
-        if expires_at is None or expires_at <= self._clock():
-            return _refusal(400, "InvalidAuthentication", "不合法的access_token")
-        body = await json_body(request)
-        code = _card_refusal(body)
-        if body is None or code:
-            return _refusal(400, code, code)
-        if body["outTrackId"] in self.cards:
-            return _refusal(400, "param.cardAlreadyExist", "param.cardAlreadyExist")
-        if body["imRobotOpenDeliverModel"].get("robotCode") != self.app_key:
-            return _refusal(400, "param.openDeliverModelError", "robotCode 不合法")
-        staff_id = body["openSpaceId"][len(_CARD_SPACE):]
-        self.cards[body["outTrackId"]] = body
-        self.requests.append((CARD_CREATE_PATH, body))
-        params = body["cardData"]["cardParamMap"]
-        buttons = [(params[f"btn{n}_text"], params.get(f"btn{n}_command", ""))
-                   for n in range(1, CARD_BUTTON_SLOTS + 1) if params.get(f"btn{n}_text")]
-        self.received.append(Received("card", (staff_id,), "", "interactiveCard", {
-            "title": params.get("title", ""), "text": params.get("markdown", ""), "buttons": buttons,
-            "out_track_id": body["outTrackId"],
-        }))
-        return web.json_response({"success": True, "result": {"outTrackId": body["outTrackId"], "deliverResults": [
-            {"spaceType": "IM_ROBOT", "spaceId": staff_id, "success": True, "carrierId": secrets.token_urlsafe(12)},
-        ]}})
 
     async def _session_send(self, request: web.Request) -> web.Response:
         session = self._sessions.get(request.query.get("session", ""))
@@ -308,33 +228,6 @@ class FakeDingTalk(FakeServer):
                                       _session_content(str(msgtype), content)))
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
-
-_CARD_SPACE = "dtv1.card//IM_ROBOT."
-
-
-def _card_refusal(body: JsonObject | None) -> str:
-    """The createAndDeliver error code a malformed body gets ("" if acceptable); only IM_ROBOT is faked."""
-    if body is None:
-        return "param.empty"
-    if not isinstance(body.get("outTrackId"), str) or not body["outTrackId"]:
-        return "param.outTrackIdEmpty"
-    if not isinstance(body.get("cardTemplateId"), str) or not body["cardTemplateId"]:
-        return "param.cardTemplateIdEmpty"
-    card_data = body.get("cardData")
-    params = card_data.get("cardParamMap") if isinstance(card_data, dict) else None
-    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
-        return "param.cardPublicDataEmpty"
-    space = body.get("openSpaceId")
-    if not isinstance(space, str) or not space:
-        return "param.openSpaceIdEmpty"
-    if not space.upper().startswith(_CARD_SPACE.upper()) or ";" in space:
-        return "param.openSpaceIdInvalid"
-    deliver = body.get("imRobotOpenDeliverModel")
-    if not isinstance(deliver, dict):
-        return "param.openDeliverModelEmpty"
-    if body.get("callbackType") not in (None, "HTTP", "STREAM"):
-        return "param.invalid"
-    return ""
 
 
 def _batch_content(kind: str, param: JsonObject) -> JsonObject:
