@@ -20,34 +20,28 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal, NoReturn
+from typing import NoReturn
 
 import httpx
 from aiohttp import web
-from pydantic import AfterValidator, Field, StrictBool, field_validator
 
-from bot.api_bodies import (
-    Address,
-    Body,
-    CustomerName,
-    ExternalId,
-    LineIn,
-    Phone,
-    Reason,
-    Store,
-    fen,
-    stripped_not_blank,
-)
+from bot.api_bodies import fen
 from bot.jsonio import dumps, error, ok, parse_body, path_value
 from bot.keys import BUS, DB, DISPATCHER, SETTINGS
+from bot.miniprogram_wire import (
+    LoginIn,
+    MiniAddressIn,
+    MiniAfterSaleIn,
+    MiniOrderIn,
+    aftersale_view,
+    listed,
+    order_view,
+)
 from domain import commands as c
 from domain import limits as lim
-from domain.aftersale import AfterSale
-from domain.customers import CHANNEL_LABELS, CustomerKeys
+from domain.customers import CustomerKeys
 from domain.errors import NotFound
 from domain.order import Order
-from domain.order_lifecycle import ORDER_LIFECYCLE
 from handlers.address_check import AddressChangeOutcome, RequestAddressChange
 from handlers.customer_login import IdentifyCustomer, customer_named_by
 from integrations.channels.miniprogram import (
@@ -57,60 +51,13 @@ from integrations.channels.miniprogram import (
     MiniprogramClient,
     SessionSigner,
 )
-from integrations.db.customer_orders import CustomerOrder, customer_orders
+from integrations.db.customer_orders import customer_orders
 from integrations.db.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 CHANNEL = VIA = "miniprogram"
 PREFIX = "/channels/miniprogram"
-
-
-# ---- request bodies: the REST API's field types and limits (bot/api_bodies.py)
-
-def _limited(limit: lim.Limit) -> AfterValidator:
-    def check(value: str) -> str:
-        reason = limit.problem(value)
-        if reason:
-            raise ValueError(reason)
-        return value
-
-    return AfterValidator(check)
-
-
-JsCode = Annotated[str, _limited(lim.JS_CODE)]
-PhotoUrl = Annotated[str, _limited(lim.PHOTO_URL)]
-
-
-class LoginIn(Body):
-    js_code: JsCode = Field(min_length=1)
-
-
-class MiniOrderIn(Body):
-    """POST /api/v1/orders' body without channel (always "miniprogram") and customer (the signed-in one)."""
-
-    external_id: ExternalId = Field(min_length=1)
-    address: Address = Field(min_length=4)
-    lines: list[LineIn] = Field(min_length=lim.ORDER_LINES.low, max_length=lim.ORDER_LINES.high)
-    paid: StrictBool
-    store: Store | None = None
-    name: CustomerName = ""  # the consignee, as typed in the app
-    phone: Phone = ""  # a mobile number is a customer key: it links this customer's orders on other channels
-
-    _not_blank = field_validator("external_id", "address", mode="before")(stripped_not_blank)
-
-
-class MiniAddressIn(Body):
-    address: Address = Field(min_length=4)
-
-
-class MiniAfterSaleIn(Body):
-    kind: Literal["return", "refund"]
-    reason: Reason = Field(min_length=1)
-    photos: list[PhotoUrl] = Field(default_factory=list, max_length=lim.AFTERSALE_PHOTOS.high)
-    amount: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)  # absent: the order's amount
-
-    _not_blank = field_validator("reason", mode="before")(stripped_not_blank)
 
 
 # ---- wiring
@@ -265,7 +212,7 @@ async def list_orders(request: web.Request) -> web.Response:
     page = _page(request, "page", 1, 10_000)
     async with UnitOfWork(request.app[DB]) as uow:
         total, orders = await customer_orders(uow.conn, who.customer_id, (page - 1) * size, size)
-    return ok({"total": total, "page": page, "size": size, "orders": [_listed(o) for o in orders]})
+    return ok({"total": total, "page": page, "size": size, "orders": [listed(o) for o in orders]})
 
 
 @routes.post(f"{PREFIX}/orders")
@@ -287,7 +234,7 @@ async def place_order(request: web.Request) -> web.Response:
         if order.customer_id != now_customer:
             log.info("miniprogram: external id %r of another customer's order", body.external_id)
             _stop(409, "external_id_taken", f"订单号 {body.external_id} 已被使用。")
-    return ok(_order_view(order), 201 if created else 200)
+    return ok(order_view(order), 201 if created else 200)
 
 
 @routes.post(f"{PREFIX}/orders/{{order_no}}/address")
@@ -302,7 +249,7 @@ async def change_address(request: web.Request) -> web.Response:
     check = outcome.check
     if not outcome.applied and check is not None:
         return error(422, "address_unresolved", check.reason, order_no=outcome.order.order_no)
-    return ok(_order_view(outcome.order))
+    return ok(order_view(outcome.order))
 
 
 @routes.post(f"{PREFIX}/orders/{{order_no}}/aftersale")
@@ -316,31 +263,4 @@ async def request_aftersale(request: web.Request) -> web.Response:
                           photos=tuple(body.photos))
     aftersale = await request.app[BUS].handle(cmd)
     request.app[DISPATCHER].notify()  # the approval card leaves now
-    return ok(_aftersale_view(aftersale, body.photos), 201)
-
-
-# ---- what the app shows
-
-def _listed(o: CustomerOrder) -> dict[str, Any]:
-    return {"order_no": o.order_no, "channel": o.channel, "channel_label": CHANNEL_LABELS.get(o.channel, o.channel),
-            "external_id": o.external_id, "state": o.state, "label": ORDER_LIFECYCLE.label(o.state),
-            "amount": f"{o.amount_fen / 100:.2f}", "waybill": o.waybill, "created_at": o.created_at}
-
-
-def _order_view(order: Order) -> dict[str, Any]:
-    return {
-        "order_no": order.order_no, "channel": order.channel, "external_id": order.external_id,
-        "state": order.state, "label": order.state_label, "address": order.address,
-        "name": order.customer_name, "phone": order.customer_phone,
-        "lines": [{"sku": x.sku, "name": x.name, "qty": x.qty, "unit_price": f"{x.unit_price_fen / 100:.2f}"}
-                  for x in order.lines],
-        "amount": f"{order.amount_fen / 100:.2f}", "waybill": order.waybill,
-        "address_change_pending": order.address_change_pending,
-        "created_at": order.created_at, "shipped_at": order.shipped_at,
-    }
-
-
-def _aftersale_view(a: AfterSale, photos: list[str]) -> dict[str, Any]:
-    return {"id": a.aftersale_no, "order_no": a.order_no, "kind": a.kind, "reason": a.reason,
-            "amount": f"{a.amount_fen / 100:.2f}", "state": a.state, "label": a.state_label, "photos": photos,
-            "created_at": a.created_at}
+    return ok(aftersale_view(aftersale, body.photos), 201)
