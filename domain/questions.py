@@ -1,5 +1,5 @@
 """Plain questions people ask in chat, as typed values: what the understander (bot/understanding.py) makes of a
-sentence, and what the answering handlers (handlers/chat_ask.py) read.
+sentence, and what the answering handlers (handlers/chat_ask.py, handlers/ask_cases.py) read.
 
 Times stay relative here ("today", "the last 2 hours"); `window` turns them into UTC bounds against the
 clock of the moment the question is answered, in China time like every day people speak of.

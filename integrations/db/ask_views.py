@@ -1,4 +1,5 @@
-"""Read models for plain questions (handlers/chat_ask.py) and the names the understander learns from the data.
+"""Read models for plain questions (handlers/chat_ask.py, handlers/ask_cases.py) and the names the understander
+learns from the data.
 
 Counts are of orders as people count them: a split order's parent (state split, no store) is left out, its
 child orders are counted where they sit.
