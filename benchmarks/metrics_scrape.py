@@ -2,8 +2,8 @@
 
 A fresh migrated database gets N delivered outbox rows (a year of replies and pushes at the case's volume is a few
 million), a backlog of pending and dead rows, handled and unhandled inbound messages, and incidents; then the one
-grouped query behind the database gauges (bot/metrics.py) runs R times, and one whole scrape (query + exposition)
-through StoreGauges. Reported: the median and worst query time, and the rows it counted.
+grouped query behind the database gauges (bot/metrics_backlog.py) runs R times, and one whole scrape (query +
+exposition) through StoreGauges. Reported: the median and worst query time, and the rows it counted.
 
     .venv/bin/python benchmarks/metrics_scrape.py                          # PostgreSQL, 2,000,000 delivered rows
     .venv/bin/python benchmarks/metrics_scrape.py --delivered 200000 --db sqlite
@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from benchmarks._support import command_line, run_on_database  # noqa: E402
-from bot.metrics import StoreGauges, backlog_query  # noqa: E402
+from bot.metrics_backlog import StoreGauges, backlog_query  # noqa: E402
 from integrations.db.engine import Database  # noqa: E402
 
 PG_FILL = """

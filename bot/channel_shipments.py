@@ -13,7 +13,7 @@ from aiohttp import web
 from bot import channels_douyin
 from bot.keys import DB, SETTINGS
 from domain.clock import utcnow
-from domain.outbox import CHANNEL_SHIP
+from domain.outbox_systems import CHANNEL_SHIP
 from integrations.channels.douyin.shipping import DouyinShipConfirm
 from integrations.channels.miniprogram.shipping import MiniprogramShippingUpload, WeChatShippingClient
 from integrations.channels.shipments import ChannelShipSender, ShipmentDeadRows, revive_unconfigured

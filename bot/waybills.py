@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.keys import BUS, DB, DISPATCHER, SETTINGS
 from config.settings import Settings, waybill_provider_for
-from domain.outbox import WaybillRequest
+from domain.outbox_systems import WaybillRequest
 from domain.waybills import CAINIAO, KUAIDI100, IssuedWaybill, RecordWaybill
 from integrations.delivery.dispatcher import Sender
 from integrations.waybills.base import WaybillProvider

@@ -3,7 +3,7 @@
 An e-waybill provider (integrations/waybills) answers with a waybill number and either the label's own fields
 (`Label`, printed as TSPL/ZPL/PDF by orderbot) or an encrypted print document that only the provider's print
 component can render (`EncryptedPrint`, Cainiao's printData). Both travel in a `PrintLabel` outbox row
-(domain/outbox.py) to the store's printer.
+(domain/outbox_systems.py) to the store's printer.
 """
 
 from __future__ import annotations

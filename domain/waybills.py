@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from domain.commands import OrderCommand
 from domain.events import Audited, Change
-from domain.outbox import WaybillRequest
+from domain.outbox_systems import WaybillRequest
 
 CAINIAO, KUAIDI100 = "cainiao", "kuaidi100"
 PROVIDER_NAMES = {CAINIAO: "菜鸟", KUAIDI100: "快递100"}

@@ -13,7 +13,7 @@ from datetime import datetime
 from domain import events
 from domain.clock import local
 from domain.order import Order
-from domain.outbox import K3_RECEIVABLE, K3_RED_RECEIVABLE, K3Booking
+from domain.outbox_systems import K3_RECEIVABLE, K3_RED_RECEIVABLE, K3Booking
 from handlers.bus import Deps, Router
 from handlers.orders import load_order
 from integrations.channels.k3.books import KIND_LABELS, STATUS_LABELS

@@ -7,7 +7,7 @@ from __future__ import annotations
 from domain import events
 from domain.customers import masked_phone
 from domain.order import Order
-from domain.outbox import ChannelShipment
+from domain.outbox_systems import ChannelShipment
 from handlers.bus import Deps, Router
 from handlers.unit_of_work import AbstractUnitOfWork
 

@@ -7,7 +7,7 @@ import logging
 from domain import commands as c
 from domain import events
 from domain.arbitration import NO_TRACK, FlagLogisticsConflicts, LogisticsConflict
-from domain.outbox import TrackingSubscription
+from domain.outbox_systems import TrackingSubscription
 from handlers.bus import Deps, Router
 from handlers.logistics import ACTOR, VIA, conflicts_of_push
 from handlers.unit_of_work import AbstractUnitOfWork

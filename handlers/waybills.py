@@ -18,7 +18,8 @@ from domain.errors import GuardRefused
 from domain.events import Change
 from domain.labels import EncryptedPrint, Label, Party
 from domain.order import Order
-from domain.outbox import ChatPush, PrintLabel, WaybillRequest, label_from_data
+from domain.outbox import ChatPush
+from domain.outbox_systems import PrintLabel, WaybillRequest, label_from_data
 from domain.waybills import PROVIDER_NAMES, IssuedWaybill, RecordWaybill
 from handlers.bus import Deps
 from handlers.chat_router import ChatContext, ChatRouter

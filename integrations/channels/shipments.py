@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from domain.chat import Reply
-from domain.outbox import CHANNEL_SHIP, ChatPush
+from domain.outbox import ChatPush
+from domain.outbox_systems import CHANNEL_SHIP
 from integrations.db import tables as t
 from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork

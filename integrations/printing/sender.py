@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from domain.clock import utcnow
 from domain.labels import EncryptedPrint, Label
-from domain.outbox import label_from_data
+from domain.outbox_systems import label_from_data
 from integrations.delivery.rows import OutboxRow, PermanentDelivery, RecipientTrouble, SetAside
 from integrations.delivery.set_aside import UNCONFIGURED
 from integrations.printing.cainiao import CainiaoPrintComponent, encrypted_document

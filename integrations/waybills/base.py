@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from domain.outbox import WaybillRequest
+from domain.outbox_systems import WaybillRequest
 from domain.waybills import IssuedWaybill
 
 

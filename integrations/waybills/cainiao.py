@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from domain.outbox import WaybillRequest
+from domain.outbox_systems import WaybillRequest
 from domain.waybills import CAINIAO, IssuedWaybill
 from integrations.waybills.base import WaybillError, json_answer, split_address
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from domain.outbox import WaybillRequest
+from domain.outbox_systems import WaybillRequest
 from domain.waybills import KUAIDI100, IssuedWaybill
 from integrations.sms.templates import COURIERS
 from integrations.waybills.base import WaybillError, json_answer

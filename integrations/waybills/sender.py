@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import httpx
 
-from domain.outbox import WaybillRequest
+from domain.outbox_systems import WaybillRequest
 from domain.waybills import IssuedWaybill
 from integrations.delivery.rows import OutboxRow, PermanentDelivery, RetryableDelivery, SetAside
 from integrations.delivery.set_aside import UNCONFIGURED

@@ -25,7 +25,7 @@ from sqlalchemy import func, insert, select
 
 from bot.app import create_app
 from bot.keys import DB, METRICS
-from bot.metrics import StoreGauges
+from bot.metrics_backlog import StoreGauges
 from bot.scheduler import SCHEDULER
 from config.settings import DouyinSettings, JobsSettings, LogisticsSettings, Settings
 from domain.clock import utcnow

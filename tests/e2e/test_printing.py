@@ -15,7 +15,7 @@ from bot.app import create_app
 from bot.keys import DB
 from config.settings import PrintingSettings, Settings
 from domain.labels import Label, Party
-from domain.outbox import PrintLabel
+from domain.outbox_systems import PrintLabel
 from integrations.db import tables as t
 from integrations.db.uow import UnitOfWork
 from integrations.fakes.printer import FakeRawPrinter

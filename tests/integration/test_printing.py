@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from domain.labels import EncryptedPrint, Label, Party
-from domain.outbox import PrintLabel
+from domain.outbox_systems import PrintLabel
 from domain.users import User
 from integrations.db import tables as t
 from integrations.db.engine import Database

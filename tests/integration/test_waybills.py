@@ -13,7 +13,7 @@ import pytest
 
 from domain import commands as c
 from domain.labels import EncryptedPrint, Label, Party
-from domain.outbox import WaybillRequest, label_from_data
+from domain.outbox_systems import WaybillRequest, label_from_data
 from domain.stores import SaveStore
 from domain.users import User
 from domain.waybills import CAINIAO, KUAIDI100, IssuedWaybill, RecordWaybill

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain.outbox import K3_RECEIVABLE, K3_RED_RECEIVABLE, K3Booking
+from domain.outbox_systems import K3_RECEIVABLE, K3_RED_RECEIVABLE, K3Booking
 from integrations.channels.k3.books import BooksConfig, numbers_body, remark, save_body, saved_number
 from integrations.channels.k3.client import K3Error
 from integrations.fakes.k3_books import result

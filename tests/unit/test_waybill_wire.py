@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from domain.labels import Party
-from domain.outbox import WaybillRequest
+from domain.outbox_systems import WaybillRequest
 from integrations.waybills.base import split_address
 from integrations.waybills.cainiao import CainiaoWaybills, data_digest
 from integrations.waybills.kuaidi100 import Kuaidi100Waybills, sign

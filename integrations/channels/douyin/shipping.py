@@ -1,5 +1,6 @@
 """Douyin's ship-confirm (order.logisticsAdd): a shipped Douyin order's waybill goes back to the shop, so the buyer
-sees the tracking in the Douyin app. Outbox channel "channel_ship", kind "douyin" (domain/outbox.py ChannelShipment).
+sees the tracking in the Douyin app. Outbox channel "channel_ship", kind "douyin" (domain/outbox_systems.py
+ChannelShipment).
 
 Followed (doudian SDK, sdk_golang api/order_logisticsAdd/request, and its published return codes as in
 sevencat/ecommerce_sdk ecommerce_sdk/douyin/OrderLogisticsAdd.cs):

@@ -1,4 +1,4 @@
-"""Outbox channel "k3": each row (domain/outbox.py K3Booking) books one document in K3 Cloud (books.py), and the
+"""Outbox channel "k3": each row (domain/outbox_systems.py K3Booking) books one document in K3 Cloud (books.py), and the
 bill number K3 gives is stored on the order (table k3_bills, shown by 查询) with an audit line.
 
 Outcomes: K3's refusal (IsSuccess false) is final: the row dies with K3's own message and finance gets a task

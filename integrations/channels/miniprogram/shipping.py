@@ -1,5 +1,5 @@
 """WeChat's 发货信息录入 (upload_shipping_info): a shipped mini-program order's waybill goes to WeChat, which shows it to
-the buyer and releases the payment. Outbox channel "channel_ship", kind "miniprogram" (domain/outbox.py).
+the buyer and releases the payment. Outbox channel "channel_ship", kind "miniprogram" (domain/outbox_systems.py).
 
 Followed (developers.weixin.qq.com/miniprogram/dev/server/API/order_shipping/api_uploadshippinginfo and
 …/platform-capabilities/business-capabilities/order-shipping/order-shipping.html):
