@@ -14,13 +14,8 @@ from pydantic import ValidationError
 from bot import startup_checks
 from bot.logsafe import configure_logging
 from config.settings import Settings, UnknownSettingError, load_settings
-from domain.clock import utcnow
-from domain.facts import AccountSaved
-from domain.users import ROLES, User, validate_roles
-from handlers.publish import store_events
+from domain.users import ROLES
 from integrations.db import migrate
-from integrations.db.engine import Database
-from integrations.db.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -232,35 +227,15 @@ def run_db_current(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_users_add(settings: Settings, args: argparse.Namespace) -> int:
-    roles = validate_roles(args.role)
-    if "warehouse" in roles and not args.store:
-        raise ValueError("仓管（warehouse）必须指定门店：--store 门店编码")
-    user = User(args.userid, args.name, roles, args.store, args.dingtalk_id or args.userid)
-    created = asyncio.run(_add_user(settings, user))
-    role_names = "、".join(ROLES[r] for r in sorted(roles))
-    print(f"{'已添加' if created else '已更新'}用户 {user.userid}（{user.name}，{role_names}）")
-    return 0
+    from bot.users_cli import add_user
+
+    return add_user(settings, args.userid, args.name, args.role, args.store, args.dingtalk_id)
 
 
-async def _add_user(settings: Settings, user: User) -> bool:
-    db = Database(settings.database_url)
-    try:
-        async with UnitOfWork(db) as uow:
-            now = utcnow()
-            holder = await uow.users.by_dingtalk_id(user.dingtalk_id) if user.dingtalk_id else None
-            if holder is not None and holder.userid != user.userid:
-                raise ValueError(
-                    f"钉钉 ID {user.dingtalk_id} 已属于用户 {holder.userid}（{holder.name}），请用 --dingtalk-id 指定另一个。"
-                )
-            created = await uow.users.upsert(user, now)
-            uow.acting("cli", "cli")
-            saved = AccountSaved(user.userid, created, tuple(sorted(user.roles)), user.store)
-            await uow.record([saved.change()], now)
-            await store_events([saved], uow, now)  # on the order event bus too, like every fact
-            await uow.commit()
-            return created
-    finally:
-        await db.dispose()
+def run_users_list(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.users_cli import list_users
+
+    return list_users(settings)
 
 
 def run_stores_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -275,58 +250,16 @@ def run_stores_list(settings: Settings, args: argparse.Namespace) -> int:
     return list_stores(settings)
 
 
-def run_users_list(settings: Settings, args: argparse.Namespace) -> int:
-    users = asyncio.run(_list_users(settings))
-    if not users:
-        print("还没有用户。添加：orderbot users add USERID --name 姓名 --role 角色")
-    for u in users:
-        roles = ",".join(sorted(u.roles))
-        print(f"{u.userid}\t{u.name}\t{roles}\t{u.store or '-'}\t{u.dingtalk_id or '-'}")
-    return 0
-
-
-async def _list_users(settings: Settings) -> list[User]:
-    db = Database(settings.database_url)
-    try:
-        async with UnitOfWork(db) as uow:
-            return await uow.users.list()
-    finally:
-        await db.dispose()
-
-
 def run_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.scheduler import job_specs
+    from bot.jobs_cli import list_jobs
 
-    for spec in job_specs(settings):
-        print(f"{spec.id}\t{spec.schedule}\t{spec.description}")
-    return 0
+    return list_jobs(settings)
 
 
 def run_jobs_run(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.scheduler import job_specs
+    from bot.jobs_cli import run_job
 
-    specs = {spec.id: spec for spec in job_specs(settings)}
-    if args.name not in specs:
-        raise ValueError(f"没有任务 {args.name}（可选：{'、'.join(specs)}）")
-    summary = asyncio.run(_run_job(settings, args.name))
-    print(f"{args.name}：{summary}")
-    return 0
-
-
-async def _run_job(settings: Settings, name: str) -> str:
-    """One run now, outside the jobs lock: the jobs are idempotent (each alert is marked once in the database)."""
-    from bot.app import deps_from
-    from bot.scheduler import job_env, job_specs
-    from handlers.bootstrap import build_bus
-
-    db = Database(settings.database_url)
-    try:
-        deps = deps_from(settings)
-        async with job_env(settings, db, build_bus(db, deps), deps) as env:
-            spec = next(s for s in job_specs(settings) if s.id == name)
-            return await spec.run(env)
-    finally:
-        await db.dispose()
+    return run_job(settings, args.name)
 
 
 def _safe_url(url: str) -> str:

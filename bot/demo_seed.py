@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from bot import demo_data
 from bot.app import deps_from
+from bot.cli_database import open_database
 from bot.demo_data import SKUS, STORES, USERS
 from config.settings import Settings
 from domain import commands as c
@@ -19,7 +20,6 @@ from domain.stores import SaveStore
 from domain.users import User
 from handlers.bootstrap import build_bus
 from handlers.bus import MessageBus
-from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
 
 VIA = "demo"
@@ -89,9 +89,8 @@ class Seeded:
 
 async def seed(settings: Settings) -> Seeded:
     """Users by hand (there is no command for them); stock, orders and after-sales through the bus."""
-    db = Database(settings.database_url)
     seeded = Seeded()
-    try:
+    async with open_database(settings) as db:
         async with UnitOfWork(db) as uow:
             for user in USERS:
                 await uow.users.upsert(User(user.userid, user.name, user.roles, user.store, user.userid), utcnow())
@@ -119,8 +118,6 @@ async def seed(settings: Settings) -> Seeded:
         await seed_crowd(bus, seeded)
         for store, (address, phone) in demo_data.STORE_ADDRESSES.items():  # last: the seeding takes no e-waybills
             await bus.handle(SaveStore(store, STORES[store], address, phone, by="limin", via=VIA))
-    finally:
-        await db.dispose()
     return seeded
 
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import httpx
 from aiohttp import web
 
+from bot.cli_database import open_database
 from bot.keys import DB, SETTINGS
 from config.settings import EventsSettings, Settings
 from integrations.db.engine import Database
@@ -80,20 +81,16 @@ async def replay(settings: Settings, subscriber: str, from_id: int) -> tuple[int
     if from_id < 1:
         raise ValueError("--from 须是 1 或更大的事件编号")
     name = cursor_name(settings, subscriber)
-    db = Database(settings.database_url)
-    try:
+    async with open_database(settings) as db:
         store = EventStore(db)
         await store.sequence()
         last = await store.last_seq()
         old = await store.rewind(name, next_id=from_id)
         return old, last, max(0, last - from_id + 1)
-    finally:
-        await db.dispose()
 
 
 async def status(settings: Settings) -> list[str]:
-    db = Database(settings.database_url)
-    try:
+    async with open_database(settings) as db:
         store = EventStore(db)
         last, waiting = await store.last_seq(), await store.unsequenced()
         lines = [f"events: last id {last}, {waiting} committed but not yet numbered"]
@@ -102,5 +99,3 @@ async def status(settings: Settings) -> list[str]:
                 if cursor.failing_since else "ok"
             lines.append(f"{cursor.subscriber}\tat {cursor.position}\tbehind {last - cursor.position}\t{state}")
         return lines
-    finally:
-        await db.dispose()

@@ -32,12 +32,12 @@ from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import importer
+from bot.cli_database import open_database
 from bot.import_rows import load_mapping, read_table
 from config.settings import Settings
 from domain import commands as c
 from domain.errors import DomainError
 from handlers.bus import MessageBus
-from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -122,15 +122,11 @@ def _progress(enabled: bool) -> Progress:
 
 async def _dry_run(settings: Settings, channel: str, parsed: importer.Parsed, summary: Summary) -> None:
     """Which orders are new and which are known already: read only, nothing is written."""
-    db = Database(settings.database_url)
     ids = [o.item.order.external_id for o in parsed.orders]
     known: set[str] = set()
-    try:
-        async with UnitOfWork(db) as uow:
-            for start in range(0, len(ids), 5000):
-                known |= await uow.orders.known_external_ids(channel, ids[start:start + 5000])
-    finally:
-        await db.dispose()
+    async with open_database(settings) as db, UnitOfWork(db) as uow:
+        for start in range(0, len(ids), 5000):
+            known |= await uow.orders.known_external_ids(channel, ids[start:start + 5000])
     summary.duplicates = len(known)
     summary.created = len(ids) - len(known)
 
@@ -140,10 +136,9 @@ async def _write(settings: Settings, channel: str, parsed: importer.Parsed, opts
     from bot.app import deps_from
     from handlers.bootstrap import build_bus
 
-    db = Database(settings.database_url)
-    bus = build_bus(db, deps_from(settings))
     shortages = c.ImportShortages(source=opts.path.name)
-    try:
+    async with open_database(settings) as db:
+        bus = build_bus(db, deps_from(settings))
         for start in range(0, len(parsed.orders), opts.batch_orders):
             batch = parsed.orders[start:start + opts.batch_orders]
             outcome = await _commit(bus, channel, [o.item for o in batch], opts.history, shortages)
@@ -154,8 +149,6 @@ async def _write(settings: Settings, channel: str, parsed: importer.Parsed, opts
             advance(sum(len(o.rows) for o in batch))
         if shortages.count:
             await bus.handle(c.AnnounceImportShortages(shortages, by="cli", via="import"))
-    finally:
-        await db.dispose()
     first_row = {o.item.order.external_id: o.rows[0] for o in parsed.orders}
     summary.problems += [f"第 {first_row[ext]} 行：订单 {ext}：{reason}" for ext, reason in summary.refused]
     summary.shortages = shortages

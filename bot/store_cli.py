@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.cli_database import open_database
 from config.settings import Settings
 from domain.errors import DomainError
 from domain.stores import SaveStore, Store
 from handlers.bootstrap import build_bus
 from handlers.bus import Deps
-from integrations.db.engine import Database
 from integrations.db.uow import UnitOfWork
 
 
@@ -24,13 +24,10 @@ def add_store(settings: Settings, code: str, name: str, address: str, phone: str
 
 
 async def _save(settings: Settings, cmd: SaveStore) -> tuple[Store, Store | None]:
-    db = Database(settings.database_url)
-    try:
+    async with open_database(settings) as db:
         async with UnitOfWork(db) as uow:
             before = await uow.stores.get(cmd.code.strip())
         return await build_bus(db, Deps()).handle(cmd), before
-    finally:
-        await db.dispose()
 
 
 def list_stores(settings: Settings) -> int:
@@ -43,9 +40,5 @@ def list_stores(settings: Settings) -> int:
 
 
 async def _list(settings: Settings) -> list[Store]:
-    db = Database(settings.database_url)
-    try:
-        async with UnitOfWork(db) as uow:
-            return await uow.stores.list()
-    finally:
-        await db.dispose()
+    async with open_database(settings) as db, UnitOfWork(db) as uow:
+        return await uow.stores.list()
