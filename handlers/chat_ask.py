@@ -44,7 +44,6 @@ router = chat.router
 
 UNSOLD = ("pending_payment", "cancelled")  # not counted when people ask what was sold
 NOT_UNDERSTOOD = "没看懂“{}”。可以这样问：浦东店今天还有几单没发？发送“帮助”查看全部命令。"
-FLOOR_WORDS = {"orders": "订单", "stock": "库存", "incidents": "异常"}
 
 
 @chat.handles(AskQuestion)
